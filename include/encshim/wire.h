@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Every wire constant and limit of encshim in one place.
+ * docs/PROTOCOL.md describes each of them; change both together.
+ */
+#ifndef ENCSHIM_WIRE_H
+#define ENCSHIM_WIRE_H
+
+#include <stdint.h>
+
+/* Frame: header(16) || ciphertext(len) || tag(16). */
+#define ENCSHIM_WIRE_VERSION 1u
+#define ENCSHIM_FRAME_DATA 1u
+#define ENCSHIM_HEADER_BYTES 16u
+#define ENCSHIM_TAG_BYTES 16u
+#define ENCSHIM_OVERHEAD (ENCSHIM_HEADER_BYTES + ENCSHIM_TAG_BYTES)
+
+/* Header field offsets (all integers big-endian). */
+#define ENCSHIM_HDR_VERSION 0  /* u8  */
+#define ENCSHIM_HDR_TYPE 1     /* u8  */
+#define ENCSHIM_HDR_RESERVED 2 /* u16, must be zero */
+#define ENCSHIM_HDR_EPOCH 4    /* u32 */
+#define ENCSHIM_HDR_SEQ 8      /* u64 */
+
+/* AES-256-GCM (NIST SP 800-38D) sizes. */
+#define ENCSHIM_KEY_BYTES 32u
+#define ENCSHIM_NONCE_BYTES 12u /* BE32(epoch) || BE64(seq) */
+
+/* SP 800-38D 5.2.1.1: len(P) <= 2^39 - 256 bits per invocation. */
+#define ENCSHIM_MAX_PLAINTEXT ((UINT64_C(1) << 36) - 32)
+
+/*
+ * Rekey: a direction moves to the next epoch key before a seal that
+ * would exceed either limit. 2^36 bytes (2^32 blocks) plus 2^28
+ * messages keep the AES-GCM confidentiality and integrity advantages
+ * below 2^-60 per key (draft-irtf-cfrg-aead-limits, section 5.1).
+ */
+#define ENCSHIM_REKEY_AFTER_BYTES (UINT64_C(1) << 36)
+#define ENCSHIM_REKEY_AFTER_MESSAGES (UINT64_C(1) << 28)
+#define ENCSHIM_MAX_EPOCH UINT32_C(0xffffffff)
+#define ENCSHIM_MAX_SEQ UINT64_C(0xfffffffffffffffe)
+
+/* Key negotiation (X25519, RFC 7748). */
+#define ENCSHIM_PUBKEY_BYTES 32u
+#define ENCSHIM_SECRET_BYTES 32u
+#define ENCSHIM_MAX_IDENTITY 64u
+#define ENCSHIM_MAX_JOB_ID 64u
+#define ENCSHIM_MAX_ENVELOPE 64u
+
+/* Replay window in frames (RFC 6479 bitmap); power of two. */
+#define ENCSHIM_REPLAY_WINDOW_DEFAULT 8192u
+#define ENCSHIM_REPLAY_WINDOW_MIN 128u
+#define ENCSHIM_REPLAY_WINDOW_MAX (1u << 20)
+
+/* Job secret file: one line, this prefix then 64 lowercase hex digits. */
+#define ENCSHIM_KEYFILE_PREFIX "encshim-secret-v1:"
+#define ENCSHIM_KEYFILE_DEFAULT ".encshim/job.key" /* under $HOME */
+
+#endif

@@ -1,0 +1,1 @@
+# mpi-plugin: filled in by its issue

@@ -1,0 +1,19 @@
+# Crypto core: a PIC convenience library linked into every front end.
+noinst_LTLIBRARIES += shim/libencshim_core.la
+shim_libencshim_core_la_SOURCES = \
+	include/encshim.h include/encshim/wire.h include/encshim/error.h \
+	include/encshim/aead.h include/encshim/keyfile.h include/encshim/session.h \
+	shim/aead_impl.h shim/aead.c shim/aead_sodium.c \
+	shim/kdf.h shim/kdf.c shim/keyschedule.h shim/keyschedule.c \
+	shim/replay.h shim/replay.c shim/session.c shim/keyfile.c shim/error.c
+if HAVE_OPENSSL
+shim_libencshim_core_la_SOURCES += shim/aead_openssl.c
+endif
+shim_libencshim_core_la_CFLAGS = $(AM_CFLAGS) $(SODIUM_CFLAGS) $(CRYPTO_CFLAGS) -pthread
+shim_libencshim_core_la_LIBADD = $(SODIUM_LIBS) $(CRYPTO_LIBS) -lpthread
+
+bin_PROGRAMS += encshim
+encshim_SOURCES = shim/commands.h shim/encshim.c shim/cmd_keygen.c \
+	shim/cmd_info.c shim/cmd_selftest.c shim/cmd_mpirun.c
+encshim_CFLAGS = $(AM_CFLAGS) $(SODIUM_CFLAGS)
+encshim_LDADD = shim/libencshim_core.la $(SODIUM_LIBS)

@@ -1,0 +1,368 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Pairwise sessions: frame sealing and opening (docs/PROTOCOL.md,
+ * "Frames", "Nonces", "Rekeying", "Replay"). Each direction has its own
+ * root key; epoch keys derive from it (keyschedule.c). A mutex per
+ * direction makes sequence assignment atomic with the seal that uses it,
+ * so concurrent threads never share a nonce.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+
+#include "keyschedule.h"
+#include "replay.h"
+#include "encshim/session.h"
+
+struct encshim_local {
+	uint8_t secret[ENCSHIM_SECRET_BYTES];
+	uint8_t priv[32];
+	uint8_t pub[ENCSHIM_PUBKEY_BYTES];
+	uint8_t job[ENCSHIM_MAX_JOB_ID];
+	size_t joblen;
+	uint8_t id[ENCSHIM_MAX_IDENTITY];
+	size_t idlen;
+	enum encshim_backend backend;
+};
+
+struct tx {
+	pthread_mutex_t lock;
+	uint8_t root[ENCSHIM_KEY_BYTES];
+	struct encshim_aead *aead; /* key of `epoch` */
+	uint32_t epoch;
+	uint64_t next_seq;
+	uint64_t epoch_bytes, epoch_msgs;
+};
+
+struct rx {
+	pthread_mutex_t lock;
+	uint8_t root[ENCSHIM_KEY_BYTES];
+	struct encshim_aead *cur, *prev; /* keys of epoch, epoch - 1 */
+	uint32_t epoch;
+	struct replay win;
+};
+
+struct encshim_peer {
+	enum encshim_backend backend;
+	struct tx tx;
+	struct rx rx;
+};
+
+int encshim_local_new(struct encshim_local **out,
+		      const uint8_t secret[ENCSHIM_SECRET_BYTES],
+		      const void *job_id, size_t job_id_len,
+		      const void *identity, size_t identity_len,
+		      enum encshim_backend backend)
+{
+	struct encshim_local *l;
+	int rc;
+
+	*out = NULL;
+	if (!job_id_len || job_id_len > ENCSHIM_MAX_JOB_ID || !identity_len ||
+	    identity_len > ENCSHIM_MAX_IDENTITY)
+		return ENCSHIM_E_INVAL;
+	rc = encshim_backend_resolve(backend, &backend, NULL);
+	if (rc)
+		return rc;
+	l = sodium_malloc(sizeof(*l)); /* guarded, mlocked where allowed */
+	if (!l)
+		return ENCSHIM_E_NOMEM;
+	memset(l, 0, sizeof(*l));
+	memcpy(l->secret, secret, ENCSHIM_SECRET_BYTES);
+	memcpy(l->job, job_id, job_id_len);
+	l->joblen = job_id_len;
+	memcpy(l->id, identity, identity_len);
+	l->idlen = identity_len;
+	l->backend = backend;
+	randombytes_buf(l->priv, sizeof(l->priv));
+	crypto_scalarmult_base(l->pub, l->priv);
+	*out = l;
+	return 0;
+}
+
+void encshim_local_free(struct encshim_local *l)
+{
+	sodium_free(l); /* zeroes before unmapping; NULL is a no-op */
+}
+
+void encshim_local_public_key(const struct encshim_local *l,
+			      uint8_t pub[ENCSHIM_PUBKEY_BYTES])
+{
+	memcpy(pub, l->pub, ENCSHIM_PUBKEY_BYTES);
+}
+
+enum encshim_backend encshim_local_backend(const struct encshim_local *l)
+{
+	return l->backend;
+}
+
+void encshim_local_secret_check(const struct encshim_local *l,
+				uint8_t out[ENCSHIM_CHECK_BYTES])
+{
+	ks_secret_check(out, l->secret, l->job, l->joblen);
+}
+
+static int aead_for_epoch(struct encshim_aead **out, enum encshim_backend b,
+			  const uint8_t root[ENCSHIM_KEY_BYTES], uint32_t epoch)
+{
+	uint8_t key[ENCSHIM_KEY_BYTES];
+	int rc = ks_epoch_key(key, root, epoch);
+
+	if (!rc)
+		rc = encshim_aead_new(out, b, key);
+	sodium_memzero(key, sizeof(key));
+	return rc;
+}
+
+void encshim_peer_free(struct encshim_peer *p)
+{
+	if (!p)
+		return;
+	encshim_aead_free(p->tx.aead);
+	encshim_aead_free(p->rx.cur);
+	encshim_aead_free(p->rx.prev);
+	replay_fini(&p->rx.win);
+	pthread_mutex_destroy(&p->tx.lock);
+	pthread_mutex_destroy(&p->rx.lock);
+	sodium_memzero(p, sizeof(*p));
+	free(p);
+}
+
+int encshim_peer_new(struct encshim_peer **out,
+		     const struct encshim_local *l, const void *peer_identity,
+		     size_t peer_identity_len,
+		     const uint8_t peer_pub[ENCSHIM_PUBKEY_BYTES],
+		     size_t replay_window)
+{
+	struct ks_party self = { l->id, l->idlen, l->pub };
+	struct ks_party peer = { peer_identity, peer_identity_len, peer_pub };
+	struct ks_pair pair;
+	struct encshim_peer *p;
+	int rc;
+
+	*out = NULL;
+	if (!peer_identity_len || peer_identity_len > ENCSHIM_MAX_IDENTITY)
+		return ENCSHIM_E_INVAL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return ENCSHIM_E_NOMEM;
+	pthread_mutex_init(&p->tx.lock, NULL);
+	pthread_mutex_init(&p->rx.lock, NULL);
+	p->backend = l->backend;
+	rc = replay_init(&p->rx.win, replay_window);
+	if (rc)
+		goto out;
+	rc = ks_pair_derive(&pair, l->secret, l->job, l->joblen, &self,
+			    l->priv, &peer);
+	if (rc)
+		goto out;
+	memcpy(p->tx.root, pair.tx_root, sizeof(pair.tx_root));
+	memcpy(p->rx.root, pair.rx_root, sizeof(pair.rx_root));
+	rc = aead_for_epoch(&p->tx.aead, p->backend, p->tx.root, 0);
+	if (!rc)
+		rc = aead_for_epoch(&p->rx.cur, p->backend, p->rx.root, 0);
+out:
+	sodium_memzero(&pair, sizeof(pair));
+	if (rc) {
+		encshim_peer_free(p);
+		return rc;
+	}
+	*out = p;
+	return 0;
+}
+
+static void be32(uint8_t *b, uint32_t v)
+{
+	b[0] = (uint8_t)(v >> 24);
+	b[1] = (uint8_t)(v >> 16);
+	b[2] = (uint8_t)(v >> 8);
+	b[3] = (uint8_t)v;
+}
+
+static void be64(uint8_t *b, uint64_t v)
+{
+	be32(b, (uint32_t)(v >> 32));
+	be32(b + 4, (uint32_t)v);
+}
+
+static uint32_t get32(const uint8_t *b)
+{
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
+	       (uint32_t)b[2] << 8 | b[3];
+}
+
+static uint64_t get64(const uint8_t *b)
+{
+	return (uint64_t)get32(b) << 32 | get32(b + 4);
+}
+
+/* Nonce = BE32(epoch) || BE64(seq): header bytes 4..15 (PROTOCOL.md). */
+static const uint8_t *nonce_of(const uint8_t *hdr)
+{
+	return hdr + ENCSHIM_HDR_EPOCH;
+}
+
+/* AAD = header || envelope. */
+static size_t make_aad(uint8_t *aad, const uint8_t *hdr, const void *env,
+		       size_t envlen)
+{
+	memcpy(aad, hdr, ENCSHIM_HEADER_BYTES);
+	if (envlen)
+		memcpy(aad + ENCSHIM_HEADER_BYTES, env, envlen);
+	return ENCSHIM_HEADER_BYTES + envlen;
+}
+
+/* Moves tx to the next epoch before a seal that would pass a limit. */
+static int tx_rekey_if_due(struct encshim_peer *p, uint64_t len)
+{
+	struct tx *t = &p->tx;
+	struct encshim_aead *next;
+	int rc;
+
+	if (t->epoch_msgs < ENCSHIM_REKEY_AFTER_MESSAGES &&
+	    len <= ENCSHIM_REKEY_AFTER_BYTES - t->epoch_bytes)
+		return 0;
+	if (t->epoch == ENCSHIM_MAX_EPOCH)
+		return ENCSHIM_E_EXHAUSTED;
+	rc = aead_for_epoch(&next, p->backend, t->root, t->epoch + 1);
+	if (rc)
+		return rc;
+	encshim_aead_free(t->aead);
+	t->aead = next;
+	t->epoch++;
+	t->epoch_bytes = 0;
+	t->epoch_msgs = 0;
+	return 0;
+}
+
+int encshim_peer_seal(struct encshim_peer *p, const void *env, size_t envlen,
+		      const void *pt, size_t len, void *frame)
+{
+	uint8_t *f = frame, aad[ENCSHIM_HEADER_BYTES + ENCSHIM_MAX_ENVELOPE];
+	struct tx *t = &p->tx;
+	size_t aadlen;
+	int rc;
+
+	if (envlen > ENCSHIM_MAX_ENVELOPE)
+		return ENCSHIM_E_INVAL;
+	if ((uint64_t)len > ENCSHIM_MAX_PLAINTEXT)
+		return ENCSHIM_E_TOOBIG;
+	pthread_mutex_lock(&t->lock);
+	rc = t->next_seq > ENCSHIM_MAX_SEQ ? ENCSHIM_E_EXHAUSTED
+					   : tx_rekey_if_due(p, len);
+	if (rc)
+		goto out;
+	f[ENCSHIM_HDR_VERSION] = ENCSHIM_WIRE_VERSION;
+	f[ENCSHIM_HDR_TYPE] = ENCSHIM_FRAME_DATA;
+	f[ENCSHIM_HDR_RESERVED] = 0;
+	f[ENCSHIM_HDR_RESERVED + 1] = 0;
+	be32(f + ENCSHIM_HDR_EPOCH, t->epoch);
+	be64(f + ENCSHIM_HDR_SEQ, t->next_seq);
+	/* Consumed before sealing: a failed seal never frees its nonce. */
+	t->next_seq++;
+	t->epoch_msgs++;
+	t->epoch_bytes += len;
+	aadlen = make_aad(aad, f, env, envlen);
+	rc = encshim_aead_seal(t->aead, nonce_of(f), aad, aadlen, pt, len,
+			       f + ENCSHIM_HEADER_BYTES,
+			       f + ENCSHIM_HEADER_BYTES + len);
+out:
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
+int encshim_frame_peek(const void *frame, size_t framelen, uint32_t *epoch,
+		       uint64_t *seq)
+{
+	const uint8_t *f = frame;
+
+	if (framelen < ENCSHIM_OVERHEAD ||
+	    f[ENCSHIM_HDR_VERSION] != ENCSHIM_WIRE_VERSION ||
+	    f[ENCSHIM_HDR_TYPE] != ENCSHIM_FRAME_DATA ||
+	    f[ENCSHIM_HDR_RESERVED] || f[ENCSHIM_HDR_RESERVED + 1])
+		return ENCSHIM_E_MALFORMED;
+	*epoch = get32(f + ENCSHIM_HDR_EPOCH);
+	*seq = get64(f + ENCSHIM_HDR_SEQ);
+	return 0;
+}
+
+/*
+ * The key for a frame's epoch: the current or previous one, or a fresh
+ * key for the next epoch, installed only once a frame authenticates
+ * under it (rx_advance), so forged epochs cannot disturb state.
+ */
+static int rx_key(struct encshim_peer *p, uint32_t epoch,
+		  struct encshim_aead **key, int *is_next)
+{
+	struct rx *r = &p->rx;
+
+	*is_next = 0;
+	if (epoch == r->epoch) {
+		*key = r->cur;
+	} else if (r->epoch && epoch == r->epoch - 1 && r->prev) {
+		*key = r->prev;
+	} else if (r->epoch < ENCSHIM_MAX_EPOCH && epoch == r->epoch + 1) {
+		*is_next = 1;
+		return aead_for_epoch(key, p->backend, r->root, epoch);
+	} else {
+		return ENCSHIM_E_EPOCH;
+	}
+	return 0;
+}
+
+static void rx_advance(struct rx *r, struct encshim_aead *next)
+{
+	encshim_aead_free(r->prev);
+	r->prev = r->cur;
+	r->cur = next;
+	r->epoch++;
+}
+
+int encshim_peer_open(struct encshim_peer *p, const void *env, size_t envlen,
+		      const void *frame, size_t framelen, void *pt)
+{
+	uint8_t aad[ENCSHIM_HEADER_BYTES + ENCSHIM_MAX_ENVELOPE];
+	const uint8_t *f = frame;
+	struct encshim_aead *key = NULL;
+	struct rx *r = &p->rx;
+	size_t len, aadlen;
+	uint32_t epoch;
+	uint64_t seq;
+	int rc, is_next = 0;
+
+	if (envlen > ENCSHIM_MAX_ENVELOPE)
+		return ENCSHIM_E_INVAL;
+	rc = encshim_frame_peek(frame, framelen, &epoch, &seq);
+	if (rc)
+		return rc; /* nothing was written to pt */
+	len = framelen - ENCSHIM_OVERHEAD;
+	aadlen = make_aad(aad, f, env, envlen);
+	pthread_mutex_lock(&r->lock);
+	rc = rx_key(p, epoch, &key, &is_next);
+	if (rc)
+		goto out;
+	/* Authenticate first (the AEAD wipes pt on failure) ... */
+	rc = encshim_aead_open(key, nonce_of(f), aad, aadlen,
+			       f + ENCSHIM_HEADER_BYTES, len, pt,
+			       f + ENCSHIM_HEADER_BYTES + len);
+	if (rc)
+		goto out;
+	/* ... then check replay, so forgeries never move the window. */
+	rc = replay_accept(&r->win, seq);
+	if (rc) {
+		sodium_memzero(pt, len);
+		goto out;
+	}
+	if (is_next) {
+		rx_advance(r, key);
+		key = NULL;
+	}
+out:
+	pthread_mutex_unlock(&r->lock);
+	if (is_next)
+		encshim_aead_free(key);
+	return rc;
+}

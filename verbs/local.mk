@@ -1,0 +1,1 @@
+# verbs: filled in by its issue
