@@ -15,6 +15,7 @@
 
 #include "keyschedule.h"
 #include "replay.h"
+#include "session_internal.h"
 #include "encshim/session.h"
 
 struct encshim_local {
@@ -35,6 +36,7 @@ struct tx {
 	uint32_t epoch;
 	uint64_t next_seq;
 	uint64_t epoch_bytes, epoch_msgs;
+	uint64_t limit_bytes, limit_msgs; /* wire.h; lowered only by tests */
 };
 
 struct rx {
@@ -152,6 +154,8 @@ int encshim_peer_new(struct encshim_peer **out,
 	pthread_mutex_init(&p->tx.lock, NULL);
 	pthread_mutex_init(&p->rx.lock, NULL);
 	p->backend = l->backend;
+	p->tx.limit_bytes = ENCSHIM_REKEY_AFTER_BYTES;
+	p->tx.limit_msgs = ENCSHIM_REKEY_AFTER_MESSAGES;
 	rc = replay_init(&p->rx.win, replay_window);
 	if (rc)
 		goto out;
@@ -222,8 +226,8 @@ static int tx_rekey_if_due(struct encshim_peer *p, uint64_t len)
 	struct encshim_aead *next;
 	int rc;
 
-	if (t->epoch_msgs < ENCSHIM_REKEY_AFTER_MESSAGES &&
-	    len <= ENCSHIM_REKEY_AFTER_BYTES - t->epoch_bytes)
+	if (t->epoch_msgs < t->limit_msgs &&
+	    len <= t->limit_bytes - t->epoch_bytes)
 		return 0;
 	if (t->epoch == ENCSHIM_MAX_EPOCH)
 		return ENCSHIM_E_EXHAUSTED;
@@ -365,4 +369,17 @@ out:
 	if (is_next)
 		encshim_aead_free(key);
 	return rc;
+}
+
+void session_test_rekey_limits(struct encshim_peer *p, uint64_t bytes,
+			       uint64_t msgs)
+{
+	p->tx.limit_bytes = bytes;
+	p->tx.limit_msgs = msgs;
+}
+
+void session_test_set_private(struct encshim_local *l, const uint8_t priv[32])
+{
+	memcpy(l->priv, priv, sizeof(l->priv));
+	crypto_scalarmult_base(l->pub, l->priv);
 }

@@ -1,1 +1,32 @@
-# Unit tests (cmocka)
+# Unit tests of the crypto core (cmocka): `make check`.
+UNIT_TESTS = tests/unit/test_aead tests/unit/test_kdf tests/unit/test_frame \
+	tests/unit/test_replay tests/unit/test_threads tests/unit/test_keyfile \
+	tests/unit/test_kex
+if HAVE_CMOCKA
+check_PROGRAMS += $(UNIT_TESTS)
+TESTS += $(UNIT_TESTS)
+endif
+UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(SODIUM_CFLAGS) -pthread
+UNIT_LDADD = shim/libencshim_core.la $(CMOCKA_LIBS) $(SODIUM_LIBS) -lpthread
+tests_unit_test_aead_SOURCES = tests/unit/test_aead.c tests/unit/util.h
+tests_unit_test_aead_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_aead_LDADD = $(UNIT_LDADD)
+tests_unit_test_kdf_SOURCES = tests/unit/test_kdf.c tests/unit/util.h
+tests_unit_test_kdf_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_kdf_LDADD = $(UNIT_LDADD)
+tests_unit_test_frame_SOURCES = tests/unit/test_frame.c tests/unit/util.h
+tests_unit_test_frame_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_frame_LDADD = $(UNIT_LDADD)
+tests_unit_test_replay_SOURCES = tests/unit/test_replay.c tests/unit/util.h
+tests_unit_test_replay_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_replay_LDADD = $(UNIT_LDADD)
+tests_unit_test_threads_SOURCES = tests/unit/test_threads.c tests/unit/util.h
+tests_unit_test_threads_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_threads_LDADD = $(UNIT_LDADD)
+tests_unit_test_keyfile_SOURCES = tests/unit/test_keyfile.c tests/unit/util.h
+tests_unit_test_keyfile_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_keyfile_LDADD = $(UNIT_LDADD)
+tests_unit_test_kex_SOURCES = tests/unit/test_kex.c tests/unit/util.h
+tests_unit_test_kex_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_kex_LDADD = $(UNIT_LDADD)
+EXTRA_DIST += tests/vectors/keyschedule.py
