@@ -30,3 +30,8 @@ tests_unit_test_kex_SOURCES = tests/unit/test_kex.c tests/unit/util.h
 tests_unit_test_kex_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_kex_LDADD = $(UNIT_LDADD)
 EXTRA_DIST += tests/vectors/keyschedule.py
+
+# Bounded libFuzzer runs (clang): frame opening and key file parsing.
+TESTS += tests/fuzz/run.sh
+EXTRA_DIST += tests/fuzz/fuzz_open.c tests/fuzz/fuzz_keyfile.c
+dist_noinst_SCRIPTS += tests/fuzz/run.sh
