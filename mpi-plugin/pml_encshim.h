@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pml/encshim: seals every point-to-point message of Open MPI with the
+ * encshim core (AES-256-GCM) by wrapping the PML that Open MPI selected.
+ *
+ * The wrapper sits in the mca_pml function table (installed when the
+ * PML framework closes the losing components, see
+ * pml_encshim_component.c) and forwards every call to the saved module,
+ * after sealing on send and before completing on receive. On the wire a
+ * message of N plaintext bytes is an MPI_BYTE message of N + 32 bytes:
+ * header(16) || ciphertext(N) || tag(16) (docs/MPI.md).
+ */
+#ifndef PML_ENCSHIM_H
+#define PML_ENCSHIM_H
+
+#include "ompi_config.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ompi/communicator/communicator.h"
+#include "ompi/datatype/ompi_datatype.h"
+#include "ompi/mca/pml/pml.h"
+#include "ompi/message/message.h"
+#include "ompi/request/request.h"
+
+#include "encshim.h"
+
+#define ENCSHIM_PML_NAME "encshim"
+
+/* ---- component state (pml_encshim_component.c) ---- */
+
+OMPI_MODULE_DECLSPEC extern mca_pml_base_component_2_0_0_t
+	mca_pml_encshim_component;
+/* The PML we wrap, as selected by Open MPI; every call ends there. */
+extern mca_pml_base_module_t encshim_inner;
+
+struct encshim_params {
+	bool enable;          /* pml_encshim_enable */
+	int verbose;          /* pml_encshim_verbose: 1 = summary at finalize */
+	char *backend;        /* pml_encshim_backend: auto|openssl|sodium */
+	int replay_window;    /* pml_encshim_replay_window (frames) */
+	size_t pool_max;      /* pml_encshim_pool_max_bytes */
+};
+extern struct encshim_params encshim_param;
+
+/* Counters, published as MPI_T performance variables. */
+struct encshim_counters {
+	_Atomic unsigned long long sealed_msgs, sealed_bytes;
+	_Atomic unsigned long long opened_msgs, opened_bytes;
+	_Atomic unsigned long long auth_failures;
+};
+extern struct encshim_counters encshim_stats;
+
+/* Prints "encshim: rank R: ..." to stderr (one line, one write). */
+void encshim_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- bypass guard (pml_encshim_bypass.c) ---- */
+
+/* Turns off the components that move data without the PML; aborts the
+ * job if the user forced one of them. Runs once, before any traffic. */
+void encshim_bypass_guard(void);
+
+/* ---- keys and peers (pml_encshim_peer.c) ---- */
+
+int encshim_keys_init(void);     /* key file, local keys, modex send */
+void encshim_keys_fini(void);
+/* The session with the process behind rank `rank` of comm (remote group
+ * for intercommunicators), made on first use; for ourselves, the session
+ * that seals (sealing) or its mirror that opens. NULL after logging why. */
+struct encshim_peer *encshim_peer_get(ompi_communicator_t *comm, int rank,
+				      bool sealing);
+
+/* The bytes bound into every frame (docs/MPI.md, "Envelope"). */
+#define ENCSHIM_ENV_BYTES 16
+void encshim_envelope(uint8_t env[ENCSHIM_ENV_BYTES], uint32_t src_vpid,
+		      uint32_t dst_vpid, uint32_t cid, int tag);
+uint32_t encshim_vpid_of(ompi_communicator_t *comm, int rank);
+uint32_t encshim_my_vpid(void);
+
+/* ---- staging pool (pml_encshim_pool.c) ---- */
+
+int encshim_pool_init(void);
+void encshim_pool_fini(void);
+/* A buffer of at least len bytes (never NULL for len 0). */
+void *encshim_pool_get(size_t len, size_t *cap);
+void encshim_pool_put(void *buf, size_t cap);
+
+/* ---- requests (pml_encshim_request.c) ---- */
+
+enum encshim_req_kind { ENCSHIM_REQ_SEND, ENCSHIM_REQ_RECV };
+
+/* Owner of frame memory: our pool, or the user's MPI_Buffer_attach area. */
+enum encshim_frame_owner { ENCSHIM_FRAME_POOL, ENCSHIM_FRAME_BSEND };
+
+/*
+ * The request the user sees. The PML's own request ("inner") moves the
+ * frame; its completion callback opens/releases the frame and completes
+ * this one. Life cycle states guard against the callback racing the
+ * user's MPI_Request_free (see pml_encshim_request.c).
+ */
+typedef struct encshim_request {
+	ompi_request_t super;
+	enum encshim_req_kind kind;
+	ompi_request_t *inner;
+	_Atomic int claimed;          /* completion handled once */
+	_Atomic int life;             /* ENCSHIM_LIFE_* */
+	/* frame in flight */
+	uint8_t *frame;
+	size_t frame_cap;
+	enum encshim_frame_owner owner;
+	/* the user's arguments, kept for receives and persistent starts */
+	void *buf;
+	size_t count;
+	ompi_datatype_t *dtype;
+	ompi_communicator_t *comm;
+	int peer;                     /* dst for sends, src for receives */
+	int tag;
+	mca_pml_base_send_mode_t mode;
+	struct encshim_request *watch_next, *grave_next;
+	bool watched;
+} encshim_request_t;
+OBJ_CLASS_DECLARATION(encshim_request_t);
+
+encshim_request_t *encshim_request_new(enum encshim_req_kind kind,
+				       bool persistent, void *buf,
+				       size_t count, ompi_datatype_t *dtype,
+				       int peer, int tag,
+				       mca_pml_base_send_mode_t mode,
+				       ompi_communicator_t *comm);
+/* Arms completion of r when r->inner completes (pitfalls 3-5). */
+void encshim_request_watch(encshim_request_t *r);
+/* Marks r active again for a persistent start. */
+void encshim_request_rearm(encshim_request_t *r);
+/* Completes an activation that needs no PML request. */
+void encshim_request_complete_now(encshim_request_t *r, int err);
+/* Waits for the inner of the last activation to be marked complete and
+ * frees it. */
+void encshim_request_forget_inner(encshim_request_t *r);
+/* Drops a request that never reached the PML. */
+void encshim_request_drop(encshim_request_t *r);
+/* req_start of persistent requests (pml_encshim_start.c). */
+int encshim_start_persistent(size_t count, ompi_request_t **requests);
+int encshim_progress(void);
+void encshim_request_fini(void);
+void encshim_frame_release(encshim_request_t *r);
+
+/* ---- send side (pml_encshim_send.c) ---- */
+
+/* Seals the message into a new frame of r and posts the inner isend. */
+int encshim_send_post(encshim_request_t *r);
+int encshim_isend(const void *buf, size_t count, ompi_datatype_t *dtype,
+		  int dst, int tag, mca_pml_base_send_mode_t mode,
+		  ompi_communicator_t *comm, ompi_request_t **request);
+int encshim_bsend_detached(const void *buf, size_t count,
+			   ompi_datatype_t *dtype, int dst, int tag,
+			   ompi_communicator_t *comm);
+int encshim_send(const void *buf, size_t count, ompi_datatype_t *dtype,
+		 int dst, int tag, mca_pml_base_send_mode_t mode,
+		 ompi_communicator_t *comm);
+
+/* ---- receive side (pml_encshim_recv.c) ---- */
+
+/* Posts the inner irecv of r into a staging frame. */
+int encshim_recv_post(encshim_request_t *r, struct ompi_message_t **message);
+/* Authenticates and unpacks the received frame of r into the user buffer;
+ * fills r->super.req_status. Returns the MPI error class. */
+int encshim_recv_finish(encshim_request_t *r);
+int encshim_irecv(void *buf, size_t count, ompi_datatype_t *dtype, int src,
+		  int tag, ompi_communicator_t *comm, ompi_request_t **request);
+int encshim_recv(void *buf, size_t count, ompi_datatype_t *dtype, int src,
+		 int tag, ompi_communicator_t *comm,
+		 ompi_status_public_t *status);
+int encshim_imrecv(void *buf, size_t count, ompi_datatype_t *dtype,
+		   struct ompi_message_t **message,
+		   ompi_request_t **request);
+int encshim_mrecv(void *buf, size_t count, ompi_datatype_t *dtype,
+		  struct ompi_message_t **message,
+		  ompi_status_public_t *status);
+
+/* ---- probes (pml_encshim_probe.c) ---- */
+
+int encshim_iprobe(int src, int tag, ompi_communicator_t *comm, int *matched,
+		   ompi_status_public_t *status);
+int encshim_probe(int src, int tag, ompi_communicator_t *comm,
+		  ompi_status_public_t *status);
+int encshim_improbe(int src, int tag, ompi_communicator_t *comm,
+		    int *matched, struct ompi_message_t **message,
+		    ompi_status_public_t *status);
+int encshim_mprobe(int src, int tag, ompi_communicator_t *comm,
+		   struct ompi_message_t **message,
+		   ompi_status_public_t *status);
+
+/* ---- persistent requests (pml_encshim_start.c) ---- */
+
+int encshim_isend_init(const void *buf, size_t count, ompi_datatype_t *dtype,
+		       int dst, int tag, mca_pml_base_send_mode_t mode,
+		       ompi_communicator_t *comm, ompi_request_t **request);
+int encshim_irecv_init(void *buf, size_t count, ompi_datatype_t *dtype,
+		       int src, int tag, ompi_communicator_t *comm,
+		       ompi_request_t **request);
+int encshim_start(size_t count, ompi_request_t **requests);
+
+/* ---- forwarded management calls (pml_encshim_comm.c) ---- */
+
+int encshim_add_procs(struct ompi_proc_t **procs, size_t nprocs);
+int encshim_del_procs(struct ompi_proc_t **procs, size_t nprocs);
+int encshim_enable(bool enable);
+int encshim_add_comm(ompi_communicator_t *comm);
+int encshim_del_comm(ompi_communicator_t *comm);
+int encshim_dump(ompi_communicator_t *comm, int verbose);
+
+#endif

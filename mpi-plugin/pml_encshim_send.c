@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Send side: every message leaves as one frame of MPI_BYTEs.
+ *
+ * Contiguous data is sealed straight from the user's buffer into the
+ * frame; other layouts are packed into the frame's ciphertext slot and
+ * sealed in place, so either way the data is touched once by the CPU
+ * before the PML moves the frame.
+ *
+ * Buffered mode: MPI_Buffer_attach sizes the user's area for the
+ * plaintext plus MPI_BSEND_OVERHEAD (128 bytes) per message; the frame
+ * (32 bytes more) is carved from that same area, so MPI_Buffer_detach
+ * still waits for it and a full area still fails with MPI_ERR_BUFFER.
+ * The frame is then our private copy, sent in standard mode, and the
+ * user's request is complete at once, as buffered mode promises.
+ */
+#include "pml_encshim.h"
+
+#include <string.h>
+
+#include "ompi/constants.h"
+#include "ompi/mca/pml/base/pml_base_bsend.h"
+#include "opal/datatype/opal_convertor.h"
+
+struct sealed {
+	uint8_t *frame;
+	size_t cap, len;
+	enum encshim_frame_owner owner;
+};
+
+static void sealed_release(struct sealed *s)
+{
+	if (NULL == s->frame)
+		return;
+	if (ENCSHIM_FRAME_BSEND == s->owner)
+		(void)mca_pml_base_bsend_request_free(s->frame);
+	else
+		encshim_pool_put(s->frame, s->cap);
+	s->frame = NULL;
+}
+
+static int frame_alloc(struct sealed *s, size_t len, bool buffered)
+{
+	s->len = len + ENCSHIM_OVERHEAD;
+	if (buffered) {
+		s->owner = ENCSHIM_FRAME_BSEND;
+		s->cap = s->len;
+		s->frame = mca_pml_base_bsend_request_alloc_buf(s->len);
+		return NULL == s->frame ? OMPI_ERR_BUFFER : OMPI_SUCCESS;
+	}
+	s->owner = ENCSHIM_FRAME_POOL;
+	s->frame = encshim_pool_get(s->len, &s->cap);
+	return NULL == s->frame ? OMPI_ERR_OUT_OF_RESOURCE : OMPI_SUCCESS;
+}
+
+/* Points *pt at the plaintext: the user's bytes, or packed into the frame. */
+static int plaintext_of(opal_convertor_t *conv, struct sealed *s,
+			size_t len, const void **pt)
+{
+	struct iovec iov;
+	uint32_t iov_count = 1;
+	size_t max_data = len;
+
+	if (!opal_convertor_need_buffers(conv)) {
+		void *p = NULL;
+
+		opal_convertor_get_current_pointer(conv, &p);
+		*pt = p;
+		return OMPI_SUCCESS;
+	}
+	iov.iov_base = s->frame + ENCSHIM_HEADER_BYTES;
+	iov.iov_len = len;
+	if (opal_convertor_pack(conv, &iov, &iov_count, &max_data) < 0 ||
+	    max_data != len)
+		return OMPI_ERROR;
+	*pt = iov.iov_base;
+	return OMPI_SUCCESS;
+}
+
+static int seal_message(const void *buf, size_t count, ompi_datatype_t *dtype,
+			int dst, int tag, ompi_communicator_t *comm,
+			bool buffered, struct sealed *s)
+{
+	struct encshim_peer *peer = encshim_peer_get(comm, dst, true);
+	uint8_t env[ENCSHIM_ENV_BYTES];
+	opal_convertor_t conv;
+	const void *pt = NULL;
+	size_t len = 0;
+	int rc;
+
+	s->frame = NULL;
+	if (NULL == peer)
+		return OMPI_ERR_UNREACH;
+	OBJ_CONSTRUCT(&conv, opal_convertor_t);
+	rc = opal_convertor_copy_and_prepare_for_send(
+		ompi_mpi_local_convertor, &dtype->super, count, buf, 0, &conv);
+	if (OPAL_SUCCESS == rc) {
+		opal_convertor_get_packed_size(&conv, &len);
+		rc = frame_alloc(s, len, buffered);
+	}
+	if (OMPI_SUCCESS == rc)
+		rc = plaintext_of(&conv, s, len, &pt);
+	OBJ_DESTRUCT(&conv);
+	if (OMPI_SUCCESS != rc) {
+		sealed_release(s);
+		return rc;
+	}
+	encshim_envelope(env, encshim_my_vpid(), encshim_vpid_of(comm, dst),
+			 ompi_comm_get_cid(comm), tag);
+	rc = encshim_peer_seal(peer, env, sizeof(env), pt, len, s->frame);
+	if (ENCSHIM_OK != rc) {
+		encshim_log("cannot seal a message to rank %u: %s",
+			    (unsigned)encshim_vpid_of(comm, dst),
+			    encshim_strerror(rc));
+		sealed_release(s);
+		return OMPI_ERROR;
+	}
+	atomic_fetch_add(&encshim_stats.sealed_msgs, 1);
+	atomic_fetch_add(&encshim_stats.sealed_bytes, len);
+	return OMPI_SUCCESS;
+}
+
+static mca_pml_base_send_mode_t wire_mode(mca_pml_base_send_mode_t mode)
+{
+	return MCA_PML_BASE_SEND_BUFFERED == mode ? MCA_PML_BASE_SEND_STANDARD
+						  : mode;
+}
+
+int encshim_send_post(encshim_request_t *r)
+{
+	struct sealed s;
+	int rc = seal_message(r->buf, r->count, r->dtype, r->peer, r->tag,
+			      r->comm, MCA_PML_BASE_SEND_BUFFERED == r->mode,
+			      &s);
+
+	if (OMPI_SUCCESS != rc)
+		return rc;
+	r->frame = s.frame;
+	r->frame_cap = s.cap;
+	r->owner = s.owner;
+	rc = encshim_inner.pml_isend(s.frame, s.len, MPI_BYTE, r->peer, r->tag,
+				     wire_mode(r->mode), r->comm, &r->inner);
+	if (OMPI_SUCCESS != rc) {
+		r->inner = NULL;
+		encshim_frame_release(r);
+		return rc;
+	}
+	encshim_request_watch(r);
+	return OMPI_SUCCESS;
+}
+
+/* Buffered mode: a request nobody waits for carries the frame; it is
+ * released when the PML is done with it. */
+int encshim_bsend_detached(const void *buf, size_t count,
+			   ompi_datatype_t *dtype, int dst, int tag,
+			   ompi_communicator_t *comm)
+{
+	encshim_request_t *r = encshim_request_new(
+		ENCSHIM_REQ_SEND, false, (void *)buf, count, dtype, dst, tag,
+		MCA_PML_BASE_SEND_BUFFERED, comm);
+	ompi_request_t *req = &r->super;
+	int rc;
+
+	if (NULL == r)
+		return OMPI_ERR_OUT_OF_RESOURCE;
+	rc = encshim_send_post(r);
+	if (OMPI_SUCCESS != rc) {
+		encshim_request_drop(r);
+		return rc;
+	}
+	return ompi_request_free(&req);
+}
+
+int encshim_isend(const void *buf, size_t count, ompi_datatype_t *dtype,
+		  int dst, int tag, mca_pml_base_send_mode_t mode,
+		  ompi_communicator_t *comm, ompi_request_t **request)
+{
+	encshim_request_t *r;
+	int rc;
+
+	if (MPI_PROC_NULL == dst) /* no message at all */
+		return encshim_inner.pml_isend(buf, count, dtype, dst, tag,
+					       mode, comm, request);
+	if (MCA_PML_BASE_SEND_BUFFERED == mode) {
+		rc = encshim_bsend_detached(buf, count, dtype, dst, tag, comm);
+		if (OMPI_SUCCESS == rc)
+			*request = &ompi_request_empty;
+		return rc;
+	}
+	r = encshim_request_new(ENCSHIM_REQ_SEND, false, (void *)buf, count,
+				dtype, dst, tag, mode, comm);
+	if (NULL == r)
+		return OMPI_ERR_OUT_OF_RESOURCE;
+	rc = encshim_send_post(r);
+	if (OMPI_SUCCESS != rc) {
+		encshim_request_drop(r);
+		return rc;
+	}
+	*request = &r->super;
+	return OMPI_SUCCESS;
+}
+
+int encshim_send(const void *buf, size_t count, ompi_datatype_t *dtype,
+		 int dst, int tag, mca_pml_base_send_mode_t mode,
+		 ompi_communicator_t *comm)
+{
+	struct sealed s;
+	int rc;
+
+	if (MPI_PROC_NULL == dst)
+		return encshim_inner.pml_send(buf, count, dtype, dst, tag, mode,
+					      comm);
+	if (MCA_PML_BASE_SEND_BUFFERED == mode)
+		return encshim_bsend_detached(buf, count, dtype, dst, tag, comm);
+	rc = seal_message(buf, count, dtype, dst, tag, comm, false, &s);
+	if (OMPI_SUCCESS != rc)
+		return rc;
+	rc = encshim_inner.pml_send(s.frame, s.len, MPI_BYTE, dst, tag, mode,
+				    comm);
+	sealed_release(&s);
+	return rc;
+}
