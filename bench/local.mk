@@ -12,3 +12,8 @@ bench_mpibench_SOURCES = bench/mpibench.c
 bench_mpibench_CFLAGS = $(AM_CFLAGS) $(MPI_CFLAGS)
 bench_mpibench_LDADD = $(MPI_LIBS) -lm
 endif
+
+dist_noinst_SCRIPTS += bench/run bench/smoke.sh bench/report.py
+EXTRA_DIST += bench/README.md
+
+TESTS += bench/smoke.sh

@@ -43,6 +43,7 @@ struct opts {
 	size_t *sizes;
 	int nsizes;
 	int warmup;
+	int big_warmup;
 	int iters;
 	int min_iters;
 	double budget;
@@ -84,6 +85,7 @@ static void usage(FILE *f)
 "                       reduce_scatter: bytes of the whole input vector;\n"
 "                       pingpong: message bytes (ranks 0 and 1)\n"
 "  -w, --warmup N       untimed iterations per size (default 3)\n"
+"      --big-warmup N   untimed iterations at sizes >= 8 MiB (default 1)\n"
 "  -n, --iters N        at most N timed iterations per size (default 1000)\n"
 "  -m, --min-iters N    at least N timed iterations per size (default 5)\n"
 "  -t, --time SEC       time budget per size, sets the iteration count\n"
@@ -390,13 +392,17 @@ static void bench_size(struct ctx *c, enum op op)
 		return;
 	}
 
-	for (int i = 0; i < o->warmup; i++)
+	int nwarm = c->bytes >= (8u << 20) && o->big_warmup < o->warmup
+			    ? o->big_warmup : o->warmup;
+	if (op == OP_TRAIN || op == OP_TRAIN_NB)
+		nwarm = o->big_warmup < o->warmup ? o->big_warmup : o->warmup;
+	for (int i = 0; i < nwarm; i++)
 		warm += run_once(c, op, -1 - i, o->check, &bad);
-	if (o->warmup)
-		warm /= o->warmup;
+	if (nwarm)
+		warm /= nwarm;
 	MPI_Allreduce(&warm, &maxwarm, 1, MPI_DOUBLE, MPI_MAX, w);
 	/* every rank computes the same count from the same value */
-	iters = o->iters;
+	iters = nwarm ? o->iters : o->min_iters;
 	if (maxwarm > 0 && o->budget > 0) {
 		double want = o->budget / maxwarm;
 		if (want < iters)
@@ -466,7 +472,7 @@ static void *xalloc(size_t bytes)
 int main(int argc, char **argv)
 {
 	struct opts o = {
-		.warmup = 3, .iters = 1000, .min_iters = 5, .budget = 0.5,
+		.warmup = 3, .big_warmup = 1, .iters = 1000, .min_iters = 5, .budget = 0.5,
 		.model_bytes = 100u << 20, .bucket_bytes = 25u << 20,
 		.check = 2, .label = "run", .header = 1,
 	};
@@ -475,6 +481,7 @@ int main(int argc, char **argv)
 		{"sizes", required_argument, 0, 's'},
 		{"warmup", required_argument, 0, 'w'},
 		{"iters", required_argument, 0, 'n'},
+		{"big-warmup", required_argument, 0, 'W'},
 		{"min-iters", required_argument, 0, 'm'},
 		{"time", required_argument, 0, 't'},
 		{"model", required_argument, 0, 'M'},
@@ -510,6 +517,7 @@ int main(int argc, char **argv)
 		case 's': parse_sizes(&o, optarg); break;
 		case 'w': o.warmup = atoi(optarg); break;
 		case 'n': o.iters = atoi(optarg); break;
+		case 'W': o.big_warmup = atoi(optarg); break;
 		case 'm': o.min_iters = atoi(optarg); break;
 		case 't': o.budget = atof(optarg); break;
 		case 'M':
@@ -540,7 +548,7 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		die("unexpected argument '%s'", argv[optind]);
-	if (o.warmup < 0 || o.iters < 1 || o.min_iters < 1)
+	if (o.warmup < 0 || o.big_warmup < 0 || o.iters < 1 || o.min_iters < 1)
 		die("%s", "bad iteration counts");
 	if (o.min_iters > o.iters)
 		o.iters = o.min_iters;
@@ -577,9 +585,9 @@ int main(int argc, char **argv)
 	if (rank == 0) {
 		char host[256] = "";
 		gethostname(host, sizeof(host) - 1);
-		printf("# mpibench nprocs=%d host=%s warmup=%d iters<=%d "
+		printf("# mpibench nprocs=%d host=%s warmup=%d/%d iters<=%d "
 		       "min_iters=%d budget=%.3gs check=%s\n",
-		       nprocs, host, o.warmup, o.iters, o.min_iters, o.budget,
+		       nprocs, host, o.warmup, o.big_warmup, o.iters, o.min_iters, o.budget,
 		       o.check == 2 ? "every" : o.check ? "last" : "none");
 		if (o.header)
 			printf("label,op,bytes,nprocs,iters,median_us,p10_us,"

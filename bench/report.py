@@ -1,0 +1,400 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""bench/report.py: turns the samples of bench/run into a table, a CSV and a
+gnuplot script. Standard library only (runs under any python3).
+
+Also the single source of the crypto floor model (floor_plan): the messages
+Open MPI 4.1's tuned collectives send between 2 ranks, per operation and
+size, as verified with the pml monitoring component (bench/README.md).
+
+  report.py --out DIR --configs "cfg ..." [--meta TEXT] [--bucket BYTES]
+  report.py --floor-sizes --sizes LIST --model BYTES --bucket BYTES
+"""
+import argparse
+import csv
+import math
+import os
+import sys
+from collections import defaultdict
+
+OP_ORDER = ["allreduce", "pingpong", "allgather", "reduce_scatter", "bcast",
+            "train", "train_nb"]
+OP_TITLE = {
+    "allreduce": "MPI_Allreduce, MPI_FLOAT SUM (bytes = buffer)",
+    "pingpong": "ping-pong (time = half round trip)",
+    "allgather": "MPI_Allgather (bytes = each rank's contribution)",
+    "reduce_scatter": "MPI_Reduce_scatter_block, MPI_FLOAT SUM (bytes = input vector)",
+    "bcast": "MPI_Bcast from rank 0",
+    "train": "training step: model's gradients allreduced in buckets (blocking)",
+    "train_nb": "training step: buckets with MPI_Iallreduce + MPI_Waitall",
+}
+# Open MPI 4.1.4 coll tuned, 2 ranks: recursive doubling below this size,
+# ring (reduce-scatter + allgather, two messages of N/2) from it on.
+ALLREDUCE_RING_FROM = 4096
+
+
+def parse_size(s):
+    s = s.strip()
+    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    t = s.rstrip("Bb").rstrip("i")
+    if t and t[-1].upper() in mult:
+        return int(t[:-1]) * mult[t[-1].upper()]
+    return int(t)
+
+
+def floor_plan(op, nbytes, bucket):
+    """Messages on the critical path of one operation between 2 ranks, as
+    [(message bytes, how many)]; each is sealed by its sender and then
+    opened by its receiver, one after the other (no overlap)."""
+    if op == "allreduce":
+        if nbytes < ALLREDUCE_RING_FROM:
+            return [(nbytes, 1)]           # recursive doubling: swap N
+        half = nbytes // 2
+        return [(half, 1), (nbytes - half, 1)]  # ring: N/2 twice
+    if op in ("allgather", "pingpong", "bcast"):
+        return [(nbytes, 1)]
+    if op == "reduce_scatter":
+        # reduce to rank 0 (N), then scatter rank 1's half (N/2)
+        return [(nbytes, 1), (nbytes // 2, 1)]
+    if op in ("train", "train_nb"):
+        plan = []
+        full, rest = divmod(nbytes, bucket)
+        for _ in range(full):
+            plan += floor_plan("allreduce", bucket, bucket)
+        if rest:
+            plan += floor_plan("allreduce", rest, bucket)
+        return plan
+    return []
+
+
+def human(n):
+    for unit, sh in (("G", 30), ("M", 20), ("K", 10)):
+        if n >= 1 << sh and n % (1 << sh) == 0:
+            return "%d%s" % (n >> sh, unit)
+    return str(n)
+
+
+def fmt_us(v):
+    if v is None:
+        return "-"
+    if v >= 100000:
+        return "%.0f" % v
+    if v >= 100:
+        return "%.1f" % v
+    return "%.2f" % v
+
+
+def median(v):
+    v = sorted(v)
+    n = len(v)
+    if not n:
+        return None
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
+def pct(v, p):
+    v = sorted(v)
+    k = max(0, min(len(v) - 1, int(math.ceil(p / 100.0 * len(v))) - 1))
+    return v[k]
+
+
+def cfg_split(cfg):
+    tr, _, cr = cfg.partition("-")
+    return tr, cr
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out")
+    ap.add_argument("--configs", default="")
+    ap.add_argument("--meta", default="")
+    ap.add_argument("--bucket", default="25M")
+    ap.add_argument("--command", default="bench/run")
+    ap.add_argument("--floor-sizes", action="store_true")
+    ap.add_argument("--sizes", default="")
+    ap.add_argument("--model", default="100M")
+    a = ap.parse_args()
+    bucket = parse_size(a.bucket)
+
+    if a.floor_sizes:
+        need = {16384, 65536}
+        ops = ["allreduce", "pingpong", "allgather", "reduce_scatter", "bcast"]
+        for s in a.sizes.split(","):
+            for op in ops:
+                for m, _ in floor_plan(op, parse_size(s), bucket):
+                    need.add(m)
+        for m, _ in floor_plan("train", parse_size(a.model), bucket):
+            need.add(m)
+        print(",".join(str(m) for m in sorted(need) if m > 0))
+        return 0
+
+    out = a.out
+    configs = a.configs.split()
+    avail = {}
+    with open(os.path.join(out, "configs.csv")) as f:
+        for row in csv.reader(f):
+            if len(row) >= 2:
+                avail[row[0]] = ",".join(row[1:])
+
+    # pooled samples
+    samples = defaultdict(list)
+    with open(os.path.join(out, "raw.csv")) as f:
+        for row in csv.reader(f):
+            if len(row) != 5:
+                continue
+            label, op, nb, _, sec = row
+            samples[(label, op, int(nb))].append(float(sec) * 1e6)
+    # correctness per (label, op, bytes) over all rounds
+    checks = defaultdict(set)
+    with open(os.path.join(out, "runs.csv")) as f:
+        for row in csv.reader(f):
+            if len(row) < 12 or row[0] == "label":
+                continue
+            checks[(row[0], row[1], int(row[2]))].add(row[11])
+    # aead per-message medians over rounds: (impl, op, bytes) -> ns
+    aead_rounds = defaultdict(list)
+    aead_path = os.path.join(out, "aead.csv")
+    if os.path.exists(aead_path):
+        with open(aead_path) as f:
+            for row in csv.reader(f):
+                if len(row) < 8 or row[1].startswith("#") or row[1] == "impl":
+                    continue
+                try:
+                    aead_rounds[(row[1], row[3], int(row[4]))].append(float(row[6]))
+                except ValueError:
+                    continue
+    aead = {k: median(v) for k, v in aead_rounds.items()}
+
+    def aead_ns(impl, op, nb):
+        if nb <= 0:
+            return 0.0
+        v = aead.get((impl, op, nb))
+        if v is not None:
+            return v
+        # nearest measured size of that impl, scaled per byte above it
+        sizes = sorted(s for (i, o, s) in aead if i == impl and o == op)
+        if not sizes:
+            return None
+        below = [s for s in sizes if s <= nb]
+        s = below[-1] if below else sizes[0]
+        return aead[(impl, op, s)] * (nb / s if nb > s else 1.0)
+
+    def floor_us(backend, op, nb):
+        tot = 0.0
+        for m, cnt in floor_plan(op, nb, bucket):
+            se = aead_ns("bare-" + backend, "seal", m)
+            op_ = aead_ns("bare-" + backend, "open", m)
+            if se is None or op_ is None:
+                return None
+            tot += cnt * (se + op_)
+        return tot / 1000.0
+
+    stats = {}
+    for (label, op, nb), v in samples.items():
+        if label == "probe":
+            continue
+        stats[(label, op, nb)] = dict(
+            n=len(v), med=median(v), p10=pct(v, 10), p90=pct(v, 90),
+            min=min(v), max=max(v))
+
+    run_cfgs = [c for c in configs if avail.get(c) == "ok"]
+    ops = [o for o in OP_ORDER if any(k[1] == o for k in stats)]
+    rows = []
+    for op in ops:
+        sizes = sorted({k[2] for k in stats if k[1] == op})
+        for nb in sizes:
+            for cfg in run_cfgs:
+                st = stats.get((cfg, op, nb))
+                if not st:
+                    continue
+                tr, cr = cfg_split(cfg)
+                plain = stats.get((tr + "-plain", op, nb))
+                wg = stats.get(("netns-wg", op, nb)) if tr == "netns" else None
+                r = dict(cfg=cfg, tr=tr, cr=cr, op=op, nb=nb, **st)
+                ck = checks.get((cfg, op, nb), set())
+                r["check"] = "ok" if ck == {"ok"} else ("FAIL" if ck else "?")
+                r["plain"] = plain["med"] if plain else None
+                r["xplain"] = st["med"] / plain["med"] if plain and cr != "plain" else None
+                r["floor"] = floor_us(cr, op, nb) if cr in ("openssl", "sodium") else None
+                r["excess"] = ((st["med"] - plain["med"]) / r["floor"]
+                               if r["floor"] and plain else None)
+                r["vswg"] = st["med"] / wg["med"] if wg and cr in ("openssl", "sodium") else None
+                r["spread"] = (st["p90"] - st["p10"]) / st["med"] if st["med"] else None
+                rows.append(r)
+
+    # ---------------------------------------------------------- CSV
+    with open(os.path.join(out, "results.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["config", "transport", "crypto", "op", "bytes", "samples",
+                    "median_us", "p10_us", "p90_us", "min_us", "max_us",
+                    "spread", "check", "plain_median_us", "x_plain",
+                    "floor_us", "excess_over_floor", "x_wireguard"])
+
+        def g(v, f="%.4g"):
+            return "" if v is None else f % v
+        for r in rows:
+            w.writerow([r["cfg"], r["tr"], r["cr"], r["op"], r["nb"], r["n"],
+                        g(r["med"], "%.3f"), g(r["p10"], "%.3f"),
+                        g(r["p90"], "%.3f"), g(r["min"], "%.3f"),
+                        g(r["max"], "%.3f"), g(r["spread"], "%.3f"),
+                        r["check"], g(r["plain"], "%.3f"), g(r["xplain"]),
+                        g(r["floor"], "%.3f"), g(r["excess"]), g(r["vswg"])])
+
+    # ---------------------------------------------------------- text table
+    L = []
+    L.append("encshim benchmark: %s" % a.meta)
+    L.append("command: %s" % a.command)
+    L.append("configurations:")
+    for c in configs:
+        L.append("  %-14s %s" % (c, "measured" if avail.get(c) == "ok"
+                                  else "UNAVAILABLE: " + avail.get(c, "not run")))
+    L.append("")
+    # AEAD
+    if aead:
+        L.append("AEAD, one core, per message; GB/s of seal and open; "
+                 "core/bare = throughput ratio (target >= 0.9 at >= 16 KiB)")
+        L.append("  %-8s %-9s %9s %9s %9s %9s  %-11s %-11s %s" % (
+            "bytes", "backend", "bare seal", "bare open", "core seal",
+            "core open", "core/bare", "peer/bare", ""))
+        asizes = sorted({k[2] for k in aead if k[2] >= 1024})
+        for backend in ("openssl", "sodium"):
+            for nb in asizes:
+                bs, bo = aead.get(("bare-" + backend, "seal", nb)), aead.get(("bare-" + backend, "open", nb))
+                cs, co = aead.get(("core-" + backend, "seal", nb)), aead.get(("core-" + backend, "open", nb))
+                ps = aead.get(("peer-" + backend, "sealopen", nb))
+                if not bs or not bo:
+                    continue
+                gb = lambda t: nb / t if t else float("nan")
+                rc = "%.2f/%.2f" % (bs / cs, bo / co) if cs and co else "-"
+                rp = "%.2f" % ((bs + bo) / ps) if ps else "-"
+                mark = ""
+                if nb >= 16384 and cs and co:
+                    mark = "ok" if min(bs / cs, bo / co) >= 0.9 else "MISS"
+                L.append("  %-8s %-9s %9.2f %9.2f %9s %9s  %-11s %-11s %s" % (
+                    human(nb), backend, gb(bs), gb(bo),
+                    "%.2f" % gb(cs) if cs else "-", "%.2f" % gb(co) if co else "-",
+                    rc, rp, mark))
+        L.append("")
+    L.append("Times in us: median of all samples of all rounds [p10..p90]; "
+             "x plain = median / plaintext median on the same transport;")
+    L.append("floor = seal+open of the bytes on the critical path, bare "
+             "primitive of that backend on one core (bench/README.md);")
+    L.append("excess = (encrypted - plaintext) / floor: 1.0 = exactly the "
+             "crypto work, below 1 = crypto overlapped with transfer.")
+    for op in ops:
+        L.append("")
+        L.append("== %s" % OP_TITLE.get(op, op))
+        L.append("  %-6s %-14s %11s  %-23s %7s %11s %7s %7s %s" % (
+            "bytes", "config", "median_us", "p10..p90", "x plain",
+            "floor_us", "excess", "x wg", "check"))
+        last = None
+        for r in rows:
+            if r["op"] != op:
+                continue
+            sz = human(r["nb"]) if r["nb"] != last else ""
+            last = r["nb"]
+            L.append("  %-6s %-14s %11s  %-23s %7s %11s %7s %7s %s" % (
+                sz, r["cfg"], fmt_us(r["med"]),
+                "%s..%s" % (fmt_us(r["p10"]), fmt_us(r["p90"])),
+                "%.2f" % r["xplain"] if r["xplain"] else "",
+                fmt_us(r["floor"]) if r["floor"] else "",
+                "%.2f" % r["excess"] if r["excess"] is not None else "",
+                "%.2f" % r["vswg"] if r["vswg"] else "", r["check"]))
+
+    # ---------------------------------------------------------- targets
+    L.append("")
+    L.append("== targets (issue 5)")
+    # 1 AEAD
+    worst = None
+    for backend in ("openssl", "sodium"):
+        for (impl, o, nb), t in aead.items():
+            if impl != "core-" + backend or o not in ("seal", "open") or nb < 16384:
+                continue
+            b = aead.get(("bare-" + backend, o, nb))
+            if b:
+                r = b / t
+                if worst is None or r < worst[0]:
+                    worst = (r, backend, o, nb)
+    if worst:
+        L.append("  AEAD core/bare >= 0.9 at >= 16 KiB: %s (worst %.2f: %s %s %s)" % (
+            "MET" if worst[0] >= 0.9 else "MISSED", worst[0], worst[1], worst[2], human(worst[3])))
+    else:
+        L.append("  AEAD core/bare: not measured")
+    # 2 allreduce excess <= 1.15 with the fastest backend, 1..64 MiB, tcp & vader
+    for tr in ("tcp", "vader"):
+        ex = [r for r in rows if r["op"] == "allreduce" and r["tr"] == tr and
+              r["cr"] == "openssl" and (1 << 20) <= r["nb"] <= (64 << 20) and
+              r["excess"] is not None]
+        if not ex:
+            L.append("  allreduce 1-64 MiB over %s within 1.15x of the floor: not measured "
+                     "(%s)" % (tr, avail.get(tr + "-openssl", "not run")))
+            continue
+        w = max(ex, key=lambda r: r["excess"])
+        L.append("  allreduce 1-64 MiB over %s, openssl: (enc-plain)/floor <= 1.15: %s "
+                 "(worst %.2f at %s)" % (tr, "MET" if w["excess"] <= 1.15 else "MISSED",
+                                        w["excess"], human(w["nb"])))
+    # 3 latency
+    pp = [r for r in rows if r["op"] == "pingpong" and r["nb"] == 8 and r["tr"] == "vader"
+          and r["cr"] in ("openssl", "sodium") and r["plain"]]
+    if pp:
+        for r in pp:
+            d = r["med"] - r["plain"]
+            L.append("  8 B ping-pong over vader, %s: added half round trip %.2f us "
+                     "(target <= 1 us): %s" % (r["cr"], d, "MET" if d <= 1.0 else "MISSED"))
+    else:
+        L.append("  8 B ping-pong over vader: not measured")
+    # 4 vs WireGuard
+    wgr = [r for r in rows if r["op"] == "allreduce" and r["tr"] == "netns" and
+           r["cr"] in ("openssl", "sodium") and r["vswg"] and r["nb"] >= 65536]
+    if wgr:
+        for cr in sorted({r["cr"] for r in wgr}):
+            rr = [r for r in wgr if r["cr"] == cr]
+            bad = [r for r in rr if r["vswg"] >= 1.0]
+            w = max(rr, key=lambda r: r["vswg"])
+            L.append("  allreduce >= 64 KiB, netns-%s faster than WireGuard at every size: %s "
+                     "(slowest ratio %.2f at %s)" % (cr, "MET" if not bad else "MISSED",
+                                                     w["vswg"], human(w["nb"])))
+    else:
+        L.append("  encshim vs WireGuard: not measured (%s / %s)" % (
+            avail.get("netns-openssl", "not run"), avail.get("netns-wg", "not run")))
+    fails = [r for r in rows if r["check"] != "ok"]
+    L.append("  correctness: %s" % ("every result of every run checked and exact"
+                                   if not fails else "%d rows FAILED" % len(fails)))
+
+    with open(os.path.join(out, "table.txt"), "w") as f:
+        f.write("\n".join(L) + "\n")
+
+    # ---------------------------------------------------------- plot
+    plot_cfgs = [c for c in run_cfgs if cfg_split(c)[1] != "plain"]
+    for c in plot_cfgs:
+        with open(os.path.join(out, "plot-%s.dat" % c), "w") as f:
+            f.write("# bytes x_plain excess\n")
+            for r in rows:
+                if r["cfg"] == c and r["op"] == "allreduce" and r["xplain"]:
+                    f.write("%d %.5g %s\n" % (r["nb"], r["xplain"],
+                                              "%.5g" % r["excess"] if r["excess"] is not None else "NaN"))
+    with open(os.path.join(out, "plot.gp"), "w") as f:
+        f.write("set terminal pngcairo size 1100,1000 font 'sans,10'\n")
+        f.write("set output 'overhead.png'\n")
+        f.write("set multiplot layout 2,1 title \"%s\"\n" %
+                ("MPI\\_Allreduce, 2 ranks: " + a.meta.replace('"', "'")))
+        f.write("set logscale x 2\nset logscale y\nset grid\n")
+        f.write("set format x '%.0b%B'\nset xlabel 'message size (bytes)'\n")
+        f.write("set key outside right\n")
+        f.write("set ylabel 'time / plaintext time (same transport)'\n")
+        f.write("set title 'overhead ratio vs size'\n")
+        pl = ["'plot-%s.dat' using 1:2 with linespoints title '%s'" % (c, c)
+              for c in plot_cfgs]
+        f.write("plot " + (", ".join(pl) if pl else "1 title 'no data'") + ", 1 dt 2 lc 'black' notitle\n")
+        f.write("set ylabel '(encrypted - plaintext) / crypto floor'\n")
+        f.write("set title 'overhead in units of the crypto floor (1 = only the unavoidable seal+open)'\n")
+        pl = ["'plot-%s.dat' using 1:3 with linespoints title '%s'" % (c, c)
+              for c in plot_cfgs if cfg_split(c)[1] in ("openssl", "sodium")]
+        f.write("plot " + (", ".join(pl) if pl else "1 title 'no data'") +
+                ", 1 dt 2 lc 'black' title 'floor', 1.15 dt 3 lc 'red' title 'target 1.15'\n")
+        f.write("unset multiplot\n")
+    return 1 if fails else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
