@@ -1,0 +1,117 @@
+#!/bin/sh
+# Runs inside the soft-RoCE guest as PID 1 (see run.sh). Writes logs,
+# captures, summary.txt and checks.txt to /mnt/results, then powers off.
+R=/mnt/results
+top=$esv_top
+LIB=$top/verbs/.libs/libencshim-verbs.so
+PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+export PATH
+mount -t proc proc /proc; mount -t sysfs sys /sys
+mount -t tmpfs tmpfs /tmp; mount -t tmpfs tmpfs /run
+exec >"$R/suite.log" 2>&1
+say() { echo "$*"; echo "$*" >> "$R/summary.txt"; }
+off() { sync; touch "$R/suite.done"; sync; busybox poweroff -f; }
+trap off EXIT
+
+t0=$(cut -d' ' -f1 /proc/uptime)
+for m in ib_uverbs rdma_ucm rdma_rxe veth crc32_generic; do modprobe $m || say "SETUP modprobe $m failed"; done
+ip link set lo up
+ip link add veth0 type veth peer name veth1
+ip addr add 10.0.0.1/24 dev veth0; ip addr add 10.0.0.2/24 dev veth1
+ip link set veth0 up; ip link set veth1 up
+for f in /proc/sys/net/ipv4/conf/*/rp_filter; do echo 0 > $f; done
+for f in /proc/sys/net/ipv4/conf/*/accept_local; do echo 1 > $f; done
+ip route add 10.0.0.2 dev veth0 src 10.0.0.1 table 100
+ip route add 10.0.0.1 dev veth1 src 10.0.0.2 table 100
+ip rule add pref 10 iif lo lookup 100; ip rule add pref 20 lookup local; ip rule del pref 0
+rdma link add rxe0 type rxe netdev veth0 || say "SETUP rxe0 failed"
+rdma link add rxe1 type rxe netdev veth1 || say "SETUP rxe1 failed"
+gidx() { # device, ipv4-mapped suffix
+	for g in /sys/class/infiniband/$1/ports/1/gids/*; do
+		n=${g##*/}
+		if [ "$(cat $g 2>/dev/null)" = "0000:0000:0000:0000:0000:ffff:$2" ] &&
+		   [ "$(cat /sys/class/infiniband/$1/ports/1/gid_attrs/types/$n 2>/dev/null)" = "RoCE v2" ]; then
+			echo $n; return; fi
+	done; echo 1; }
+sleep 1
+G0=$(gidx rxe0 0a00:0001); G1=$(gidx rxe1 0a00:0002)
+echo "setup done at $(cut -d' ' -f1 /proc/uptime)s, gid index rxe0=$G0 rxe1=$G1"
+
+KA=/tmp/a.key; KB=/tmp/b.key
+ENCSHIM_KEY_FILE=$KA $top/encshim keygen >/dev/null || say "SETUP keygen failed"
+ENCSHIM_KEY_FILE=$KB $top/encshim keygen >/dev/null
+PA="env LD_PRELOAD=$LIB ENCSHIM_KEY_FILE=$KA ENCSHIM_STATS=1"
+PB="env LD_PRELOAD=$LIB ENCSHIM_KEY_FILE=$KB ENCSHIM_STATS=1"
+NP="env"
+
+want() { case ",$esv_tests," in *,all,*|*,$1,*) return 0;; esac; return 1; }
+
+# pair NAME EXPECT(ok|fail) TMO "SERVER CMD" "CLIENT CMD"
+# Runs a server on rxe0 (10.0.0.1) and a client on rxe1 with a capture.
+pair() {
+	name=$1 expect=$2 tmo=$3 scmd=$4 ccmd=$5
+	tcpdump -i veth0 -B 65536 -s 0 -w /tmp/$name.pcap udp port 4791 2>/dev/null &
+	tp=$!
+	sleep 1
+	timeout $tmo sh -c "$scmd" > $R/$name.server.log 2>&1 &
+	sp=$!
+	sleep 2
+	timeout $tmo sh -c "$ccmd" > $R/$name.client.log 2>&1
+	crc=$?
+	wait $sp; src=$?
+	sleep 1
+	kill -INT $tp; wait $tp
+	cp /tmp/$name.pcap $R/$name.pcap
+	if [ $expect = ok ]; then
+		if [ $src -eq 0 ] && [ $crc -eq 0 ]; then say "PASS $name"; else say "FAIL $name (server rc=$src client rc=$crc)"; fi
+	else
+		if [ $src -ne 0 ] || [ $crc -ne 0 ]; then say "PASS $name (failed as expected: server rc=$src client rc=$crc)"; else say "FAIL $name (expected a failure, both exited 0)"; fi
+	fi
+}
+# check NAME clear|sealed [SRCIP] [MARKER]: evaluated on the host by pcapcheck.py
+check() { echo "$*" >> $R/checks.txt; }
+# grep_log NAME FILE PATTERN: the expected message is there
+grep_log() {
+	if grep -q "$3" $R/$1.$2.log; then say "PASS $1 message: $3"; else say "FAIL $1 message missing: $3"; fi
+}
+
+RCP="ibv_rc_pingpong -s 4096 -n 50"
+if want rc; then
+	pair rc_clear ok 60 "$NP $RCP -d rxe0 -g $G0" "$NP $RCP -d rxe1 -g $G1 10.0.0.1"
+	check rc_clear clear
+	pair rc_sealed ok 90 "$PA $RCP -d rxe0 -g $G0" "$PA $RCP -d rxe1 -g $G1 10.0.0.1"
+	check rc_sealed sealed
+	grep_log rc_sealed server "stats: sealed 50 msgs"
+fi
+if want mixed; then
+	pair rc_oneside fail 20 "$PA $RCP -d rxe0 -g $G0" "$NP $RCP -d rxe1 -g $G1 10.0.0.1"
+	check rc_oneside sealed 10.0.0.1
+	grep_log rc_oneside server "not an encshim HELLO"
+	pair rc_badkey fail 20 "$PA $RCP -d rxe0 -g $G0" "$PB $RCP -d rxe1 -g $G1 10.0.0.1"
+	check rc_badkey sealed
+	grep_log rc_badkey server "another job secret"
+fi
+if want srq; then
+	SQP="ibv_srq_pingpong -s 4096 -n 20 -q 4"
+	pair srq_sealed ok 90 "$PA $SQP -d rxe0 -g $G0" "$PA $SQP -d rxe1 -g $G1 10.0.0.1"
+	check srq_sealed sealed
+fi
+if want perf; then
+	pair send_bw ok 120 "$PA ib_send_bw -F -d rxe0 -x $G0 -s 65536 -n 200 --use_old_post_send" "$PA ib_send_bw -F -d rxe1 -x $G1 -s 65536 -n 200 --use_old_post_send 10.0.0.1"
+	check send_bw sealed
+	pair send_lat ok 120 "$PA ib_send_lat -F -d rxe0 -x $G0 -s 1024 -n 200 --use_old_post_send" "$PA ib_send_lat -F -d rxe1 -x $G1 -s 1024 -n 200 --use_old_post_send 10.0.0.1"
+	check send_lat sealed
+fi
+if want onesided; then
+	pair write_bw_refused fail 30 "$PA ib_write_bw -F -d rxe0 -x $G0 -n 50 --use_old_post_send" "$PA ib_write_bw -F -d rxe1 -x $G1 -n 50 --use_old_post_send 10.0.0.1"
+	grep_log write_bw_refused client "refused RDMA_WRITE"
+	pair write_bw_optin ok 90 "$PA ENCSHIM_VERBS_ALLOW_ONE_SIDED=1 ib_write_bw -F -d rxe0 -x $G0 -n 50 --use_old_post_send" "$PA ENCSHIM_VERBS_ALLOW_ONE_SIDED=1 ib_write_bw -F -d rxe1 -x $G1 -n 50 --use_old_post_send 10.0.0.1"
+	pair rping_refused fail 30 "$PA rping -s -a 10.0.0.1 -C 5 -v" "$PA rping -c -a 10.0.0.1 -C 5 -v"
+	grep_log rping_refused server "refused RDMA_READ"
+	pair rping_optin ok 60 "$PA ENCSHIM_VERBS_ALLOW_ONE_SIDED=1 rping -s -a 10.0.0.1 -C 5 -v" "$PA ENCSHIM_VERBS_ALLOW_ONE_SIDED=1 rping -c -a 10.0.0.1 -C 5 -v"
+fi
+if want ud; then
+	pair ud_refused fail 20 "$PA ibv_ud_pingpong -d rxe0 -g $G0 -n 20" "$PA ibv_ud_pingpong -d rxe1 -g $G1 -n 20 10.0.0.1"
+	grep_log ud_refused server "refused a QP of type"
+fi
+echo "suite done at $(cut -d' ' -f1 /proc/uptime)s (setup from ${t0}s)"

@@ -1,0 +1,256 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * encshim verbs interposer: internal state shared by the exported
+ * wrappers (interpose.c) and the data path (datapath.c).
+ * docs/VERBS.md describes the design; docs/PROTOCOL.md the wire format.
+ */
+#ifndef ESV_H
+#define ESV_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <infiniband/verbs.h>
+
+#include "encshim.h"
+
+/* Verbs inner header inside the sealed plaintext: kind, 3 zero bytes,
+ * imm_data as the application gave it (network order). */
+#define ESV_INNER_BYTES 8u
+#define ESV_KIND_SEND 1u
+#define ESV_KIND_SEND_IMM 2u
+/* Bytes a sealed SEND adds to the application's payload. */
+#define ESV_OVERHEAD (ENCSHIM_OVERHEAD + ESV_INNER_BYTES)
+
+/* HELLO: the first message of each direction of a connection, in clear. */
+#define ESV_HELLO_MAGIC "ESVH"
+#define ESV_HELLO_VERSION 1u
+#define ESV_HELLO_BYTES 112u
+#define ESV_CONNID_BYTES 16u
+#define ESV_GRH_BYTES 40u
+
+/* Smallest shadow slot: a HELLO (plus a GRH on UD) always fits. */
+#define ESV_MIN_SLOT 256u
+
+/* The functions the wrappers call through: libibverbs' own (resolved with
+ * dlvsym) or, in unit tests, a fake provider. */
+struct esv_real {
+	struct ibv_context *(*open_device)(struct ibv_device *);
+	int (*close_device)(struct ibv_context *);
+	struct ibv_qp *(*create_qp)(struct ibv_pd *, struct ibv_qp_init_attr *);
+	int (*modify_qp)(struct ibv_qp *, struct ibv_qp_attr *, int);
+	int (*destroy_qp)(struct ibv_qp *);
+	struct ibv_srq *(*create_srq)(struct ibv_pd *, struct ibv_srq_init_attr *);
+	int (*destroy_srq)(struct ibv_srq *);
+	struct ibv_cq *(*create_cq)(struct ibv_context *, int, void *,
+				    struct ibv_comp_channel *, int);
+	int (*destroy_cq)(struct ibv_cq *);
+	struct ibv_mr *(*reg_mr)(struct ibv_pd *, void *, size_t, int);
+	struct ibv_mr *(*reg_mr_iova)(struct ibv_pd *, void *, size_t, uint64_t, int);
+	struct ibv_mr *(*reg_mr_iova2)(struct ibv_pd *, void *, size_t, uint64_t,
+				       unsigned int);
+	struct ibv_mr *(*reg_dmabuf_mr)(struct ibv_pd *, uint64_t, size_t,
+					uint64_t, int, int);
+	int (*rereg_mr)(struct ibv_mr *, int, struct ibv_pd *, void *, size_t, int);
+	int (*dereg_mr)(struct ibv_mr *);
+	int (*query_gid)(struct ibv_context *, uint8_t, int, union ibv_gid *);
+	int (*query_qp)(struct ibv_qp *, struct ibv_qp_attr *, int,
+			struct ibv_qp_init_attr *);
+};
+extern struct esv_real esv_real;
+
+/* Counters (ENCSHIM_STATS=1 prints them at exit). */
+struct esv_stats {
+	uint64_t sealed_msgs, sealed_bytes, opened_msgs, opened_bytes;
+	uint64_t auth_failures, denied_ops, handshakes, handshake_failures;
+	uint64_t clear_one_sided;
+};
+extern struct esv_stats esv_stats;
+
+/* A slot of a registered shadow region. tag tells send entries and receive
+ * shadows apart when a completion comes back. */
+#define ESV_TAG_SHADOW 0x52u
+#define ESV_TAG_SEND 0x53u
+struct esv_region;
+struct esv_shadow {
+	uint32_t tag;
+	struct esv_qp *owner_qp;     /* receive shadows posted for a QP */
+	struct esv_region *region;
+	uint8_t *buf;
+	struct esv_shadow *next_free;
+};
+struct esv_region {
+	struct esv_pool *pool;
+	struct ibv_mr *mr;
+	uint8_t *mem;
+	size_t slot_size, nslots, in_use;
+	int retired;
+	struct esv_shadow *slots, *free;
+	struct esv_region *next;
+};
+struct esv_pool {
+	struct ibv_pd *pd;
+	size_t nslots;   /* per region */
+	size_t want;     /* largest slot asked for so far */
+	struct esv_region *regions;
+};
+
+/* One send queue entry, in posting order. */
+struct esv_swr {
+	uint32_t tag;
+	uint8_t kind;       /* ESV_SWR_* */
+	uint8_t posted;
+	uint8_t signaled;
+	uint64_t app_wr_id;
+	struct esv_shadow *sh;
+	size_t ptlen;        /* inner header + payload */
+	struct ibv_send_wr wr; /* for one-sided entries (opt-in): the app's WR */
+	struct ibv_sge *sge;   /* max_send_sge entries */
+};
+#define ESV_SWR_APP 1u
+#define ESV_SWR_HELLO 2u
+#define ESV_SWR_CLEAR 3u  /* one-sided, opt-in, in clear */
+
+/* One application receive, waiting for a message. */
+struct esv_rwr {
+	uint64_t wr_id;
+	int num_sge;
+	struct ibv_sge *sge;
+};
+struct esv_rq {
+	struct esv_rwr *ring;
+	struct ibv_sge *sges;
+	unsigned cap, max_sge, head, count;
+	struct esv_pool pool;
+	size_t maxlen;       /* largest application receive */
+};
+
+enum esv_hs {
+	ESV_HS_NONE = 0,     /* RESET */
+	ESV_HS_INIT,         /* extra shadow for the peer's HELLO posted */
+	ESV_HS_DONE,         /* keys exist */
+	ESV_HS_FAILED,
+};
+
+struct esv_ctx;
+struct esv_cq;
+struct esv_srq;
+
+struct esv_qp {
+	struct ibv_qp *qp;
+	struct esv_ctx *ec;
+	uint32_t qpn;
+	enum ibv_qp_type type;
+	int sq_sig_all;
+	struct esv_cq *scq, *rcq;
+	struct esv_srq *srq;
+	struct ibv_pd *pd;
+	/* send side */
+	struct esv_swr *ring;
+	struct ibv_sge *ring_sges;
+	unsigned cap, max_sge, head, count, nposted; /* head: oldest unreleased */
+	struct esv_pool spool;
+	/* receive side (no SRQ) */
+	struct esv_rq rq;
+	/* connection */
+	enum esv_hs hs;
+	int state;             /* last ibv_qp_state set */
+	int hello_sent, peer_hello, reply_owed;
+	uint8_t port;
+	int sgid_index;
+	uint32_t dest_qpn;
+	uint8_t conn_id[ESV_CONNID_BYTES];
+	uint8_t gid[16];
+	struct encshim_local *local;
+	struct encshim_peer *peer;
+	struct esv_qp *hnext;  /* hash chains */
+	struct esv_qp *nnext;
+};
+
+struct esv_cq {
+	struct ibv_cq *cq;
+	struct esv_ctx *ec;
+	struct ibv_wc *stash;
+	unsigned stash_cap, stash_head, stash_count;
+	struct esv_cq *hnext;
+};
+
+struct esv_srq {
+	struct ibv_srq *srq;
+	struct esv_ctx *ec;
+	struct esv_rq rq;
+	struct esv_srq *hnext;
+};
+
+struct esv_ctx {
+	struct ibv_context *ctx;
+	struct ibv_context_ops orig;
+	struct ibv_qp *(*orig_create_qp_ex)(struct ibv_context *,
+					    struct ibv_qp_init_attr_ex *);
+	struct ibv_cq_ex *(*orig_create_cq_ex)(struct ibv_context *,
+					       struct ibv_cq_init_attr_ex *);
+	struct ibv_srq *(*orig_create_srq_ex)(struct ibv_context *,
+					      struct ibv_srq_init_attr_ex *);
+	struct esv_ctx *next;
+};
+
+/* The one lock of the interposer (recursive): all shim state. */
+extern pthread_mutex_t esv_lock;
+void esv_lock_init(void);
+
+/* Configuration, read once (esv_config_load). */
+struct esv_config {
+	int allow_one_sided;
+	int stats;
+	int quiet;
+	int loaded;
+	int key_rc;           /* 0, or the core's error code */
+	char key_path[4096];
+	uint8_t secret[ENCSHIM_SECRET_BYTES];
+	enum encshim_backend backend;
+	char job_id[65];
+	size_t job_id_len;
+};
+extern struct esv_config esv_cfg;
+/* Loads key and settings on first use; 0, or -1 with errno set and the
+ * reason printed. */
+int esv_ready(void);
+void esv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Object registry (datapath.c). */
+struct esv_ctx *esv_ctx_add(struct ibv_context *ctx);
+struct esv_ctx *esv_ctx_find(struct ibv_context *ctx);
+void esv_ctx_del(struct ibv_context *ctx);
+struct esv_qp *esv_qp_find(struct ibv_qp *qp);
+struct esv_cq *esv_cq_find(struct ibv_cq *cq);
+struct esv_srq *esv_srq_find(struct ibv_srq *srq);
+void esv_qp_insert(struct esv_qp *q);
+void esv_qp_remove(struct esv_qp *q);
+struct esv_qp *esv_qp_by_num(struct esv_ctx *ec, uint32_t qpn);
+struct esv_qp *esv_qp_iter(unsigned *bucket, struct esv_qp *prev);
+void esv_cq_insert(struct esv_cq *c);
+void esv_cq_remove(struct esv_cq *c);
+void esv_srq_insert(struct esv_srq *s);
+void esv_srq_remove(struct esv_srq *s);
+
+/* Life cycle hooks called by the wrappers, under esv_lock. */
+int esv_qp_created(struct ibv_qp *qp, struct ibv_pd *pd,
+		   const struct ibv_qp_cap *asked, struct ibv_qp_init_attr *ia);
+void esv_qp_modified(struct ibv_qp *qp, const struct ibv_qp_attr *attr, int mask);
+void esv_qp_destroyed(struct ibv_qp *qp);
+int esv_cq_created(struct ibv_cq *cq);
+void esv_cq_destroyed(struct ibv_cq *cq);
+int esv_srq_created(struct ibv_srq *srq, struct ibv_pd *pd, uint32_t max_wr,
+		    uint32_t max_sge);
+void esv_srq_destroyed(struct ibv_srq *srq);
+/* Replaces the data-path entries of ctx->ops and the extended creators. */
+void esv_patch_context(struct esv_ctx *ec);
+
+/* How many extra receive/send entries the shim adds to each queue. */
+#define ESV_EXTRA_SEND 1u
+#define ESV_EXTRA_RECV 1u
+#define ESV_EXTRA_SRQ 16u
+
+const char *esv_opcode_name(enum ibv_wr_opcode op);
+
+#endif

@@ -1,0 +1,564 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The exported face of libencshim-verbs.so: the libibverbs entry points
+ * that create, change and destroy objects, the memory registrations, and
+ * the direct-verbs (mlx5dv) entry points that are refused. The data-path
+ * calls (ibv_post_send, ibv_post_recv, ibv_poll_cq, ...) are static
+ * inlines that call through context->ops: ibv_open_device patches that
+ * table (datapath.c, esv_patch_context).
+ */
+#include "config.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+
+#include "esv.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+struct esv_real esv_real;
+struct esv_config esv_cfg;
+static int resolved;
+
+static void *next_sym(const char *name, const char *ver)
+{
+	void *p = NULL;
+
+	if (ver)
+		p = dlvsym(RTLD_NEXT, name, ver);
+	if (!p)
+		p = dlsym(RTLD_NEXT, name);
+	return p;
+}
+
+/* Unit tests install a fake provider instead (esv_test_install). */
+EXPORT void esv_test_install(const struct esv_real *fake);
+void esv_test_install(const struct esv_real *fake)
+{
+	esv_real = *fake;
+	resolved = 1;
+}
+
+static void resolve(void)
+{
+	if (__atomic_load_n(&resolved, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&esv_lock);
+	if (!resolved) {
+#define R(f, n, v) esv_real.f = next_sym(n, v)
+		R(open_device, "ibv_open_device", "IBVERBS_1.1");
+		R(close_device, "ibv_close_device", "IBVERBS_1.1");
+		R(create_qp, "ibv_create_qp", "IBVERBS_1.1");
+		R(modify_qp, "ibv_modify_qp", "IBVERBS_1.1");
+		R(destroy_qp, "ibv_destroy_qp", "IBVERBS_1.1");
+		R(create_srq, "ibv_create_srq", "IBVERBS_1.1");
+		R(destroy_srq, "ibv_destroy_srq", "IBVERBS_1.1");
+		R(create_cq, "ibv_create_cq", "IBVERBS_1.1");
+		R(destroy_cq, "ibv_destroy_cq", "IBVERBS_1.1");
+		R(reg_mr, "ibv_reg_mr", "IBVERBS_1.1");
+		R(reg_mr_iova, "ibv_reg_mr_iova", "IBVERBS_1.7");
+		R(reg_mr_iova2, "ibv_reg_mr_iova2", "IBVERBS_1.8");
+		R(reg_dmabuf_mr, "ibv_reg_dmabuf_mr", "IBVERBS_1.12");
+		R(rereg_mr, "ibv_rereg_mr", "IBVERBS_1.1");
+		R(dereg_mr, "ibv_dereg_mr", "IBVERBS_1.1");
+		R(query_gid, "ibv_query_gid", "IBVERBS_1.1");
+		R(query_qp, "ibv_query_qp", "IBVERBS_1.1");
+#undef R
+		__atomic_store_n(&resolved, 1, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&esv_lock);
+}
+
+static int env_flag(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v && strcmp(v, "0") && strcmp(v, "no") && strcmp(v, "false");
+}
+
+__attribute__((constructor)) static void esv_start(void)
+{
+	esv_lock_init();
+	esv_cfg.allow_one_sided = env_flag("ENCSHIM_VERBS_ALLOW_ONE_SIDED");
+	esv_cfg.stats = env_flag("ENCSHIM_STATS");
+	if (esv_cfg.allow_one_sided)
+		esv_log("WARNING: ENCSHIM_VERBS_ALLOW_ONE_SIDED is set: RDMA "
+			"READ/WRITE and atomics run IN CLEAR and remote access "
+			"to registered memory is allowed; only SEND/RECV is "
+			"encrypted");
+}
+
+__attribute__((destructor)) static void esv_stop(void)
+{
+	if (esv_cfg.stats)
+		esv_log("stats: sealed %llu msgs / %llu bytes, opened %llu msgs / "
+			"%llu bytes, auth failures %llu, handshakes %llu ok / "
+			"%llu failed, denied ops %llu, one-sided in clear %llu",
+			(unsigned long long)esv_stats.sealed_msgs,
+			(unsigned long long)esv_stats.sealed_bytes,
+			(unsigned long long)esv_stats.opened_msgs,
+			(unsigned long long)esv_stats.opened_bytes,
+			(unsigned long long)esv_stats.auth_failures,
+			(unsigned long long)esv_stats.handshakes,
+			(unsigned long long)esv_stats.handshake_failures,
+			(unsigned long long)esv_stats.denied_ops,
+			(unsigned long long)esv_stats.clear_one_sided);
+	sodium_memzero(esv_cfg.secret, sizeof(esv_cfg.secret));
+}
+
+int esv_ready(void)
+{
+	int rc;
+
+	pthread_mutex_lock(&esv_lock);
+	if (esv_cfg.loaded) {
+		rc = esv_cfg.key_rc;
+		goto out;
+	}
+	esv_cfg.loaded = 1;
+	rc = encshim_init();
+	if (!rc)
+		rc = encshim_backend_parse(getenv("ENCSHIM_BACKEND"), &esv_cfg.backend);
+	if (!rc)
+		rc = encshim_keyfile_path(esv_cfg.key_path, sizeof(esv_cfg.key_path));
+	if (!rc)
+		rc = encshim_keyfile_load(esv_cfg.key_path, esv_cfg.secret);
+	if (!rc) {
+		const char *j = getenv("ENCSHIM_JOB_ID");
+
+		if (!j || !*j)
+			j = "encshim-verbs";
+		esv_cfg.job_id_len = strlen(j);
+		if (esv_cfg.job_id_len > ENCSHIM_MAX_JOB_ID)
+			rc = ENCSHIM_E_ENV;
+		else
+			memcpy(esv_cfg.job_id, j, esv_cfg.job_id_len);
+	}
+	esv_cfg.key_rc = rc;
+	if (rc)
+		esv_log("refusing to create RDMA queues: %s (key file %s)",
+			encshim_strerror(rc),
+			esv_cfg.key_path[0] ? esv_cfg.key_path : "unknown");
+out:
+	pthread_mutex_unlock(&esv_lock);
+	if (rc)
+		errno = EACCES;
+	return rc ? -1 : 0;
+}
+
+static const unsigned remote_bits =
+	IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ |
+	IBV_ACCESS_REMOTE_ATOMIC | IBV_ACCESS_MW_BIND;
+
+static unsigned strip_access(unsigned access, size_t len)
+{
+	static int warned;
+
+	if (esv_cfg.allow_one_sided || !(access & remote_bits))
+		return access;
+	if (!warned++)
+		esv_log("removed remote access (REMOTE_READ/WRITE/ATOMIC, MW_BIND) "
+			"from a memory registration of %zu bytes: no peer can "
+			"read or write this memory with an rkey (set "
+			"ENCSHIM_VERBS_ALLOW_ONE_SIDED=1 to allow, in clear)", len);
+	return access & ~remote_bits;
+}
+
+/* ----------------------------------------------------- extended creators */
+
+static struct ibv_qp *create_qp_common(struct ibv_pd *pd, struct ibv_context *ctx,
+				       struct ibv_qp_init_attr_ex *ax, int ex);
+
+static struct ibv_qp *w_create_qp_ex(struct ibv_context *ctx,
+				     struct ibv_qp_init_attr_ex *ax)
+{
+	if (ax->comp_mask & ~(uint32_t)(IBV_QP_INIT_ATTR_PD)) {
+		esv_log("refused ibv_create_qp_ex with comp_mask 0x%x: the "
+			"extended work request API (ibv_wr_*, send_ops_flags) "
+			"and other extended QP attributes are not sealed by "
+			"encshim; use ibv_post_send (perftest: --use_old_post_send)",
+			ax->comp_mask);
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	return create_qp_common(ax->pd, ctx, ax, 1);
+}
+
+static struct ibv_cq_ex *w_create_cq_ex(struct ibv_context *ctx,
+					struct ibv_cq_init_attr_ex *a)
+{
+	esv_log("refused ibv_create_cq_ex: extended CQ polling "
+		"(ibv_start_poll) is not covered by encshim; use ibv_create_cq");
+	errno = EOPNOTSUPP;
+	return NULL;
+}
+
+static struct ibv_srq *w_create_srq_ex(struct ibv_context *ctx,
+				       struct ibv_srq_init_attr_ex *a)
+{
+	esv_log("refused ibv_create_srq_ex (XRC or tag-matching SRQ): not "
+		"covered by encshim; use a basic SRQ (ibv_create_srq)");
+	errno = EOPNOTSUPP;
+	return NULL;
+}
+
+static int w_bind_mw(struct ibv_qp *qp, struct ibv_mw *mw, struct ibv_mw_bind *b)
+{
+	__atomic_add_fetch(&esv_stats.denied_ops, 1, __ATOMIC_RELAXED);
+	esv_log("refused ibv_bind_mw on QP %u: memory windows give remote "
+		"access; set ENCSHIM_VERBS_ALLOW_ONE_SIDED=1 to allow (in clear)",
+		qp->qp_num);
+	return EPERM;
+}
+
+static void patch(struct ibv_context *ctx)
+{
+	struct verbs_context *v = verbs_get_ctx(ctx);
+	struct esv_ctx *ec;
+
+	pthread_mutex_lock(&esv_lock);
+	ec = esv_ctx_add(ctx);
+	if (ec) {
+		esv_patch_context(ec);
+		if (!esv_cfg.allow_one_sided && ctx->ops.bind_mw)
+			ctx->ops.bind_mw = w_bind_mw;
+		if (v) {
+#define HAS(f) (v->sz >= sizeof(*v) - offsetof(struct verbs_context, f))
+			if (HAS(create_qp_ex) && v->create_qp_ex) {
+				ec->orig_create_qp_ex = v->create_qp_ex;
+				v->create_qp_ex = w_create_qp_ex;
+			}
+			if (HAS(create_cq_ex) && v->create_cq_ex) {
+				ec->orig_create_cq_ex = v->create_cq_ex;
+				v->create_cq_ex = w_create_cq_ex;
+			}
+			if (HAS(create_srq_ex) && v->create_srq_ex) {
+				ec->orig_create_srq_ex = v->create_srq_ex;
+				v->create_srq_ex = w_create_srq_ex;
+			}
+#undef HAS
+		}
+	}
+	pthread_mutex_unlock(&esv_lock);
+	if (!ec)
+		esv_log("out of memory: the device cannot be protected");
+}
+
+/* ------------------------------------------------------------- exported */
+
+EXPORT struct ibv_context *ibv_open_device(struct ibv_device *dev)
+{
+	struct ibv_context *ctx;
+
+	resolve();
+	ctx = esv_real.open_device(dev);
+	if (ctx)
+		patch(ctx);
+	return ctx;
+}
+
+EXPORT int ibv_close_device(struct ibv_context *ctx)
+{
+	resolve();
+	pthread_mutex_lock(&esv_lock);
+	esv_ctx_del(ctx);
+	pthread_mutex_unlock(&esv_lock);
+	return esv_real.close_device(ctx);
+}
+
+static struct ibv_qp *create_qp_common(struct ibv_pd *pd, struct ibv_context *ctx,
+				       struct ibv_qp_init_attr_ex *ax, int ex)
+{
+	struct ibv_qp_init_attr_ex a = *ax;
+	struct ibv_qp_init_attr ia;
+	struct esv_ctx *ec;
+	struct ibv_qp *qp;
+	int extra = 1;
+
+	if (esv_ready())
+		return NULL;
+	if (a.qp_type != IBV_QPT_RC && a.qp_type != IBV_QPT_UC) {
+		esv_log("refused a QP of type %d: encshim seals RC and UC "
+			"queue pairs (UD is not sealed yet); nothing runs in clear",
+			(int)a.qp_type);
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	pthread_mutex_lock(&esv_lock);
+	ec = esv_ctx_find(pd->context);
+	if (!ec) {
+		pthread_mutex_unlock(&esv_lock);
+		esv_log("refused a QP on a device context the shim did not open");
+		errno = EPERM;
+		return NULL;
+	}
+again:
+	a = *ax;
+	if (extra) {
+		a.cap.max_send_wr += ESV_EXTRA_SEND;
+		if (!a.srq)
+			a.cap.max_recv_wr += ESV_EXTRA_RECV;
+	}
+	if (a.cap.max_send_sge < 1)
+		a.cap.max_send_sge = 1;
+	if (!a.srq && a.cap.max_recv_sge < 1)
+		a.cap.max_recv_sge = 1;
+	if (ex)
+		qp = ec->orig_create_qp_ex(ctx, &a);
+	else
+		qp = esv_real.create_qp(pd, (struct ibv_qp_init_attr *)&a);
+	if (!qp && extra) {
+		extra = 0;
+		goto again;
+	}
+	if (!qp) {
+		pthread_mutex_unlock(&esv_lock);
+		return NULL;
+	}
+	memset(&ia, 0, sizeof(ia));
+	ia.send_cq = a.send_cq;
+	ia.recv_cq = a.recv_cq;
+	ia.srq = a.srq;
+	ia.cap = a.cap;
+	ia.qp_type = a.qp_type;
+	ia.sq_sig_all = a.sq_sig_all;
+	if (esv_qp_created(qp, pd, &ax->cap, &ia)) {
+		esv_real.destroy_qp(qp);
+		pthread_mutex_unlock(&esv_lock);
+		esv_log("cannot track a new QP (CQs or SRQ not created through "
+			"the shim, or out of memory): refused");
+		errno = ENOMEM;
+		return NULL;
+	}
+	pthread_mutex_unlock(&esv_lock);
+	ax->cap = a.cap;
+	if (extra) {
+		ax->cap.max_send_wr -= ESV_EXTRA_SEND;
+		if (!a.srq)
+			ax->cap.max_recv_wr -= ESV_EXTRA_RECV;
+	}
+	return qp;
+}
+
+EXPORT struct ibv_qp *ibv_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *attr)
+{
+	struct ibv_qp_init_attr_ex ax;
+	struct ibv_qp *qp;
+
+	resolve();
+	memset(&ax, 0, sizeof(ax));
+	memcpy(&ax, attr, sizeof(*attr));
+	ax.comp_mask = IBV_QP_INIT_ATTR_PD;
+	ax.pd = pd;
+	qp = create_qp_common(pd, pd->context, &ax, 0);
+	if (qp)
+		attr->cap = ax.cap;
+	return qp;
+}
+
+EXPORT int ibv_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask)
+{
+	struct ibv_qp_attr a = *attr;
+	int rc;
+
+	resolve();
+	if ((mask & IBV_QP_ACCESS_FLAGS) && !esv_cfg.allow_one_sided)
+		a.qp_access_flags &= ~(unsigned)(IBV_ACCESS_REMOTE_WRITE |
+						 IBV_ACCESS_REMOTE_READ |
+						 IBV_ACCESS_REMOTE_ATOMIC);
+	pthread_mutex_lock(&esv_lock);
+	rc = esv_real.modify_qp(qp, &a, mask);
+	if (!rc)
+		esv_qp_modified(qp, &a, mask);
+	pthread_mutex_unlock(&esv_lock);
+	return rc;
+}
+
+EXPORT int ibv_destroy_qp(struct ibv_qp *qp)
+{
+	int rc;
+
+	resolve();
+	pthread_mutex_lock(&esv_lock);
+	rc = esv_real.destroy_qp(qp);
+	if (!rc)
+		esv_qp_destroyed(qp);
+	pthread_mutex_unlock(&esv_lock);
+	return rc;
+}
+
+EXPORT struct ibv_cq *ibv_create_cq(struct ibv_context *ctx, int cqe, void *cq_context,
+				    struct ibv_comp_channel *ch, int vec)
+{
+	struct ibv_cq *cq;
+
+	resolve();
+	cq = esv_real.create_cq(ctx, cqe, cq_context, ch, vec);
+	if (cq) {
+		pthread_mutex_lock(&esv_lock);
+		if (esv_cq_created(cq)) {
+			esv_real.destroy_cq(cq);
+			cq = NULL;
+			errno = ENOMEM;
+		}
+		pthread_mutex_unlock(&esv_lock);
+	}
+	return cq;
+}
+
+EXPORT int ibv_destroy_cq(struct ibv_cq *cq)
+{
+	int rc;
+
+	resolve();
+	pthread_mutex_lock(&esv_lock);
+	rc = esv_real.destroy_cq(cq);
+	if (!rc)
+		esv_cq_destroyed(cq);
+	pthread_mutex_unlock(&esv_lock);
+	return rc;
+}
+
+EXPORT struct ibv_srq *ibv_create_srq(struct ibv_pd *pd, struct ibv_srq_init_attr *attr)
+{
+	struct ibv_srq_init_attr a = *attr;
+	struct ibv_srq *srq;
+
+	resolve();
+	if (esv_ready())
+		return NULL;
+	a.attr.max_wr += ESV_EXTRA_SRQ;
+	srq = esv_real.create_srq(pd, &a);
+	if (!srq)
+		return NULL;
+	pthread_mutex_lock(&esv_lock);
+	if (esv_srq_created(srq, pd, a.attr.max_wr, a.attr.max_sge)) {
+		esv_real.destroy_srq(srq);
+		srq = NULL;
+		errno = ENOMEM;
+	}
+	pthread_mutex_unlock(&esv_lock);
+	if (srq) {
+		attr->attr = a.attr;
+		attr->attr.max_wr -= ESV_EXTRA_SRQ;
+	}
+	return srq;
+}
+
+EXPORT int ibv_destroy_srq(struct ibv_srq *srq)
+{
+	int rc;
+
+	resolve();
+	pthread_mutex_lock(&esv_lock);
+	rc = esv_real.destroy_srq(srq);
+	if (!rc)
+		esv_srq_destroyed(srq);
+	pthread_mutex_unlock(&esv_lock);
+	return rc;
+}
+
+EXPORT struct ibv_mr *(ibv_reg_mr)(struct ibv_pd *pd, void *addr, size_t len, int access)
+{
+	resolve();
+	return esv_real.reg_mr(pd, addr, len, (int)strip_access((unsigned)access, len));
+}
+
+EXPORT struct ibv_mr *(ibv_reg_mr_iova)(struct ibv_pd *pd, void *addr, size_t len,
+				      uint64_t iova, int access)
+{
+	resolve();
+	return esv_real.reg_mr_iova(pd, addr, len, iova,
+				    (int)strip_access((unsigned)access, len));
+}
+
+EXPORT struct ibv_mr *ibv_reg_mr_iova2(struct ibv_pd *pd, void *addr, size_t len,
+				       uint64_t iova, unsigned int access)
+{
+	resolve();
+	return esv_real.reg_mr_iova2(pd, addr, len, iova, strip_access(access, len));
+}
+
+EXPORT struct ibv_mr *ibv_reg_dmabuf_mr(struct ibv_pd *pd, uint64_t off, size_t len,
+					uint64_t iova, int fd, int access)
+{
+	resolve();
+	if (!esv_real.reg_dmabuf_mr) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	return esv_real.reg_dmabuf_mr(pd, off, len, iova, fd,
+				      (int)strip_access((unsigned)access, len));
+}
+
+EXPORT int ibv_rereg_mr(struct ibv_mr *mr, int flags, struct ibv_pd *pd, void *addr,
+			size_t len, int access)
+{
+	resolve();
+	if (flags & IBV_REREG_MR_CHANGE_ACCESS)
+		access = (int)strip_access((unsigned)access, len);
+	return esv_real.rereg_mr(mr, flags, pd, addr, len, access);
+}
+
+/* ------------------------------------------------- direct verbs: refused */
+
+static void refuse_dv(const char *fn)
+{
+	__atomic_add_fetch(&esv_stats.denied_ops, 1, __ATOMIC_RELAXED);
+	esv_log("refused %s: direct-verbs (mlx5dv) data paths write to the "
+		"hardware queues without libibverbs and cannot be encrypted by "
+		"encshim. Select verbs transports instead, e.g. "
+		"UCX_TLS=rc_verbs,ud_verbs,self (Open MPI: mpirun -x UCX_TLS=...)",
+		fn);
+	errno = EPERM;
+}
+
+EXPORT int mlx5dv_init_obj(void *obj, uint64_t obj_type);
+int mlx5dv_init_obj(void *obj, uint64_t obj_type)
+{
+	refuse_dv("mlx5dv_init_obj");
+	return EPERM;
+}
+
+EXPORT void *mlx5dv_create_qp(void *ctx, void *qp_attr, void *mlx5_qp_attr);
+void *mlx5dv_create_qp(void *ctx, void *qp_attr, void *mlx5_qp_attr)
+{
+	refuse_dv("mlx5dv_create_qp");
+	return NULL;
+}
+
+EXPORT void *mlx5dv_create_cq(void *ctx, void *cq_attr, void *mlx5_cq_attr);
+void *mlx5dv_create_cq(void *ctx, void *cq_attr, void *mlx5_cq_attr)
+{
+	refuse_dv("mlx5dv_create_cq");
+	return NULL;
+}
+
+EXPORT void *mlx5dv_qp_ex_from_ibv_qp_ex(void *qp);
+void *mlx5dv_qp_ex_from_ibv_qp_ex(void *qp)
+{
+	refuse_dv("mlx5dv_qp_ex_from_ibv_qp_ex");
+	return NULL;
+}
+
+EXPORT void *mlx5dv_devx_obj_create(void *ctx, const void *in, size_t inlen,
+				    void *out, size_t outlen);
+void *mlx5dv_devx_obj_create(void *ctx, const void *in, size_t inlen, void *out,
+			     size_t outlen)
+{
+	refuse_dv("mlx5dv_devx_obj_create");
+	return NULL;
+}
+
+EXPORT int mlx5dv_devx_general_cmd(void *ctx, const void *in, size_t inlen,
+				   void *out, size_t outlen);
+int mlx5dv_devx_general_cmd(void *ctx, const void *in, size_t inlen, void *out,
+			    size_t outlen)
+{
+	refuse_dv("mlx5dv_devx_general_cmd");
+	return EPERM;
+}
