@@ -1,1 +1,15 @@
-# filled below
+# Verbs interposer tests: unit tests against a fake provider, and the
+# soft-RoCE guest suite (skips with exit 77 where qemu cannot run).
+if HAVE_CMOCKA
+check_PROGRAMS += tests/verbs/test_verbs
+TESTS += tests/verbs/test_verbs
+endif
+tests_verbs_test_verbs_SOURCES = tests/verbs/test_verbs.c
+tests_verbs_test_verbs_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(VERBS_CFLAGS) $(SODIUM_CFLAGS) -pthread
+tests_verbs_test_verbs_LDADD = verbs/libesv.la shim/libencshim_core.la \
+	$(CMOCKA_LIBS) $(SODIUM_LIBS) $(CRYPTO_LIBS) -ldl -lpthread
+
+TESTS += tests/verbs/guest/run.sh
+dist_noinst_SCRIPTS += tests/verbs/guest/run.sh tests/verbs/guest/guest-suite.sh \
+	tests/verbs/guest/guest-init tests/verbs/guest/pcapcheck.py
+CLEANFILES += tests/verbs/guest-results/*

@@ -1,0 +1,881 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests of the verbs interposer (verbs/) against an in-process FAKE
+ * provider: a fake ibv_context whose ops table connects pairs of fake RC
+ * QPs through a loopback "wire" in memory. A mock is used here only
+ * because this host has no RDMA at all; the same code runs over real
+ * soft-RoCE in tests/verbs/guest (make check, qemu). The fake keeps the
+ * RC rules that matter: receive queues are FIFOs, a message with no
+ * receive posted waits (RNR with infinite retry), a message larger than
+ * the receive fails with LOC_LEN_ERR, the error state flushes receives.
+ * Every message that crosses the wire is recorded, so tests can check
+ * that no plaintext ever crosses it, and can tamper with it.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <sys/stat.h>
+#include <infiniband/verbs.h>
+
+#include "../../verbs/esv.h"
+
+void esv_test_install(const struct esv_real *fake);
+int mlx5dv_init_obj(void *obj, uint64_t obj_type);
+
+/* ------------------------------------------------------------ the fake */
+
+#define MAXQ 64
+struct fmsg {
+	uint8_t *data;
+	size_t len;
+};
+struct frecv {
+	uint64_t wr_id;
+	int n;
+	struct ibv_sge sge[4];
+};
+struct fcq {
+	struct ibv_cq cq;
+	struct ibv_wc wc[256];
+	int head, count;
+};
+struct fqp {
+	struct ibv_qp qp;
+	struct fqp *peer;
+	struct frecv rq[MAXQ];
+	int rq_head, rq_count;
+	struct fmsg wait[MAXQ]; /* arrived, no receive posted (RNR) */
+	int w_head, w_count;
+};
+
+static struct verbs_context *fctx;
+static struct ibv_pd fpd;
+static uint32_t next_qpn = 0x100;
+static unsigned last_reg_access;
+static int modify_err_count;
+/* The wire: every message, in order. */
+static struct fmsg wire[1024];
+static int nwire;
+static int tamper_at = -1; /* flip this byte of the next message of tamper_len bytes */
+static size_t tamper_len;
+
+static void cq_push(struct ibv_cq *cq, const struct ibv_wc *wc)
+{
+	struct fcq *c = (struct fcq *)cq;
+
+	assert_true(c->count < 256);
+	c->wc[(c->head + c->count) % 256] = *wc;
+	c->count++;
+}
+
+static void deliver(struct fqp *to, struct fmsg m)
+{
+	struct frecv *r;
+	struct ibv_wc wc;
+	size_t have = 0, off = 0;
+
+	if (!to->rq_count) {
+		assert_true(to->w_count < MAXQ);
+		to->wait[(to->w_head + to->w_count++) % MAXQ] = m;
+		return;
+	}
+	r = &to->rq[to->rq_head];
+	to->rq_head = (to->rq_head + 1) % MAXQ;
+	to->rq_count--;
+	for (int i = 0; i < r->n; i++)
+		have += r->sge[i].length;
+	memset(&wc, 0, sizeof(wc));
+	wc.wr_id = r->wr_id;
+	wc.qp_num = to->qp.qp_num;
+	wc.src_qp = to->peer->qp.qp_num;
+	wc.opcode = IBV_WC_RECV;
+	if (m.len > have) {
+		wc.status = IBV_WC_LOC_LEN_ERR;
+	} else {
+		for (int i = 0; i < r->n && off < m.len; i++) {
+			size_t k = m.len - off < r->sge[i].length ? m.len - off
+								  : r->sge[i].length;
+			memcpy((void *)(uintptr_t)r->sge[i].addr, m.data + off, k);
+			off += k;
+		}
+		wc.byte_len = (uint32_t)m.len;
+	}
+	cq_push(to->qp.recv_cq, &wc);
+}
+
+static int f_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr,
+		       struct ibv_send_wr **bad)
+{
+	struct fqp *q = (struct fqp *)qp;
+
+	for (; wr; wr = wr->next) {
+		struct fmsg m;
+		size_t len = 0;
+
+		if (qp->state != IBV_QPS_RTS) {
+			*bad = wr;
+			return EINVAL;
+		}
+		for (int i = 0; i < wr->num_sge; i++)
+			len += wr->sg_list[i].length;
+		m.data = malloc(len ? len : 1);
+		m.len = len;
+		len = 0;
+		for (int i = 0; i < wr->num_sge; i++) {
+			memcpy(m.data + len, (void *)(uintptr_t)wr->sg_list[i].addr,
+			       wr->sg_list[i].length);
+			len += wr->sg_list[i].length;
+		}
+		if (tamper_at >= 0 && m.len == tamper_len) {
+			m.data[tamper_at] ^= 1;
+			tamper_at = -1;
+		}
+		assert_true(nwire < 1024);
+		wire[nwire].data = malloc(m.len ? m.len : 1);
+		memcpy(wire[nwire].data, m.data, m.len);
+		wire[nwire++].len = m.len;
+		if (wr->send_flags & IBV_SEND_SIGNALED) {
+			struct ibv_wc wc;
+
+			memset(&wc, 0, sizeof(wc));
+			wc.wr_id = wr->wr_id;
+			wc.opcode = IBV_WC_SEND;
+			wc.qp_num = qp->qp_num;
+			cq_push(qp->send_cq, &wc);
+		}
+		if (q->peer)
+			deliver(q->peer, m);
+	}
+	return 0;
+}
+
+static int f_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr,
+		       struct ibv_recv_wr **bad)
+{
+	struct fqp *q = (struct fqp *)qp;
+
+	for (; wr; wr = wr->next) {
+		struct frecv *r;
+
+		if (q->rq_count == MAXQ || wr->num_sge > 4) {
+			*bad = wr;
+			return ENOMEM;
+		}
+		r = &q->rq[(q->rq_head + q->rq_count++) % MAXQ];
+		r->wr_id = wr->wr_id;
+		r->n = wr->num_sge;
+		memcpy(r->sge, wr->sg_list, (size_t)wr->num_sge * sizeof(*r->sge));
+		if (q->w_count) {
+			struct fmsg m = q->wait[q->w_head];
+
+			q->w_head = (q->w_head + 1) % MAXQ;
+			q->w_count--;
+			deliver(q, m);
+		}
+	}
+	return 0;
+}
+
+static int f_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
+{
+	struct fcq *c = (struct fcq *)cq;
+	int k = 0;
+
+	while (k < n && c->count) {
+		wc[k++] = c->wc[c->head];
+		c->head = (c->head + 1) % 256;
+		c->count--;
+	}
+	return k;
+}
+
+static struct ibv_context *f_open_device(struct ibv_device *d)
+{
+	fctx = calloc(1, sizeof(*fctx));
+	fctx->sz = sizeof(*fctx);
+	fctx->context.abi_compat = __VERBS_ABI_IS_EXTENDED;
+	fctx->context.ops.post_send = f_post_send;
+	fctx->context.ops.post_recv = f_post_recv;
+	fctx->context.ops.poll_cq = f_poll_cq;
+	fpd.context = &fctx->context;
+	return &fctx->context;
+}
+
+static int f_close_device(struct ibv_context *c)
+{
+	free(fctx);
+	fctx = NULL;
+	return 0;
+}
+
+static struct ibv_cq *f_create_cq(struct ibv_context *ctx, int cqe, void *u,
+				  struct ibv_comp_channel *ch, int v)
+{
+	struct fcq *c = calloc(1, sizeof(*c));
+
+	c->cq.context = ctx;
+	return &c->cq;
+}
+
+static int f_destroy_cq(struct ibv_cq *cq)
+{
+	free(cq);
+	return 0;
+}
+
+static struct ibv_qp *f_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *a)
+{
+	struct fqp *q = calloc(1, sizeof(*q));
+
+	q->qp.context = pd->context;
+	q->qp.pd = pd;
+	q->qp.qp_num = next_qpn++;
+	q->qp.qp_type = a->qp_type;
+	q->qp.send_cq = a->send_cq;
+	q->qp.recv_cq = a->recv_cq;
+	q->qp.state = IBV_QPS_RESET;
+	return &q->qp;
+}
+
+static int f_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *a, int mask)
+{
+	struct fqp *q = (struct fqp *)qp;
+
+	if (mask & IBV_QP_STATE)
+		qp->state = a->qp_state;
+	if ((mask & IBV_QP_STATE) && a->qp_state == IBV_QPS_ERR) {
+		modify_err_count++;
+		while (q->rq_count) {
+			struct ibv_wc wc;
+
+			memset(&wc, 0, sizeof(wc));
+			wc.wr_id = q->rq[q->rq_head].wr_id;
+			wc.status = IBV_WC_WR_FLUSH_ERR;
+			wc.qp_num = qp->qp_num;
+			cq_push(qp->recv_cq, &wc);
+			q->rq_head = (q->rq_head + 1) % MAXQ;
+			q->rq_count--;
+		}
+	}
+	return 0;
+}
+
+static int f_destroy_qp(struct ibv_qp *qp)
+{
+	free(qp);
+	return 0;
+}
+
+static struct ibv_mr *f_reg_mr(struct ibv_pd *pd, void *addr, size_t len, int acc)
+{
+	struct ibv_mr *mr = calloc(1, sizeof(*mr));
+
+	mr->pd = pd;
+	mr->addr = addr;
+	mr->length = len;
+	mr->lkey = 0x1234;
+	last_reg_access = (unsigned)acc;
+	return mr;
+}
+
+static struct ibv_mr *f_reg_mr_iova2(struct ibv_pd *pd, void *addr, size_t len,
+				     uint64_t iova, unsigned acc)
+{
+	return f_reg_mr(pd, addr, len, (int)acc);
+}
+
+static int f_dereg_mr(struct ibv_mr *mr)
+{
+	free(mr);
+	return 0;
+}
+
+static int f_query_gid(struct ibv_context *c, uint8_t port, int idx, union ibv_gid *g)
+{
+	memset(g, 0, sizeof(*g));
+	g->raw[15] = (uint8_t)idx;
+	return 0;
+}
+
+static const struct esv_real fake = {
+	.open_device = f_open_device,
+	.close_device = f_close_device,
+	.create_qp = f_create_qp,
+	.modify_qp = f_modify_qp,
+	.destroy_qp = f_destroy_qp,
+	.create_cq = f_create_cq,
+	.destroy_cq = f_destroy_cq,
+	.reg_mr = f_reg_mr,
+	.reg_mr_iova2 = f_reg_mr_iova2,
+	.dereg_mr = f_dereg_mr,
+	.query_gid = f_query_gid,
+};
+
+/* ------------------------------------------------------------- fixture */
+
+struct pair {
+	struct ibv_context *ctx;
+	struct ibv_cq *cq[2];
+	struct ibv_qp *qp[2];
+};
+
+static char keyfile[64];
+
+static void write_key(const char *path, int variant)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fprintf(f, "encshim-secret-v1:");
+	for (int i = 0; i < 32; i++)
+		fprintf(f, "%02x", (unsigned)(i * 7 + variant));
+	fprintf(f, "\n");
+	fclose(f);
+	assert_int_equal(chmod(path, 0600), 0);
+}
+
+static void reload_config(void)
+{
+	esv_cfg.loaded = 0;
+	esv_cfg.allow_one_sided = 0;
+}
+
+static void connect_qp(struct ibv_qp *qp, uint32_t dest)
+{
+	struct ibv_qp_attr a;
+
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_INIT;
+	a.port_num = 1;
+	assert_int_equal(ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PORT), 0);
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTR;
+	a.dest_qp_num = dest;
+	assert_int_equal(ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_DEST_QPN), 0);
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTS;
+	assert_int_equal(ibv_modify_qp(qp, &a, IBV_QP_STATE), 0);
+}
+
+static void make_pair(struct pair *p)
+{
+	struct ibv_qp_init_attr ia;
+
+	memset(p, 0, sizeof(*p));
+	p->ctx = ibv_open_device(NULL);
+	assert_non_null(p->ctx);
+	for (int i = 0; i < 2; i++) {
+		p->cq[i] = ibv_create_cq(p->ctx, 64, NULL, NULL, 0);
+		assert_non_null(p->cq[i]);
+		memset(&ia, 0, sizeof(ia));
+		ia.send_cq = ia.recv_cq = p->cq[i];
+		ia.qp_type = IBV_QPT_RC;
+		ia.cap.max_send_wr = 16;
+		ia.cap.max_recv_wr = 16;
+		ia.cap.max_send_sge = 4;
+		ia.cap.max_recv_sge = 4;
+		p->qp[i] = ibv_create_qp(&fpd, &ia);
+		assert_non_null(p->qp[i]);
+		assert_int_equal(ia.cap.max_send_wr, 16);
+		assert_int_equal(ia.cap.max_recv_wr, 16);
+	}
+	((struct fqp *)p->qp[0])->peer = (struct fqp *)p->qp[1];
+	((struct fqp *)p->qp[1])->peer = (struct fqp *)p->qp[0];
+}
+
+static void connect_pair(struct pair *p)
+{
+	connect_qp(p->qp[0], p->qp[1]->qp_num);
+	connect_qp(p->qp[1], p->qp[0]->qp_num);
+}
+
+static void free_pair(struct pair *p)
+{
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(ibv_destroy_qp(p->qp[i]), 0);
+		assert_int_equal(ibv_destroy_cq(p->cq[i]), 0);
+	}
+	assert_int_equal(ibv_close_device(p->ctx), 0);
+	for (int i = 0; i < nwire; i++)
+		free(wire[i].data);
+	nwire = 0;
+}
+
+static int setup(void **state)
+{
+	snprintf(keyfile, sizeof(keyfile), "/tmp/esv-test-%d.key", (int)getpid());
+	write_key(keyfile, 0);
+	setenv("ENCSHIM_KEY_FILE", keyfile, 1);
+	esv_test_install(&fake);
+	reload_config();
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	unlink(keyfile);
+	return 0;
+}
+
+static int post_recv(struct ibv_qp *qp, uint64_t id, void *buf, uint32_t len)
+{
+	struct ibv_sge sg = { .addr = (uintptr_t)buf, .length = len, .lkey = 1 };
+	struct ibv_recv_wr w = { .wr_id = id, .sg_list = &sg, .num_sge = 1 }, *bad;
+
+	return ibv_post_recv(qp, &w, &bad);
+}
+
+static int post_send(struct ibv_qp *qp, uint64_t id, const void *buf, uint32_t len,
+		     enum ibv_wr_opcode op)
+{
+	struct ibv_sge sg = { .addr = (uintptr_t)buf, .length = len, .lkey = 1 };
+	struct ibv_send_wr w, *bad = NULL;
+
+	memset(&w, 0, sizeof(w));
+	w.wr_id = id;
+	w.sg_list = &sg;
+	w.num_sge = 1;
+	w.opcode = op;
+	w.send_flags = IBV_SEND_SIGNALED;
+	return ibv_post_send(qp, &w, &bad);
+}
+
+/* Polls until n completions arrive (the fake delivers synchronously, so a
+ * few rounds suffice). */
+static int poll_n(struct ibv_cq *cq, struct ibv_wc *wc, int n)
+{
+	int got = 0;
+
+	for (int round = 0; round < 50 && got < n; round++) {
+		int k = ibv_poll_cq(cq, n - got, wc + got);
+
+		assert_true(k >= 0);
+		got += k;
+	}
+	return got;
+}
+
+static int wire_has(const void *needle, size_t len)
+{
+	for (int i = 0; i < nwire; i++)
+		if (wire[i].len >= len && memmem(wire[i].data, wire[i].len, needle, len))
+			return 1;
+	return 0;
+}
+
+static const char marker[] = "ENCSHIM-PLAINTEXT-MARKER-0123456789";
+
+/* --------------------------------------------------------------- tests */
+
+/* SEND/RECV both ways: data, wr_id and byte_len as without the shim;
+ * HELLOs are invisible to the application; no plaintext on the wire. */
+static void test_roundtrip(void **state)
+{
+	struct pair p;
+	char rbuf[2][256], sbuf[64];
+	struct ibv_wc wc[4];
+
+	make_pair(&p);
+	connect_pair(&p);
+	memset(rbuf, 0, sizeof(rbuf));
+	assert_int_equal(post_recv(p.qp[0], 100, rbuf[0], sizeof(rbuf[0])), 0);
+	assert_int_equal(post_recv(p.qp[1], 200, rbuf[1], sizeof(rbuf[1])), 0);
+	memcpy(sbuf, marker, sizeof(marker));
+	assert_int_equal(post_send(p.qp[0], 7, sbuf, sizeof(marker), IBV_WR_SEND), 0);
+	/* Queued until B answers A's HELLO: nothing but the HELLO so far. */
+	assert_int_equal(nwire, 1);
+	assert_int_equal(wire[0].len, ESV_HELLO_BYTES);
+	assert_int_equal(poll_n(p.cq[1], wc, 1), 0); /* B consumes the HELLO */
+	assert_int_equal(poll_n(p.cq[0], wc, 1), 1); /* A: keys, sends; its completion */
+	assert_int_equal(wc[0].status, IBV_WC_SUCCESS);
+	assert_int_equal(wc[0].wr_id, 7);
+	assert_int_equal(wc[0].opcode, IBV_WC_SEND);
+	assert_int_equal(poll_n(p.cq[1], wc, 1), 1);
+	assert_int_equal(wc[0].status, IBV_WC_SUCCESS);
+	assert_int_equal(wc[0].wr_id, 200);
+	assert_int_equal(wc[0].byte_len, sizeof(marker));
+	assert_false(wc[0].wc_flags & IBV_WC_WITH_IMM);
+	assert_string_equal(rbuf[1], marker);
+	/* And back. */
+	assert_int_equal(post_send(p.qp[1], 8, sbuf, 10, IBV_WR_SEND), 0);
+	assert_int_equal(poll_n(p.cq[0], wc, 1), 1);
+	assert_int_equal(wc[0].wr_id, 100);
+	assert_int_equal(wc[0].byte_len, 10);
+	assert_memory_equal(rbuf[0], marker, 10);
+	assert_int_equal(poll_n(p.cq[1], wc, 1), 1);
+	assert_int_equal(wc[0].wr_id, 8);
+	assert_false(wire_has(marker, 16));
+	assert_int_equal(wire[2].len, sizeof(marker) + ESV_OVERHEAD);
+	free_pair(&p);
+}
+
+/* SEND_WITH_IMM from three SGEs into two receive SGEs: immediate data
+ * travels inside the sealed frame and comes back in the completion. */
+static void test_imm_and_sges(void **state)
+{
+	struct pair p;
+	char a[5] = "ABCDE", b[3] = "fgh", c[4] = "IJKL", r1[6], r2[32];
+	struct ibv_sge sg[3] = {
+		{ (uintptr_t)a, 5, 1 }, { (uintptr_t)b, 3, 1 }, { (uintptr_t)c, 4, 1 } };
+	struct ibv_sge rs[2] = { { (uintptr_t)r1, 6, 1 }, { (uintptr_t)r2, 32, 1 } };
+	struct ibv_recv_wr rw = { .wr_id = 9, .sg_list = rs, .num_sge = 2 }, *rbad;
+	struct ibv_send_wr sw, *sbad;
+	struct ibv_wc wc[2];
+
+	make_pair(&p);
+	connect_pair(&p);
+	assert_int_equal(ibv_post_recv(p.qp[1], &rw, &rbad), 0);
+	memset(&sw, 0, sizeof(sw));
+	sw.wr_id = 3;
+	sw.sg_list = sg;
+	sw.num_sge = 3;
+	sw.opcode = IBV_WR_SEND_WITH_IMM;
+	sw.imm_data = htonl(0xdeadbeef);
+	sw.send_flags = IBV_SEND_INLINE; /* unsignaled, inline */
+	assert_int_equal(ibv_post_send(p.qp[0], &sw, &sbad), 0);
+	assert_int_equal(poll_n(p.cq[1], wc, 1), 0);
+	assert_int_equal(poll_n(p.cq[0], wc, 1), 0); /* unsignaled: nothing */
+	assert_int_equal(poll_n(p.cq[1], wc, 1), 1);
+	assert_int_equal(wc[0].wr_id, 9);
+	assert_int_equal(wc[0].byte_len, 12);
+	assert_true(wc[0].wc_flags & IBV_WC_WITH_IMM);
+	assert_int_equal(ntohl(wc[0].imm_data), 0xdeadbeef);
+	assert_memory_equal(r1, "ABCDEf", 6);
+	assert_memory_equal(r2, "ghIJKL", 6);
+	free_pair(&p);
+}
+
+/* Messages queued before the keys exist keep their order. */
+static void test_order_before_keys(void **state)
+{
+	struct pair p;
+	uint32_t v[8], r[8];
+	struct ibv_wc wc[8];
+
+	make_pair(&p);
+	connect_pair(&p);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(post_recv(p.qp[1], 50 + (uint64_t)i, &r[i], 4), 0);
+	for (int i = 0; i < 8; i++) {
+		v[i] = 0x1000u + (uint32_t)i;
+		assert_int_equal(post_send(p.qp[0], (uint64_t)i, &v[i], 4, IBV_WR_SEND), 0);
+	}
+	assert_int_equal(poll_n(p.cq[1], wc, 8), 0);
+	assert_int_equal(poll_n(p.cq[0], wc, 8), 8);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(wc[i].wr_id, (uint64_t)i);
+	assert_int_equal(poll_n(p.cq[1], wc, 8), 8);
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(wc[i].wr_id, 50 + (uint64_t)i);
+		assert_int_equal(r[i], 0x1000u + (uint32_t)i);
+	}
+	free_pair(&p);
+}
+
+/* Flow control: the shim posts exactly one receive per application
+ * receive (plus one for the HELLO), so with no receive posted a message
+ * waits (RNR) instead of being buffered by the shim. */
+static void test_rnr_preserved(void **state)
+{
+	struct pair p;
+	char r[64], s[8] = "rnr";
+	struct ibv_wc wc[2];
+	struct fqp *b;
+
+	make_pair(&p);
+	connect_pair(&p);
+	b = (struct fqp *)p.qp[1];
+	assert_int_equal(b->rq_count, 1); /* only the HELLO shadow */
+	assert_int_equal(post_send(p.qp[0], 1, s, 4, IBV_WR_SEND), 0);
+	assert_int_equal(poll_n(p.cq[1], wc, 1), 0);
+	assert_int_equal(poll_n(p.cq[0], wc, 1), 1);
+	assert_int_equal(b->w_count, 1); /* the data waits: no receive */
+	assert_int_equal(post_recv(p.qp[1], 77, r, sizeof(r)), 0);
+	assert_int_equal(poll_n(p.cq[1], wc, 1), 1);
+	assert_int_equal(wc[0].wr_id, 77);
+	assert_string_equal(r, "rnr");
+	free_pair(&p);
+}
+
+/* One flipped bit on the wire: an error completion, no data delivered,
+ * the QP moved to the error state, counted as an auth failure. */
+static void test_tamper(void **state)
+{
+	struct pair p;
+	char r[256], s[200];
+	struct ibv_wc wc[4];
+	uint64_t before = esv_stats.auth_failures;
+
+	make_pair(&p);
+	connect_pair(&p);
+	memset(r, 0, sizeof(r));
+	memset(s, 'x', sizeof(s));
+	assert_int_equal(post_recv(p.qp[1], 5, r, sizeof(r)), 0);
+	assert_int_equal(post_recv(p.qp[1], 6, r, sizeof(r)), 0);
+	tamper_len = sizeof(s) + ESV_OVERHEAD;
+	tamper_at = 120;
+	assert_int_equal(post_send(p.qp[0], 1, s, sizeof(s), IBV_WR_SEND), 0);
+	assert_int_equal(poll_n(p.cq[1], wc, 1), 0);
+	assert_int_equal(poll_n(p.cq[0], wc, 1), 1);
+	modify_err_count = 0;
+	assert_int_equal(poll_n(p.cq[1], wc, 2), 2);
+	assert_int_equal(wc[0].wr_id, 5);
+	assert_int_equal(wc[0].status, IBV_WC_GENERAL_ERR);
+	assert_int_equal(wc[1].wr_id, 6);
+	assert_int_equal(wc[1].status, IBV_WC_WR_FLUSH_ERR);
+	for (size_t i = 0; i < sizeof(r); i++)
+		assert_int_equal(r[i], 0);
+	assert_int_equal(modify_err_count, 1);
+	assert_int_equal(esv_stats.auth_failures, before + 1);
+	assert_int_equal(post_send(p.qp[1], 2, s, 4, IBV_WR_SEND), EIO);
+	free_pair(&p);
+}
+
+/* A peer without the shim (its first message is application data): the
+ * message is never delivered and the QP fails. */
+static void test_peer_without_shim(void **state)
+{
+	struct pair p;
+	char r[256];
+	struct ibv_wc wc[2];
+	struct ibv_qp *raw;
+
+	make_pair(&p);
+	connect_pair(&p);
+	memset(r, 0, sizeof(r));
+	assert_int_equal(post_recv(p.qp[1], 5, r, sizeof(r)), 0);
+	/* Bypass the shim on A: post with the provider's own function. */
+	raw = p.qp[0];
+	{
+		struct ibv_sge sg = { (uintptr_t)marker, sizeof(marker), 1 };
+		struct ibv_send_wr w, *bad;
+
+		memset(&w, 0, sizeof(w));
+		w.sg_list = &sg;
+		w.num_sge = 1;
+		w.opcode = IBV_WR_SEND;
+		assert_int_equal(f_post_send(raw, &w, &bad), 0);
+	}
+	assert_int_equal(poll_n(p.cq[1], wc, 2), 1);
+	assert_int_equal(wc[0].wr_id, 5);
+	assert_int_equal(wc[0].status, IBV_WC_WR_FLUSH_ERR);
+	assert_null(memmem(r, sizeof(r), "ENCSHIM", 7));
+	free_pair(&p);
+}
+
+/* Another job secret: the HELLO's check value differs, the QP fails
+ * before any data is sealed. */
+static void test_other_secret(void **state)
+{
+	struct pair p;
+	struct ibv_wc wc[2];
+	char r[64];
+	uint64_t before = esv_stats.handshake_failures;
+
+	make_pair(&p);
+	connect_pair(&p);
+	assert_int_equal(post_recv(p.qp[1], 5, r, sizeof(r)), 0);
+	/* The check value (HELLO bytes 80..111) as another secret gives. */
+	tamper_len = ESV_HELLO_BYTES;
+	tamper_at = 90;
+	assert_int_equal(post_send(p.qp[0], 1, marker, sizeof(marker), IBV_WR_SEND), 0);
+	assert_int_equal(poll_n(p.cq[1], wc, 2), 1);
+	assert_int_equal(wc[0].wr_id, 5);
+	assert_int_equal(wc[0].status, IBV_WC_WR_FLUSH_ERR);
+	assert_int_equal(esv_stats.handshake_failures, before + 1);
+	assert_int_equal(post_send(p.qp[1], 2, r, 4, IBV_WR_SEND), EIO);
+	assert_false(wire_has(marker, 16));
+	free_pair(&p);
+}
+
+/* One-sided operations: refused with EPERM by default, bad_wr names the
+ * WR; remote access bits are removed from registrations. */
+static void test_one_sided_refused(void **state)
+{
+	static const enum ibv_wr_opcode ops[] = {
+		IBV_WR_RDMA_WRITE, IBV_WR_RDMA_WRITE_WITH_IMM, IBV_WR_RDMA_READ,
+		IBV_WR_ATOMIC_CMP_AND_SWP, IBV_WR_ATOMIC_FETCH_AND_ADD,
+	};
+	struct pair p;
+	char buf[16];
+	struct ibv_mr *mr;
+	uint64_t before = esv_stats.denied_ops;
+
+	make_pair(&p);
+	connect_pair(&p);
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		struct ibv_sge sg = { (uintptr_t)buf, 8, 1 };
+		struct ibv_send_wr w, *bad = NULL;
+
+		memset(&w, 0, sizeof(w));
+		w.sg_list = &sg;
+		w.num_sge = 1;
+		w.opcode = ops[i];
+		assert_int_equal(ibv_post_send(p.qp[0], &w, &bad), EPERM);
+		assert_ptr_equal(bad, &w);
+	}
+	assert_int_equal(esv_stats.denied_ops, before + 5);
+	assert_int_equal(nwire, 0);
+	mr = ibv_reg_mr(&fpd, buf, sizeof(buf),
+			IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+				IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC);
+	assert_non_null(mr);
+	assert_int_equal(last_reg_access, IBV_ACCESS_LOCAL_WRITE);
+	assert_int_equal(f_dereg_mr(mr), 0);
+	free_pair(&p);
+}
+
+/* With the opt-in, one-sided operations pass through (in clear). */
+static void test_one_sided_opt_in(void **state)
+{
+	struct pair p;
+	char buf[16] = "clear";
+	struct ibv_sge sg = { (uintptr_t)buf, 8, 1 };
+	struct ibv_send_wr w, *bad = NULL;
+	struct ibv_mr *mr;
+
+	esv_cfg.allow_one_sided = 1;
+	make_pair(&p);
+	connect_pair(&p);
+	memset(&w, 0, sizeof(w));
+	w.wr_id = 42;
+	w.sg_list = &sg;
+	w.num_sge = 1;
+	w.opcode = IBV_WR_RDMA_WRITE;
+	w.send_flags = IBV_SEND_SIGNALED;
+	((struct fqp *)p.qp[0])->peer = NULL; /* a write needs no receive */
+	assert_int_equal(ibv_post_send(p.qp[0], &w, &bad), 0);
+	{
+		struct ibv_wc wc;
+
+		assert_int_equal(poll_n(p.cq[0], &wc, 1), 1);
+		assert_int_equal(wc.wr_id, 42);
+	}
+	mr = ibv_reg_mr(&fpd, buf, sizeof(buf), IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+	assert_int_equal(last_reg_access, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+	assert_int_equal(f_dereg_mr(mr), 0);
+	esv_cfg.allow_one_sided = 0;
+	free_pair(&p);
+}
+
+/* No job secret: the first QP creation fails, nothing can carry data. */
+static void test_key_missing(void **state)
+{
+	struct ibv_context *ctx;
+	struct ibv_cq *cq;
+	struct ibv_qp_init_attr ia;
+
+	setenv("ENCSHIM_KEY_FILE", "/nonexistent/encshim.key", 1);
+	reload_config();
+	ctx = ibv_open_device(NULL);
+	cq = ibv_create_cq(ctx, 4, NULL, NULL, 0);
+	memset(&ia, 0, sizeof(ia));
+	ia.send_cq = ia.recv_cq = cq;
+	ia.qp_type = IBV_QPT_RC;
+	ia.cap.max_send_wr = ia.cap.max_recv_wr = 1;
+	errno = 0;
+	assert_null(ibv_create_qp(&fpd, &ia));
+	assert_int_equal(errno, EACCES);
+	assert_int_equal(ibv_destroy_cq(cq), 0);
+	assert_int_equal(ibv_close_device(ctx), 0);
+	setenv("ENCSHIM_KEY_FILE", keyfile, 1);
+	reload_config();
+}
+
+/* UD and other QP types are refused (not sealed yet): never in clear. */
+static void test_ud_refused(void **state)
+{
+	struct ibv_context *ctx = ibv_open_device(NULL);
+	struct ibv_cq *cq = ibv_create_cq(ctx, 4, NULL, NULL, 0);
+	struct ibv_qp_init_attr ia;
+
+	memset(&ia, 0, sizeof(ia));
+	ia.send_cq = ia.recv_cq = cq;
+	ia.qp_type = IBV_QPT_UD;
+	ia.cap.max_send_wr = ia.cap.max_recv_wr = 1;
+	assert_null(ibv_create_qp(&fpd, &ia));
+	assert_int_equal(errno, EOPNOTSUPP);
+	assert_int_equal(ibv_destroy_cq(cq), 0);
+	assert_int_equal(ibv_close_device(ctx), 0);
+}
+
+/* Direct verbs are refused. */
+static void test_mlx5dv_refused(void **state)
+{
+	assert_int_equal(mlx5dv_init_obj(NULL, 0), EPERM);
+}
+
+/* Reconnecting a QP (RESET, INIT, RTR, RTS: same QP number) gives a new
+ * connection id and new keys: the old connection's frames do not open. */
+static void test_reconnect_fresh_keys(void **state)
+{
+	struct pair p;
+	char r[64], s[16] = "first";
+	struct ibv_wc wc[2];
+	struct fmsg old;
+	struct ibv_qp_attr a;
+
+	make_pair(&p);
+	connect_pair(&p);
+	assert_int_equal(post_recv(p.qp[1], 1, r, sizeof(r)), 0);
+	assert_int_equal(post_send(p.qp[0], 1, s, 6, IBV_WR_SEND), 0);
+	(void)poll_n(p.cq[1], wc, 1);
+	assert_int_equal(poll_n(p.cq[0], wc, 1), 1);
+	assert_int_equal(poll_n(p.cq[1], wc, 1), 1);
+	old.len = wire[2].len; /* A's first data frame */
+	old.data = malloc(old.len);
+	memcpy(old.data, wire[2].data, old.len);
+	for (int i = 0; i < 2; i++) {
+		memset(&a, 0, sizeof(a));
+		a.qp_state = IBV_QPS_RESET;
+		assert_int_equal(ibv_modify_qp(p.qp[i], &a, IBV_QP_STATE), 0);
+		((struct fqp *)p.qp[i])->rq_count = 0;
+		((struct fqp *)p.qp[i])->w_count = 0;
+	}
+	connect_pair(&p);
+	assert_int_equal(post_recv(p.qp[1], 2, r, sizeof(r)), 0);
+	assert_int_equal(post_send(p.qp[0], 2, "second", 7, IBV_WR_SEND), 0);
+	(void)poll_n(p.cq[1], wc, 1);
+	assert_int_equal(poll_n(p.cq[0], wc, 1), 1);
+	assert_int_equal(poll_n(p.cq[1], wc, 1), 1);
+	assert_string_equal(r, "second");
+	/* Replay the old connection's frame into the new one. */
+	memset(r, 0, sizeof(r));
+	assert_int_equal(post_recv(p.qp[1], 3, r, sizeof(r)), 0);
+	deliver((struct fqp *)p.qp[1], old);
+	assert_int_equal(poll_n(p.cq[1], wc, 1), 1);
+	assert_int_equal(wc[0].wr_id, 3);
+	assert_int_equal(wc[0].status, IBV_WC_GENERAL_ERR);
+	assert_int_equal(r[0], 0);
+	free_pair(&p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_imm_and_sges),
+		cmocka_unit_test(test_order_before_keys),
+		cmocka_unit_test(test_rnr_preserved),
+		cmocka_unit_test(test_tamper),
+		cmocka_unit_test(test_peer_without_shim),
+		cmocka_unit_test(test_other_secret),
+		cmocka_unit_test(test_one_sided_refused),
+		cmocka_unit_test(test_one_sided_opt_in),
+		cmocka_unit_test(test_key_missing),
+		cmocka_unit_test(test_ud_refused),
+		cmocka_unit_test(test_mlx5dv_refused),
+		cmocka_unit_test(test_reconnect_fresh_keys),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
