@@ -13,5 +13,6 @@ int cmd_keygen(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_selftest(int argc, char **argv);
 int cmd_mpirun(int argc, char **argv);
+int cmd_preload(int argc, char **argv);
 
 #endif

@@ -18,6 +18,7 @@ static const struct {
 	{ "info", cmd_info, "version, AES-GCM backend, CPU features, seal/open rate" },
 	{ "selftest", cmd_selftest, "seal/open round trips and tamper checks, both backends" },
 	{ "mpirun", cmd_mpirun, "run mpirun with the encshim Open MPI plugin loaded and required" },
+	{ "preload", cmd_preload, "run an RDMA program with the verbs interposer preloaded" },
 };
 
 static void usage(FILE *f)
