@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <sodium.h>
@@ -429,6 +430,14 @@ static int swr_seal(struct esv_qp *q, struct esv_swr *e)
 
 /* ------------------------------------------------------------ handshake */
 
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static int ensure_local(struct esv_qp *q)
 {
 	union ibv_gid gid;
@@ -525,6 +534,7 @@ static int send_hello(struct esv_qp *q)
 	memcpy(h + 32, q->gid, 16);
 	encshim_local_public_key(q->local, h + 48);
 	encshim_local_secret_check(q->local, h + 80);
+	put_be32(h + 112, q->rq_psn);
 	e->signaled = q->sq_sig_all;
 	rc = swr_post(q, e);
 	if (rc) {
@@ -533,6 +543,7 @@ static int send_hello(struct esv_qp *q)
 		return rc;
 	}
 	q->hello_sent = 1;
+	q->hello_deadline = now_s() + esv_cfg.hello_timeout;
 	return 0;
 }
 
@@ -554,6 +565,31 @@ static void flush_pending(struct esv_qp *q)
 	}
 }
 
+/* A receive-only application (perftest's ib_send_bw server) may leave its
+ * QP at RTR for ever; the shim must still answer the peer's HELLO, so it
+ * moves the QP to RTS itself, with the send PSN the peer expects (carried
+ * in the peer's HELLO) and the usual retry settings. */
+static void shim_to_rts(struct esv_qp *q, uint32_t sq_psn)
+{
+	struct ibv_qp_attr a;
+
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTS;
+	a.sq_psn = sq_psn & 0xffffffu;
+	a.timeout = 14;
+	a.retry_cnt = 7;
+	a.rnr_retry = 7;
+	a.max_rd_atomic = 1;
+	if (esv_real.modify_qp(q->qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN |
+				       IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
+				       IBV_QP_RNR_RETRY | IBV_QP_MAX_QP_RD_ATOMIC)) {
+		esv_log("QP %u: cannot move to RTS to answer the peer's HELLO", q->qpn);
+		return;
+	}
+	q->state = IBV_QPS_RTS;
+	q->shim_rts = 1;
+}
+
 static int handle_hello(struct esv_qp *q, const uint8_t *h, size_t len)
 {
 	uint8_t check[ENCSHIM_CHECK_BYTES], id[64];
@@ -569,7 +605,8 @@ static int handle_hello(struct esv_qp *q, const uint8_t *h, size_t len)
 			   "LD_PRELOAD=libencshim-verbs.so); nothing was delivered");
 		return -1;
 	}
-	if (h[4] != ESV_HELLO_VERSION || h[5] != (uint8_t)q->type || h[6] || h[7]) {
+	if (h[4] != ESV_HELLO_VERSION || h[5] != (uint8_t)q->type || h[6] || h[7] ||
+	    get_be32(h + 116)) {
 		qp_fail(q, "the peer's HELLO has another version or QP type");
 		return -1;
 	}
@@ -607,6 +644,8 @@ static int handle_hello(struct esv_qp *q, const uint8_t *h, size_t len)
 	q->peer_hello = 1;
 	q->hs = ESV_HS_DONE;
 	__atomic_add_fetch(&esv_stats.handshakes, 1, __ATOMIC_RELAXED);
+	if (!q->hello_sent && q->state == IBV_QPS_RTR)
+		shim_to_rts(q, get_be32(h + 112));
 	if (!q->hello_sent) {
 		if (q->state == IBV_QPS_RTS) {
 			if (send_hello(q)) {
@@ -717,6 +756,8 @@ void esv_qp_modified(struct ibv_qp *qp, const struct ibv_qp_attr *attr, int mask
 		q->sgid_index = attr->ah_attr.is_global ? attr->ah_attr.grh.sgid_index : 0;
 	if ((mask & IBV_QP_DEST_QPN))
 		q->dest_qpn = attr->dest_qp_num;
+	if ((mask & IBV_QP_RQ_PSN))
+		q->rq_psn = attr->rq_psn;
 	if (!(mask & IBV_QP_STATE))
 		return;
 	q->state = attr->qp_state;
@@ -724,6 +765,7 @@ void esv_qp_modified(struct ibv_qp *qp, const struct ibv_qp_attr *attr, int mask
 	case IBV_QPS_RESET:
 		/* The hardware forgot every posted WR: so do we. */
 		qp_reset_session(q);
+		q->shim_rts = 0;
 		q->head = q->count = q->nposted = 0;
 		pool_reclaim(&q->spool);
 		if (!q->srq) {
@@ -1108,6 +1150,15 @@ static int on_recv(struct esv_qp *q, struct esv_shadow *s, struct ibv_wc *wc)
 
 	if (wc->status != IBV_WC_SUCCESS) {
 		pool_put(s);
+		if (q->hs == ESV_HS_INIT && wc->status == IBV_WC_LOC_LEN_ERR) {
+			__atomic_add_fetch(&esv_stats.handshake_failures, 1,
+					   __ATOMIC_RELAXED);
+			qp_fail(q, "the peer's first message is larger than a "
+				   "HELLO: the peer runs without the encshim verbs "
+				   "preload (start both sides with `encshim preload` "
+				   "or LD_PRELOAD=libencshim-verbs.so); nothing was "
+				   "delivered");
+		}
 		r = rq_pop(rq);
 		if (!r)
 			return 0; /* the unused HELLO shadow, flushed */
@@ -1288,11 +1339,32 @@ static int poll_translate(struct esv_cq *c, int n, struct ibv_wc *wc)
 static void pull_handshakes(struct esv_cq *c)
 {
 	unsigned b = 0;
+	double now = -1;
 
 	for (struct esv_qp *q = esv_qp_iter(&b, NULL); q; q = esv_qp_iter(&b, q)) {
 		struct esv_cq *rc = q->rcq;
 		struct ibv_wc tmp[16];
 		int k;
+
+		if (q->hs == ESV_HS_INIT && q->hello_sent &&
+		    (q->scq == c || q->rcq == c)) {
+			if (now < 0)
+				now = now_s();
+			if (now > q->hello_deadline) {
+				char why[300];
+
+				__atomic_add_fetch(&esv_stats.handshake_failures, 1,
+						   __ATOMIC_RELAXED);
+				snprintf(why, sizeof(why),
+					 "no HELLO from the peer within %.0f s "
+					 "(ENCSHIM_VERBS_HELLO_TIMEOUT): the peer "
+					 "runs without the encshim verbs preload, "
+					 "or refused this side (another job secret?)",
+					 esv_cfg.hello_timeout);
+				qp_fail(q, why);
+				continue;
+			}
+		}
 
 		if (q->scq != c || !rc || rc == c || q->hs != ESV_HS_INIT ||
 		    !q->hello_sent)

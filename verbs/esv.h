@@ -25,7 +25,7 @@
 /* HELLO: the first message of each direction of a connection, in clear. */
 #define ESV_HELLO_MAGIC "ESVH"
 #define ESV_HELLO_VERSION 1u
-#define ESV_HELLO_BYTES 112u
+#define ESV_HELLO_BYTES 120u
 #define ESV_CONNID_BYTES 16u
 #define ESV_GRH_BYTES 40u
 
@@ -159,10 +159,13 @@ struct esv_qp {
 	uint8_t port;
 	int sgid_index;
 	uint32_t dest_qpn;
+	uint32_t rq_psn;       /* ours, set at RTR: the peer's first PSN */
+	int shim_rts;          /* the shim moved the QP to RTS to answer */
 	uint8_t conn_id[ESV_CONNID_BYTES];
 	uint8_t gid[16];
 	struct encshim_local *local;
 	struct encshim_peer *peer;
+	double hello_deadline; /* CLOCK_MONOTONIC seconds */
 	struct esv_qp *hnext;  /* hash chains */
 	struct esv_qp *nnext;
 };
@@ -202,6 +205,7 @@ void esv_lock_init(void);
 struct esv_config {
 	int allow_one_sided;
 	int stats;
+	double hello_timeout; /* seconds, ENCSHIM_VERBS_HELLO_TIMEOUT */
 	int quiet;
 	int loaded;
 	int key_rc;           /* 0, or the core's error code */

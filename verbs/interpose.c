@@ -85,6 +85,11 @@ __attribute__((constructor)) static void esv_start(void)
 	esv_lock_init();
 	esv_cfg.allow_one_sided = env_flag("ENCSHIM_VERBS_ALLOW_ONE_SIDED");
 	esv_cfg.stats = env_flag("ENCSHIM_STATS");
+	{
+		const char *t = getenv("ENCSHIM_VERBS_HELLO_TIMEOUT");
+
+		esv_cfg.hello_timeout = t && atof(t) > 0 ? atof(t) : 60.0;
+	}
 	if (esv_cfg.allow_one_sided)
 		esv_log("WARNING: ENCSHIM_VERBS_ALLOW_ONE_SIDED is set: RDMA "
 			"READ/WRITE and atomics run IN CLEAR and remote access "
@@ -371,6 +376,17 @@ EXPORT int ibv_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask)
 						 IBV_ACCESS_REMOTE_READ |
 						 IBV_ACCESS_REMOTE_ATOMIC);
 	pthread_mutex_lock(&esv_lock);
+	{
+		struct esv_qp *q = esv_qp_find(qp);
+
+		/* The shim already moved this QP to RTS to answer a HELLO;
+		 * the application's own RTR->RTS is then a no-op. */
+		if (q && q->shim_rts && (mask & IBV_QP_STATE) &&
+		    a.qp_state == IBV_QPS_RTS && (mask & IBV_QP_SQ_PSN)) {
+			pthread_mutex_unlock(&esv_lock);
+			return 0;
+		}
+	}
 	rc = esv_real.modify_qp(qp, &a, mask);
 	if (!rc)
 		esv_qp_modified(qp, &a, mask);

@@ -40,8 +40,8 @@ echo "setup done at $(cut -d' ' -f1 /proc/uptime)s, gid index rxe0=$G0 rxe1=$G1"
 KA=/tmp/a.key; KB=/tmp/b.key
 ENCSHIM_KEY_FILE=$KA $top/encshim keygen >/dev/null || say "SETUP keygen failed"
 ENCSHIM_KEY_FILE=$KB $top/encshim keygen >/dev/null
-PA="env LD_PRELOAD=$LIB ENCSHIM_KEY_FILE=$KA ENCSHIM_STATS=1"
-PB="env LD_PRELOAD=$LIB ENCSHIM_KEY_FILE=$KB ENCSHIM_STATS=1"
+PA="env LD_PRELOAD=$LIB ENCSHIM_KEY_FILE=$KA ENCSHIM_STATS=1 ENCSHIM_VERBS_HELLO_TIMEOUT=10"
+PB="env LD_PRELOAD=$LIB ENCSHIM_KEY_FILE=$KB ENCSHIM_STATS=1 ENCSHIM_VERBS_HELLO_TIMEOUT=10"
 NP="env"
 
 want() { case ",$esv_tests," in *,all,*|*,$1,*) return 0;; esac; return 1; }
@@ -86,10 +86,11 @@ fi
 if want mixed; then
 	pair rc_oneside fail 20 "$PA $RCP -d rxe0 -g $G0" "$NP $RCP -d rxe1 -g $G1 10.0.0.1"
 	check rc_oneside sealed 10.0.0.1
-	grep_log rc_oneside server "not an encshim HELLO"
+	grep_log rc_oneside server "not an encshim HELLO\|larger than a HELLO"
 	pair rc_badkey fail 20 "$PA $RCP -d rxe0 -g $G0" "$PB $RCP -d rxe1 -g $G1 10.0.0.1"
 	check rc_badkey sealed
 	grep_log rc_badkey server "another job secret"
+	grep_log rc_badkey client "no HELLO from the peer"
 fi
 if want srq; then
 	SQP="ibv_srq_pingpong -s 4096 -n 20 -q 4"
