@@ -1150,14 +1150,19 @@ static int on_recv(struct esv_qp *q, struct esv_shadow *s, struct ibv_wc *wc)
 
 	if (wc->status != IBV_WC_SUCCESS) {
 		pool_put(s);
-		if (q->hs == ESV_HS_INIT && wc->status == IBV_WC_LOC_LEN_ERR) {
+		if (q->hs == ESV_HS_INIT && wc->status != IBV_WC_WR_FLUSH_ERR) {
+			char why[300];
+
 			__atomic_add_fetch(&esv_stats.handshake_failures, 1,
 					   __ATOMIC_RELAXED);
-			qp_fail(q, "the peer's first message is larger than a "
-				   "HELLO: the peer runs without the encshim verbs "
-				   "preload (start both sides with `encshim preload` "
-				   "or LD_PRELOAD=libencshim-verbs.so); nothing was "
-				   "delivered");
+			snprintf(why, sizeof(why),
+				 "the receive for the peer's HELLO failed (status "
+				 "%d): the peer's first message is not an encshim "
+				 "HELLO, the peer runs without the encshim verbs "
+				 "preload (start both sides with `encshim preload` "
+				 "or LD_PRELOAD=libencshim-verbs.so); nothing was "
+				 "delivered", (int)wc->status);
+			qp_fail(q, why);
 		}
 		r = rq_pop(rq);
 		if (!r)

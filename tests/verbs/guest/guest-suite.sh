@@ -82,6 +82,9 @@ if want rc; then
 	pair rc_sealed ok 90 "$PA $RCP -d rxe0 -g $G0" "$PA $RCP -d rxe1 -g $G1 10.0.0.1"
 	check rc_sealed sealed
 	grep_log rc_sealed server "stats: sealed 50 msgs"
+	# completion channels and events (-e)
+	pair rc_events ok 90 "$PA $RCP -e -d rxe0 -g $G0" "$PA $RCP -e -d rxe1 -g $G1 10.0.0.1"
+	check rc_events sealed
 fi
 if want mixed; then
 	pair rc_oneside fail 20 "$PA $RCP -d rxe0 -g $G0" "$NP $RCP -d rxe1 -g $G1 10.0.0.1"
@@ -94,6 +97,8 @@ if want mixed; then
 fi
 if want srq; then
 	SQP="ibv_srq_pingpong -s 4096 -n 20 -q 4"
+	pair srq_clear ok 60 "$NP $SQP -d rxe0 -g $G0" "$NP $SQP -d rxe1 -g $G1 10.0.0.1"
+	check srq_clear clear
 	pair srq_sealed ok 90 "$PA $SQP -d rxe0 -g $G0" "$PA $SQP -d rxe1 -g $G1 10.0.0.1"
 	check srq_sealed sealed
 fi
