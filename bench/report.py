@@ -111,18 +111,20 @@ def main():
     ap.add_argument("--bucket", default="25M")
     ap.add_argument("--command", default="bench/run")
     ap.add_argument("--floor-sizes", action="store_true")
-    ap.add_argument("--sizes", default="")
+    ap.add_argument("--sizes", default="", help="allreduce sizes")
+    ap.add_argument("--other-sizes", default="", help="sizes of the other ops")
     ap.add_argument("--model", default="100M")
     a = ap.parse_args()
     bucket = parse_size(a.bucket)
 
     if a.floor_sizes:
         need = {16384, 65536}
-        ops = ["allreduce", "pingpong", "allgather", "reduce_scatter", "bcast"]
-        for s in a.sizes.split(","):
-            for op in ops:
-                for m, _ in floor_plan(op, parse_size(s), bucket):
-                    need.add(m)
+        for sizes, ops in ((a.sizes, ["allreduce"]),
+                           (a.other_sizes, ["pingpong", "allgather", "reduce_scatter", "bcast"])):
+            for s in filter(None, sizes.split(",")):
+                for op in ops:
+                    for m, _ in floor_plan(op, parse_size(s), bucket):
+                        need.add(m)
         for m, _ in floor_plan("train", parse_size(a.model), bucket):
             need.add(m)
         print(",".join(str(m) for m in sorted(need) if m > 0))
@@ -273,7 +275,7 @@ def main():
                 rc = "%.2f/%.2f" % (bs / cs, bo / co) if cs and co else "-"
                 rp = "%.2f" % ((bs + bo) / ps) if ps else "-"
                 mark = ""
-                if nb >= 16384 and cs and co:
+                if 16384 <= nb <= (64 << 20) and cs and co:
                     mark = "ok" if min(bs / cs, bo / co) >= 0.9 else "MISS"
                 L.append("  %-8s %-9s %9.2f %9.2f %9s %9s  %-11s %-11s %s" % (
                     human(nb), backend, gb(bs), gb(bo),
@@ -313,7 +315,7 @@ def main():
     worst = None
     for backend in ("openssl", "sodium"):
         for (impl, o, nb), t in aead.items():
-            if impl != "core-" + backend or o not in ("seal", "open") or nb < 16384:
+            if impl != "core-" + backend or o not in ("seal", "open") or not 16384 <= nb <= (64 << 20):
                 continue
             b = aead.get(("bare-" + backend, o, nb))
             if b:
@@ -321,7 +323,7 @@ def main():
                 if worst is None or r < worst[0]:
                     worst = (r, backend, o, nb)
     if worst:
-        L.append("  AEAD core/bare >= 0.9 at >= 16 KiB: %s (worst %.2f: %s %s %s)" % (
+        L.append("  AEAD core/bare >= 0.9 at 16 KiB..64 MiB: %s (worst %.2f: %s %s %s)" % (
             "MET" if worst[0] >= 0.9 else "MISSED", worst[0], worst[1], worst[2], human(worst[3])))
     else:
         L.append("  AEAD core/bare: not measured")
@@ -380,9 +382,9 @@ def main():
                                               "%.5g" % r["excess"] if r["excess"] is not None else "NaN"))
     with open(os.path.join(out, "plot.gp"), "w") as f:
         f.write("set terminal pngcairo size 1100,1000 font 'sans,10'\n")
-        f.write("set output 'overhead.png'\n")
-        f.write("set multiplot layout 2,1 title \"%s\"\n" %
-                ("MPI\\_Allreduce, 2 ranks: " + a.meta.replace('"', "'")))
+        f.write("set output 'overhead.png'\nset termoption noenhanced\n")
+        f.write("set multiplot layout 2,1 title \"%s\" noenhanced\n" %
+                ("MPI_Allreduce, 2 ranks: " + a.meta.replace('"', "'")))
         f.write("set logscale x 2\nset logscale y\nset grid\n")
         f.write("set format x '%.0b%B'\nset xlabel 'message size (bytes)'\n")
         f.write("set key outside right\n")
@@ -391,6 +393,7 @@ def main():
         pl = ["'plot-%s.dat' using 1:2 with linespoints title '%s'" % (c, c)
               for c in plot_cfgs]
         f.write("plot " + (", ".join(pl) if pl else "1 title 'no data'") + ", 1 dt 2 lc 'black' notitle\n")
+        f.write("unset logscale y\nset yrange [-0.5:*]\n")
         f.write("set ylabel '(encrypted - plaintext) / crypto floor'\n")
         f.write("set title 'overhead in units of the crypto floor (1 = only the unavoidable seal+open)'\n")
         pl = ["'plot-%s.dat' using 1:3 with linespoints title '%s'" % (c, c)
