@@ -578,3 +578,90 @@ int mlx5dv_devx_general_cmd(void *ctx, const void *in, size_t inlen, void *out,
 	refuse_dv("mlx5dv_devx_general_cmd");
 	return EPERM;
 }
+
+/* ------------------------------------------- dlopen'd libibverbs: dlsym */
+
+/*
+ * A program that dlopen()s libibverbs and takes ibv_open_device from
+ * dlsym(handle, ...) would get libibverbs' own function and bypass the
+ * patching. dlsym is interposed: for a real handle, the shim's wrappers are
+ * returned for the names it wraps. RTLD_NEXT and RTLD_DEFAULT are
+ * caller-relative, so they go to the real dlsym by a tail jump that keeps
+ * the caller's return address (x86-64; elsewhere dlsym is not interposed).
+ */
+#if defined(__x86_64__)
+void *esv_real_dlsym_ptr;
+void *esv_dlsym_handle(void *h, const char *name);
+void *esv_dlsym_slow(void *h, const char *name);
+
+static void *resolve_real_dlsym(void)
+{
+	void *p = dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.34");
+
+	if (!p)
+		p = dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.2.5");
+	__atomic_store_n(&esv_real_dlsym_ptr, p, __ATOMIC_RELEASE);
+	return p;
+}
+
+__attribute__((constructor(101))) static void esv_dlsym_init(void)
+{
+	resolve_real_dlsym();
+}
+
+void *esv_dlsym_slow(void *h, const char *name)
+{
+	void *(*real)(void *, const char *) = resolve_real_dlsym();
+
+	return real ? real(h, name) : NULL;
+}
+
+static const struct {
+	const char *name;
+	void *fn;
+} wrapped[] = {
+#define W(f) { #f, (void *)(f) }
+	W(ibv_open_device), W(ibv_close_device), W(ibv_create_qp),
+	W(ibv_modify_qp), W(ibv_destroy_qp), W(ibv_create_cq),
+	W(ibv_destroy_cq), W(ibv_create_srq), W(ibv_destroy_srq),
+	W(ibv_reg_mr_iova2), W(ibv_reg_dmabuf_mr), W(ibv_rereg_mr),
+	W(mlx5dv_init_obj), W(mlx5dv_create_qp), W(mlx5dv_create_cq),
+	W(mlx5dv_qp_ex_from_ibv_qp_ex), W(mlx5dv_devx_obj_create),
+	W(mlx5dv_devx_general_cmd),
+#undef W
+	{ "ibv_reg_mr", (void *)(ibv_reg_mr) },
+	{ "ibv_reg_mr_iova", (void *)(ibv_reg_mr_iova) },
+};
+
+void *esv_dlsym_handle(void *h, const char *name)
+{
+	void *(*real)(void *, const char *) =
+		__atomic_load_n(&esv_real_dlsym_ptr, __ATOMIC_ACQUIRE);
+
+	if (name && (!strncmp(name, "ibv_", 4) || !strncmp(name, "mlx5dv_", 7)))
+		for (size_t i = 0; i < sizeof(wrapped) / sizeof(wrapped[0]); i++)
+			if (!strcmp(name, wrapped[i].name)) {
+				/* Only where the handle really has it. */
+				void *orig = real ? real(h, name) : NULL;
+
+				return orig ? wrapped[i].fn : NULL;
+			}
+	return real ? real(h, name) : esv_dlsym_slow(h, name);
+}
+
+__asm__(".text\n"
+	".globl dlsym\n"
+	".type dlsym, @function\n"
+	"dlsym:\n"
+	"	cmpq $-1, %rdi\n"
+	"	je 1f\n"
+	"	testq %rdi, %rdi\n"
+	"	je 1f\n"
+	"	jmp esv_dlsym_handle\n"
+	"1:	movq esv_real_dlsym_ptr(%rip), %rax\n"
+	"	testq %rax, %rax\n"
+	"	je 2f\n"
+	"	jmp *%rax\n"
+	"2:	jmp esv_dlsym_slow\n"
+	".size dlsym, .-dlsym\n");
+#endif

@@ -15,4 +15,3 @@ verbs_libencshim_verbs_la_LIBADD = verbs/libesv.la shim/libencshim_core.la \
 
 include $(srcdir)/tests/verbs/local.mk
 endif
-EXTRA_DIST += docs/VERBS.md

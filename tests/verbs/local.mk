@@ -9,6 +9,12 @@ tests_verbs_test_verbs_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(VERBS_CFLAGS) $(
 tests_verbs_test_verbs_LDADD = verbs/libesv.la shim/libencshim_core.la \
 	$(CMOCKA_LIBS) $(SODIUM_LIBS) $(CRYPTO_LIBS) -ldl -lpthread
 
+check_PROGRAMS += tests/verbs/test_dlopen
+tests_verbs_test_dlopen_SOURCES = tests/verbs/test_dlopen.c
+tests_verbs_test_dlopen_LDADD = -ldl
+TESTS += tests/verbs/dlopen.sh
+dist_noinst_SCRIPTS += tests/verbs/dlopen.sh
+
 TESTS += tests/verbs/guest/run.sh
 dist_noinst_SCRIPTS += tests/verbs/guest/run.sh tests/verbs/guest/guest-suite.sh \
 	tests/verbs/guest/guest-init tests/verbs/guest/pcapcheck.py
