@@ -86,59 +86,67 @@ check:
 	free(r);
 }
 
-/* Nonblocking with ANY_SOURCE/ANY_TAG, probes and matched probes. */
+/* Expected plaintext length of the wildcard test's messages. */
+static int wild_len(int src, int tag)
+{
+	return tag == 40 ? 100 + src : tag == 80 ? 50 + src : 0;
+}
+
+/* Receives the probed message with one of three probe/receive pairs. */
+static void wild_one(int how)
+{
+	unsigned char in[300];
+	MPI_Status st;
+	MPI_Message msg;
+	MPI_Request req;
+	int count, rcount, flag = 0;
+
+	memset(in, 0, sizeof(in));
+	switch (how) {
+	case 0:
+		MPI_Probe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &st);
+		MPI_Get_count(&st, MPI_BYTE, &count);
+		MPI_Recv(in, sizeof(in), MPI_BYTE, st.MPI_SOURCE, st.MPI_TAG,
+			 MPI_COMM_WORLD, &st);
+		break;
+	case 1:
+		do {
+			MPI_Improbe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD,
+				    &flag, &msg, &st);
+		} while (!flag);
+		MPI_Get_count(&st, MPI_BYTE, &count);
+		MPI_Mrecv(in, count, MPI_BYTE, &msg, &st);
+		break;
+	default:
+		MPI_Mprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &msg, &st);
+		MPI_Get_count(&st, MPI_BYTE, &count);
+		MPI_Imrecv(in, count, MPI_BYTE, &msg, &req);
+		MPI_Wait(&req, &st);
+		break;
+	}
+	MPI_Get_count(&st, MPI_BYTE, &rcount);
+	CHECK(count == wild_len(st.MPI_SOURCE, st.MPI_TAG),
+	      "probe %d count %d src %d tag %d", how, count, st.MPI_SOURCE, st.MPI_TAG);
+	CHECK(rcount == count, "probe %d receive count %d vs %d", how, rcount, count);
+	CHECK(first_bad(in, (size_t)rcount, st.MPI_SOURCE) == (size_t)rcount,
+	      "probe %d data", how);
+}
+
+/* ANY_SOURCE/ANY_TAG with probes, matched probes and zero-byte messages. */
 static void wildcards(void)
 {
-	unsigned char buf[300], in[300];
-	MPI_Status st;
-	int count, flag = 0, i;
+	unsigned char buf[300];
+	int i;
 
 	if (rank != 0) {
 		fill(buf, sizeof(buf), rank);
-		MPI_Send(buf, 100 + rank, MPI_BYTE, 0, 40 + rank, MPI_COMM_WORLD);
-		MPI_Send(buf, 50 + rank, MPI_BYTE, 0, 80 + rank, MPI_COMM_WORLD);
+		MPI_Send(buf, wild_len(rank, 40), MPI_BYTE, 0, 40, MPI_COMM_WORLD);
+		MPI_Send(buf, wild_len(rank, 80), MPI_BYTE, 0, 80, MPI_COMM_WORLD);
 		MPI_Send(buf, 0, MPI_BYTE, 0, 90, MPI_COMM_WORLD);
 		return;
 	}
-	for (i = 1; i < size; i++) {
-		MPI_Probe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &st);
-		MPI_Get_count(&st, MPI_BYTE, &count);
-		CHECK(count == 100 + st.MPI_SOURCE && st.MPI_TAG == 40 + st.MPI_SOURCE,
-		      "probe count %d src %d tag %d", count, st.MPI_SOURCE, st.MPI_TAG);
-		memset(in, 0, sizeof(in));
-		MPI_Recv(in, sizeof(in), MPI_BYTE, st.MPI_SOURCE, st.MPI_TAG,
-			 MPI_COMM_WORLD, &st);
-		MPI_Get_count(&st, MPI_BYTE, &count);
-		CHECK(count == 100 + st.MPI_SOURCE, "recv count %d", count);
-		CHECK(first_bad(in, (size_t)count, st.MPI_SOURCE) == (size_t)count, "data");
-	}
-	for (i = 1; i < size; i++) {
-		MPI_Message msg;
-
-		do {
-			MPI_Improbe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag,
-				    &msg, &st);
-		} while (!flag);
-		MPI_Get_count(&st, MPI_BYTE, &count);
-		CHECK(count == 50 + st.MPI_SOURCE, "improbe count %d", count);
-		memset(in, 0, sizeof(in));
-		MPI_Mrecv(in, count, MPI_BYTE, &msg, &st);
-		MPI_Get_count(&st, MPI_BYTE, &count);
-		CHECK(count == 50 + st.MPI_SOURCE, "mrecv count %d", count);
-		CHECK(first_bad(in, (size_t)count, st.MPI_SOURCE) == (size_t)count, "mdata");
-	}
-	for (i = 1; i < size; i++) {
-		MPI_Message msg;
-		MPI_Request req;
-
-		MPI_Mprobe(MPI_ANY_SOURCE, 90, MPI_COMM_WORLD, &msg, &st);
-		MPI_Get_count(&st, MPI_BYTE, &count);
-		CHECK(count == 0, "zero-byte mprobe count %d", count);
-		MPI_Imrecv(in, 0, MPI_BYTE, &msg, &req);
-		MPI_Wait(&req, &st);
-		MPI_Get_count(&st, MPI_BYTE, &count);
-		CHECK(count == 0, "zero-byte count %d", count);
-	}
+	for (i = 0; i < 3 * (size - 1); i++)
+		wild_one(i % 3);
 }
 
 /* Derived datatypes: vector and struct, non-contiguous both ends. */
@@ -284,6 +292,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(*sizes); i++)
 		modes(sizes[i]);
 	wildcards();
+	MPI_Barrier(MPI_COMM_WORLD);
 	datatypes();
 	persistent();
 	truncation_and_cancel();
