@@ -38,3 +38,16 @@ encshim_CPPFLAGS = $(AM_CPPFLAGS) -DENCSHIM_OMPI_COMPONENT_DIR='"$(OMPI_COMPONEN
 	-DENCSHIM_OMPI_SYSTEM_COMPONENT_DIR='"$(MPI_PKGLIBDIR)"'
 
 include $(srcdir)/tests/mpi/local.mk
+
+# The build tree's .libs also holds object files that Open MPI would try
+# (noisily) to open as components: tests and ENCSHIM_COMPONENT_DIR use a
+# directory with only the two modules.
+if BUILD_MPI
+all-local: mpi-plugin/components/.stamp
+mpi-plugin/components/.stamp: mpi-plugin/mca_pml_encshim.la mpi-plugin/mca_hook_encshim.la
+	$(AM_V_GEN)$(MKDIR_P) mpi-plugin/components && \
+	cp -f mpi-plugin/.libs/mca_pml_encshim.so mpi-plugin/.libs/mca_hook_encshim.so mpi-plugin/components/ && \
+	touch $@
+clean-local:
+	rm -rf mpi-plugin/components
+endif

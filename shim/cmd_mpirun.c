@@ -1,13 +1,167 @@
 /* SPDX-License-Identifier: MIT */
-/* encshim mpirun: replaced by the Open MPI plugin's launcher. */
+/*
+ * encshim mpirun ARGS...: runs Open MPI's mpirun with the encshim
+ * plugin loaded and required. It checks the job secret first (a job
+ * that would abort on every rank is better refused here), then execs
+ * mpirun with:
+ *   --mca mca_component_path <encshim components>:<Open MPI's own>
+ *   --mca pml_encshim_enable 1     (wrap the PML; fail closed otherwise)
+ *   -x ENCSHIM_KEY_FILE=<absolute path>  (every rank reads the same file)
+ *   -x ENCSHIM_BACKEND             (if set)
+ *   --mca osc pt2pt                (unless ARGS choose osc components:
+ *                                   pt2pt is the one-sided component that
+ *                                   goes through the PML; Debian's default
+ *                                   configuration excludes it)
+ * followed by ARGS unchanged.
+ */
 #include "config.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "commands.h"
+#include "encshim.h"
+
+#ifndef ENCSHIM_OMPI_COMPONENT_DIR
+#define ENCSHIM_OMPI_COMPONENT_DIR ""
+#endif
+#ifndef ENCSHIM_OMPI_SYSTEM_COMPONENT_DIR
+#define ENCSHIM_OMPI_SYSTEM_COMPONENT_DIR ""
+#endif
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: encshim mpirun [MPIRUN-ARGS...] PROGRAM [ARGS...]\n\n"
+		"Runs Open MPI's mpirun with every MPI message of the job sealed with\n"
+		"AES-256-GCM by the encshim plugin (pml/encshim + hook/encshim). If\n"
+		"encryption cannot be set up, MPI_Init aborts: the job never runs in clear.\n\n"
+		"Adds to the mpirun command line:\n"
+		"  --mca mca_component_path DIR:OPENMPI_DIR  --mca pml_encshim_enable 1\n"
+		"  -x ENCSHIM_KEY_FILE=PATH  [-x ENCSHIM_BACKEND]  [--mca osc pt2pt]\n\n"
+		"Do not name a PML (--mca pml ob1): that keeps the wrapper from loading and\n"
+		"the job stops at MPI_Init; to force one, write --mca pml ob1,encshim.\n\n"
+		"environment:\n"
+		"  ENCSHIM_KEY_FILE       job secret (default ~/.encshim/job.key;\n"
+		"                         create it with 'encshim keygen')\n"
+		"  ENCSHIM_BACKEND        auto | openssl | sodium\n"
+		"  ENCSHIM_COMPONENT_DIR  where mca_pml_encshim.so lives\n"
+		"                         (default %s)\n"
+		"  ENCSHIM_MPIRUN         the mpirun to run (default: mpirun from PATH)\n",
+		ENCSHIM_OMPI_COMPONENT_DIR);
+}
+
+/* The secret must load on every rank; check it here, once. */
+static int check_key(char *path, size_t len)
+{
+	uint8_t secret[ENCSHIM_SECRET_BYTES];
+	char abs[PATH_MAX];
+	int rc = encshim_keyfile_path(path, len);
+
+	if (ENCSHIM_OK == rc)
+		rc = encshim_keyfile_load(path, secret);
+	explicit_bzero(secret, sizeof(secret));
+	if (ENCSHIM_OK != rc) {
+		fprintf(stderr, "encshim mpirun: job secret %s: %s\n", path,
+			encshim_strerror(rc));
+		return EXIT_KEY;
+	}
+	/* ranks may start in another directory: pass an absolute path */
+	if (NULL != realpath(path, abs) && strlen(abs) < len)
+		memcpy(path, abs, strlen(abs) + 1);
+	return EXIT_OK;
+}
+
+static int find_components(const char **dir)
+{
+	char so[PATH_MAX];
+
+	*dir = getenv("ENCSHIM_COMPONENT_DIR");
+	if (NULL == *dir || '\0' == (*dir)[0])
+		*dir = ENCSHIM_OMPI_COMPONENT_DIR;
+	if ('\0' == (*dir)[0] ||
+	    snprintf(so, sizeof(so), "%s/mca_pml_encshim.so", *dir) >=
+		    (int)sizeof(so) ||
+	    0 != access(so, R_OK)) {
+		fprintf(stderr,
+			"encshim mpirun: the Open MPI plugin is not at '%s' (it is "
+			"built when configure finds libopenmpi-dev; run 'make "
+			"install', or set ENCSHIM_COMPONENT_DIR to the directory "
+			"holding mca_pml_encshim.so)\n", *dir);
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+/* Whether the user's arguments already pick osc components. */
+static int user_sets_osc(int argc, char **argv)
+{
+	for (int i = 1; i + 1 < argc; i++)
+		if ((!strcmp(argv[i], "--mca") || !strcmp(argv[i], "-mca")) &&
+		    !strcmp(argv[i + 1], "osc"))
+			return 1;
+	return NULL != getenv("OMPI_MCA_osc");
+}
 
 int cmd_mpirun(int argc, char **argv)
 {
-	fprintf(stderr, "encshim mpirun: the Open MPI plugin is not part of this build yet\n");
+	static char keyarg[sizeof("ENCSHIM_KEY_FILE=") + 4096];
+	char path[4096], comppath[2 * PATH_MAX + 2];
+	const char *mpirun = getenv("ENCSHIM_MPIRUN"), *dir = NULL;
+	char **av;
+	int n = 0, rc;
+
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	rc = check_key(path, sizeof(path));
+	if (EXIT_OK != rc)
+		return rc;
+	rc = find_components(&dir);
+	if (EXIT_OK != rc)
+		return rc;
+	snprintf(comppath, sizeof(comppath), "%s:%s", dir,
+		 ENCSHIM_OMPI_SYSTEM_COMPONENT_DIR);
+	snprintf(keyarg, sizeof(keyarg), "ENCSHIM_KEY_FILE=%s", path);
+	if (NULL == mpirun || '\0' == mpirun[0])
+		mpirun = "mpirun";
+
+	av = calloc((size_t)argc + 16, sizeof(*av));
+	if (NULL == av)
+		return EXIT_FAIL;
+	av[n++] = (char *)mpirun;
+	av[n++] = "--mca";
+	av[n++] = "mca_component_path";
+	av[n++] = comppath;
+	av[n++] = "--mca";
+	av[n++] = "pml_encshim_enable";
+	av[n++] = "1";
+	av[n++] = "-x";
+	av[n++] = keyarg;
+	if (NULL != getenv("ENCSHIM_BACKEND")) {
+		av[n++] = "-x";
+		av[n++] = "ENCSHIM_BACKEND";
+	}
+	if (!user_sets_osc(argc, argv)) {
+		av[n++] = "--mca";
+		av[n++] = "osc";
+		av[n++] = "pt2pt";
+	}
+	for (int i = 1; i < argc; i++)
+		av[n++] = argv[i];
+	av[n] = NULL;
+	execvp(mpirun, av);
+	fprintf(stderr, "encshim mpirun: cannot run %s: %s\n", mpirun,
+		strerror(errno));
+	free(av);
 	return EXIT_FAIL;
 }
