@@ -54,6 +54,11 @@ struct encshim_counters {
 };
 extern struct encshim_counters encshim_stats;
 
+/* Registers the MCA parameters and MPI_T counters. Runs at component
+ * registration and again once we are installed: the framework drops the
+ * variables of the components it closes after selection, us included. */
+int encshim_register_vars(void);
+
 /* Prints "encshim: rank R: ..." to stderr (one line, one write). */
 void encshim_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -14,6 +14,8 @@ int encshim_del_procs(struct ompi_proc_t **procs, size_t nprocs)
 
 int encshim_enable(bool enable)
 {
+	if (enable)
+		(void)encshim_register_vars();
 	return encshim_inner.pml_enable(enable);
 }
 

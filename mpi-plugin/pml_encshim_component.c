@@ -116,7 +116,7 @@ static void register_param(const char *name, const char *desc,
 		0, 0, level, MCA_BASE_VAR_SCOPE_READONLY, storage);
 }
 
-static int component_register(void)
+int encshim_register_vars(void)
 {
 	register_param("enable",
 		       "Seal every MPI message with AES-256-GCM (1) or stay out "
@@ -272,7 +272,7 @@ mca_pml_base_component_2_0_0_t mca_pml_encshim_component = {
 		MCA_BASE_MAKE_VERSION(component, 0, 1, 0),
 		.mca_open_component = component_open,
 		.mca_close_component = component_close,
-		.mca_register_component_params = component_register,
+		.mca_register_component_params = encshim_register_vars,
 	},
 	.pmlm_data = { MCA_BASE_METADATA_PARAM_NONE },
 	.pmlm_init = component_init,

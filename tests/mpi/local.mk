@@ -1,1 +1,37 @@
-# MPI tests
+# MPI tests: real mpirun jobs with the plugin from the build tree
+# (tests/mpi/lib.sh). Those needing root, tcpdump or network namespaces
+# skip (exit 77) where these are missing.
+MPITEST_SH = tests/mpi/matrix.sh tests/mpi/threads.sh \
+	tests/mpi/failclosed.sh tests/mpi/wire.sh tests/mpi/tamper.sh \
+	tests/mpi/netns.sh tests/mpi/tools.sh
+EXTRA_DIST += tests/mpi/lib.sh tests/mpi/rsh-netns.sh $(MPITEST_SH)
+
+if BUILD_MPI
+MPITEST_BIN = tests/mpi/p2p tests/mpi/coll tests/mpi/threads \
+	tests/mpi/pvars tests/mpi/marker
+check_PROGRAMS += $(MPITEST_BIN)
+TESTS += $(MPITEST_SH)
+MPITEST_CFLAGS = $(AM_CFLAGS) $(MPI_CFLAGS) -pthread -Wno-shadow
+tests_mpi_p2p_SOURCES = tests/mpi/p2p.c
+tests_mpi_p2p_CFLAGS = $(MPITEST_CFLAGS)
+tests_mpi_p2p_LDADD = $(MPI_LIBS)
+tests_mpi_coll_SOURCES = tests/mpi/coll.c
+tests_mpi_coll_CFLAGS = $(MPITEST_CFLAGS)
+tests_mpi_coll_LDADD = $(MPI_LIBS)
+tests_mpi_threads_SOURCES = tests/mpi/threads.c
+tests_mpi_threads_CFLAGS = $(MPITEST_CFLAGS)
+tests_mpi_threads_LDADD = $(MPI_LIBS) -lpthread
+tests_mpi_pvars_SOURCES = tests/mpi/pvars.c
+tests_mpi_pvars_CFLAGS = $(MPITEST_CFLAGS)
+tests_mpi_pvars_LDADD = $(MPI_LIBS)
+tests_mpi_marker_SOURCES = tests/mpi/marker.c
+tests_mpi_marker_CFLAGS = $(MPITEST_CFLAGS)
+tests_mpi_marker_LDADD = $(MPI_LIBS)
+
+# The attacker below MPI, for tamper.sh (a module: -rpath makes it shared).
+check_LTLIBRARIES = tests/mpi/libtamper.la
+tests_mpi_libtamper_la_SOURCES = tests/mpi/tamper.c
+tests_mpi_libtamper_la_CFLAGS = $(AM_CFLAGS) -fvisibility=default
+tests_mpi_libtamper_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
+tests_mpi_libtamper_la_LIBADD = -ldl
+endif

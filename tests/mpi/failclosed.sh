@@ -1,0 +1,42 @@
+#!/bin/sh
+# Each way of running without encryption is refused with a message that
+# says why. (wire.sh proves no clear text leaves in the ob1 case.)
+. "$top_srcdir/tests/mpi/lib.sh"
+TCP=$(transport tcp 1)
+
+enc $TCP --mca pml ob1 -np 2 "$TB/marker"
+expect_refused "user names a PML (--mca pml ob1)" "refusing to run unencrypted: pml_encshim_enable=1 but the PML 'ob1'"
+grep -q "marker: ok" "$T/out" && fail "the job ran"
+
+enc $TCP --mca coll_sm_priority 100 -np 2 "$TB/marker"
+expect_refused "forced coll sm" "coll_sm_priority was set"
+enc $TCP --mca coll_han_priority 100 -np 2 "$TB/marker"
+expect_refused "forced coll han" "coll_han_priority was set"
+enc $TCP --mca osc rdma --mca osc_rdma_priority 100 -np 2 "$TB/marker"
+expect_refused "forced osc rdma" "osc_rdma_priority was set"
+
+rc=0; ENCSHIM_KEY_FILE="$T/missing.key" "$B/encshim" mpirun -np 2 "$TB/marker" >"$T/out" 2>&1 || rc=$?
+expect_refused "missing key (encshim mpirun)" "job secret file not found"
+# the same, past encshim mpirun's own check: MPI_Init aborts
+CP="$ENCSHIM_COMPONENT_DIR:$(ompi_info --path pkglibdir --parsable | sed 's/^path:pkglibdir://')"
+plain --mca mca_component_path "$CP" --mca pml_encshim_enable 1 \
+	-x ENCSHIM_KEY_FILE="$T/missing.key" $TCP -np 2 "$TB/marker"
+expect_refused "missing key (MPI_Init)" "key file .*missing.key: job secret file not found"
+grep -q "marker: ok" "$T/out" && fail "the job ran"
+
+cp "$ENCSHIM_KEY_FILE" "$T/open.key"; chmod 0644 "$T/open.key"
+plain --mca mca_component_path "$CP" --mca pml_encshim_enable 1 \
+	-x ENCSHIM_KEY_FILE="$T/open.key" $TCP -np 2 "$TB/marker"
+expect_refused "key readable by others (MPI_Init)" "key file .*open.key: "
+grep -q "marker: ok" "$T/out" && fail "the job ran"
+
+"$B/encshim" keygen "$T/other.key" >/dev/null
+plain --mca mca_component_path "$CP" --mca pml_encshim_enable 1 $TCP \
+	-np 1 -x ENCSHIM_KEY_FILE="$ENCSHIM_KEY_FILE" "$TB/marker" : \
+	-np 1 -x ENCSHIM_KEY_FILE="$T/other.key" "$TB/marker"
+expect_refused "ranks with different job secrets" "refused, not delivered: authentication failed"
+
+plain --mca mca_component_path "$CP" $TCP \
+	-np 1 -x OMPI_MCA_pml_encshim_enable=1 -x ENCSHIM_KEY_FILE "$TB/marker" : \
+	-np 1 -x OMPI_MCA_pml_encshim_enable=0 "$TB/marker"
+expect_refused "one rank without encshim" "rank 1 published no encshim key"

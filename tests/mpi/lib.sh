@@ -1,0 +1,69 @@
+# SPDX-License-Identifier: MIT
+# Sourced by tests/mpi/*.sh: a fresh job secret, the plugin from the build
+# tree, and helpers that run real mpirun jobs with bounded time.
+set -u
+: "${top_builddir:?run from make check}" "${top_srcdir:?run from make check}"
+B=$top_builddir
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_mca_base_component_show_load_errors=0
+T=$(mktemp -d /tmp/encshim-mpitest.XXXXXX) || exit 99
+CLEANUP=""
+trap 'eval "$CLEANUP"; rm -rf "$T"' EXIT
+trap 'exit 1' INT TERM
+export ENCSHIM_KEY_FILE="$T/job.key"
+"$B/encshim" keygen "$ENCSHIM_KEY_FILE" >/dev/null || exit 99
+export ENCSHIM_COMPONENT_DIR="$B/mpi-plugin/components"
+TB="$B/tests/mpi"
+MPIRUN_OPTS="--oversubscribe --bind-to none"
+LIMIT=${ENCSHIM_TEST_LIMIT:-120}
+
+fail() { echo "FAIL: $*"; [ -f "$T/out" ] && sed 's/^/  | /' "$T/out" | tail -25; exit 1; }
+ok() { echo "ok: $*"; }
+skip() { echo "SKIP: $*"; exit 77; }
+
+# transport NAME ENCRYPTED: mpirun arguments selecting a transport.
+# Debian's openmpi-mca-params.conf excludes ucx (pml = ^ucx): naming it
+# must also name encshim, or the wrapper is not loaded (and hook/encshim
+# stops the job).
+transport() {
+	case $1 in
+	tcp) echo "--mca btl self,tcp --mca btl_tcp_if_include lo" ;;
+	vader) echo "--mca btl self,vader" ;;
+	ucx) if [ "$2" = 1 ]; then echo "--mca pml ucx,encshim"; else echo "--mca pml ucx"; fi
+	     echo "--mca pml_ucx_tls any --mca pml_ucx_devices any" ;;
+	esac
+}
+
+# enc ARGS...: encshim mpirun, output in $T/out, exit status in $rc.
+enc() {
+	rc=0
+	timeout "$LIMIT" "$B/encshim" mpirun $MPIRUN_OPTS "$@" >"$T/out" 2>&1 || rc=$?
+	[ "$rc" = 124 ] && fail "timed out after ${LIMIT}s: encshim mpirun $*"
+	return 0
+}
+
+# plain ARGS...: mpirun without encshim.
+plain() {
+	rc=0
+	timeout "$LIMIT" mpirun $MPIRUN_OPTS "$@" >"$T/out" 2>&1 || rc=$?
+	[ "$rc" = 124 ] && fail "timed out after ${LIMIT}s: mpirun $*"
+	return 0
+}
+
+# expect_ok WHAT PATTERN: the last job succeeded and printed PATTERN.
+expect_ok() {
+	[ "$rc" = 0 ] || fail "$1: exit status $rc"
+	grep -q -- "$2" "$T/out" || fail "$1: no '$2' in the output"
+	ok "$1"
+}
+
+# expect_refused WHAT PATTERN: the last job failed and printed PATTERN.
+expect_refused() {
+	[ "$rc" != 0 ] || fail "$1: the job succeeded"
+	grep -q -- "$2" "$T/out" || fail "$1: no '$2' in the output"
+	ok "$1 (refused: $(grep -m1 -o -- "$2.\{0,60\}" "$T/out"))"
+}
+
+need_root() {
+	[ "$(id -u)" = 0 ] || skip "needs root ($1)"
+}

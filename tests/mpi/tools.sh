@@ -1,0 +1,16 @@
+#!/bin/sh
+# What users see: parameters in ompi_info, encshim mpirun's help and its
+# refusals before anything starts.
+. "$top_srcdir/tests/mpi/lib.sh"
+out=$(OMPI_MCA_mca_component_path="$ENCSHIM_COMPONENT_DIR:$(ompi_info --path pkglibdir --parsable | sed 's/^path:pkglibdir://')" \
+	ompi_info --param pml encshim --level 9 2>&1)
+for p in pml_encshim_enable pml_encshim_verbose pml_encshim_backend \
+	pml_encshim_replay_window pml_encshim_pool_max_bytes \
+	pml_encshim_messages_sealed pml_encshim_auth_failures; do
+	echo "$out" | grep -q "\"$p\"" || { echo "$out"; fail "ompi_info lacks $p"; }
+done
+ok "ompi_info --param pml encshim --level 9 lists parameters and counters"
+"$B/encshim" mpirun --help | grep -q "pml_encshim_enable" || fail "mpirun --help"
+ok "encshim mpirun --help"
+rc=0; ENCSHIM_COMPONENT_DIR="$T/none" "$B/encshim" mpirun -np 1 true >"$T/out" 2>&1 || rc=$?
+expect_refused "plugin directory missing" "the Open MPI plugin is not at"
