@@ -19,3 +19,11 @@ TESTS += tests/verbs/guest/run.sh
 dist_noinst_SCRIPTS += tests/verbs/guest/run.sh tests/verbs/guest/guest-suite.sh \
 	tests/verbs/guest/guest-init tests/verbs/guest/pcapcheck.py
 CLEANFILES += tests/verbs/guest-results/*
+
+# Wire-proof program of the guest suite's MPI groups (marker in every buffer).
+if BUILD_MPI
+check_PROGRAMS += tests/verbs/mpi_marker
+tests_verbs_mpi_marker_SOURCES = tests/verbs/mpi_marker.c
+tests_verbs_mpi_marker_CFLAGS = $(AM_CFLAGS) $(MPI_CFLAGS)
+tests_verbs_mpi_marker_LDADD = $(MPI_LIBS)
+endif

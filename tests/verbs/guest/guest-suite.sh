@@ -8,6 +8,7 @@ PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 export PATH
 mount -t proc proc /proc; mount -t sysfs sys /sys
 mount -t tmpfs tmpfs /tmp; mount -t tmpfs tmpfs /run
+mkdir -p /dev/shm; mount -t tmpfs tmpfs /dev/shm  # UCX probes it
 exec >"$R/suite.log" 2>&1
 say() { echo "$*"; echo "$*" >> "$R/summary.txt"; }
 off() { sync; touch "$R/suite.done"; sync; busybox poweroff -f; }
@@ -16,6 +17,7 @@ trap off EXIT
 t0=$(cut -d' ' -f1 /proc/uptime)
 for m in ib_uverbs rdma_ucm rdma_rxe veth crc32_generic; do modprobe $m || say "SETUP modprobe $m failed"; done
 ip link set lo up
+hostname encshim-guest  # Open MPI refuses the kernel default "(none)"
 ip link add veth0 type veth peer name veth1
 ip addr add 10.0.0.1/24 dev veth0; ip addr add 10.0.0.2/24 dev veth1
 ip link set veth0 up; ip link set veth1 up
@@ -68,7 +70,26 @@ pair() {
 		if [ $src -ne 0 ] || [ $crc -ne 0 ]; then say "PASS $name (failed as expected: server rc=$src client rc=$crc)"; else say "FAIL $name (expected a failure, both exited 0)"; fi
 	fi
 }
-# check NAME clear|sealed [SRCIP] [MARKER]: evaluated on the host by pcapcheck.py
+# job NAME TMO CMD: runs CMD (an mpirun starting both ranks) with a capture.
+job() {
+	name=$1 tmo=$2 cmd=$3
+	tcpdump -i veth0 -B 65536 -s 0 -w /tmp/$name.pcap udp port 4791 2>/dev/null &
+	tp=$!
+	sleep 1
+	timeout $tmo sh -c "$cmd" > $R/$name.log 2>&1
+	jrc=$?
+	sleep 1
+	kill -INT $tp; wait $tp
+	cp /tmp/$name.pcap $R/$name.pcap
+	if [ $jrc -eq 0 ]; then say "PASS $name"; else say "FAIL $name (rc=$jrc)"; fi
+}
+# grep_job NAME COUNT PATTERN: PATTERN is on COUNT lines of the job's log
+grep_job() {
+	n=$(grep -c "$3" $R/$1.log)
+	if [ "$n" = "$2" ]; then say "PASS $1 log: $2 x $3"; else say "FAIL $1 log: $n x $3, want $2"; fi
+}
+# check NAME clear|sealed [src=IP] [marker=STRING] [runs=no]: evaluated on
+# the host by pcapcheck.py
 check() { echo "$*" >> $R/checks.txt; }
 # grep_log NAME FILE PATTERN: the expected message is there
 grep_log() {
@@ -88,7 +109,7 @@ if want rc; then
 fi
 if want mixed; then
 	pair rc_oneside fail 20 "$PA $RCP -d rxe0 -g $G0" "$NP $RCP -d rxe1 -g $G1 10.0.0.1"
-	check rc_oneside sealed 10.0.0.1
+	check rc_oneside sealed src=10.0.0.1
 	grep_log rc_oneside server "not an encshim HELLO\|larger than a HELLO"
 	pair rc_badkey fail 20 "$PA $RCP -d rxe0 -g $G0" "$PB $RCP -d rxe1 -g $G1 10.0.0.1"
 	check rc_badkey sealed
@@ -119,5 +140,27 @@ fi
 if want ud; then
 	pair ud_refused fail 20 "$PA ibv_ud_pingpong -d rxe0 -g $G0 -n 20" "$PA ibv_ud_pingpong -d rxe1 -g $G1 -n 20 10.0.0.1"
 	grep_log ud_refused server "refused a QP of type"
+fi
+# Open MPI over UCX on the two rxe devices (../shared/notes/rdma-vm.md):
+# verbs transports only, rank r on rxe<r>, both ranks on this guest but all
+# their traffic through the veth (no shared-memory transport). Root may run
+# mpirun here; the ranks inherit the UCX settings from the environment.
+MARK=ENCSHIM-MPI-MARKER-5d41402abc4b2a76
+MPIPROG=$top/tests/verbs/mpi_marker
+printf '#!/bin/sh\nUCX_NET_DEVICES=rxe${OMPI_COMM_WORLD_RANK}:1 exec "$@"\n' > /tmp/rankdev
+chmod +x /tmp/rankdev
+MPIRUN="--allow-run-as-root --oversubscribe -np 2 --mca btl self --mca pml_ucx_tls any --mca pml_ucx_devices any"
+MPIENV="UCX_TLS=rc_verbs,ud_verbs,self UCX_UD_VERBS_ETH_DGID_CHECK=n"
+if want mpi && [ -x $MPIPROG ]; then
+	# The MPI plugin (pml/encshim around pml ucx): its protection, no preload.
+	job mpi_clear 120 "env $MPIENV mpirun $MPIRUN --mca pml ucx /tmp/rankdev $MPIPROG"
+	check mpi_clear clear marker=$MARK runs=no
+	grep_job mpi_clear 2 "mpi_marker: ok rank"
+	job mpi_plugin 120 "env $MPIENV ENCSHIM_KEY_FILE=$KA ENCSHIM_COMPONENT_DIR=$top/mpi-plugin/components $top/encshim mpirun $MPIRUN --mca pml ucx,encshim --mca pml_encshim_verbose 1 /tmp/rankdev $MPIPROG"
+	check mpi_plugin sealed marker=$MARK runs=no
+	grep_job mpi_plugin 2 "mpi_marker: ok rank"
+	grep_job mpi_plugin 2 "encshim: rank [01]: sealed [1-9][0-9]* msgs"
+elif want mpi; then
+	say "SKIP mpi: $MPIPROG not built (Open MPI devel files missing)"
 fi
 echo "suite done at $(cut -d' ' -f1 /proc/uptime)s (setup from ${t0}s)"

@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """Checks the guest's RoCEv2 captures (UDP 4791): a 'clear' capture must show
-application plaintext (a run of >= 32 identical payload bytes, e.g. the fill
-pattern of ibv_rc_pingpong, or the marker), a 'sealed' one must not.
-Usage: pcapcheck.py RESULTS_DIR (reads RESULTS_DIR/checks.txt)."""
+application plaintext, a 'sealed' one must not. Plaintext is a run of >= 32
+identical payload bytes (the fill patterns of ibv_rc_pingpong and perftest)
+or the program's ASCII marker.
+Usage: pcapcheck.py RESULTS_DIR; RESULTS_DIR/checks.txt has one line a check:
+  NAME clear|sealed [src=IP] [marker=STRING] [runs=no]
+src= looks only at packets sent from IP; runs=no counts only the marker (for
+jobs whose own headers, e.g. UCX's wire-up, hold long runs of zeros)."""
 import os, struct, sys
 
 RUN = 32
@@ -51,19 +55,24 @@ def main(d):
         if not w:
             continue
         name, want = w[0], w[1]
-        srcf = w[2] if len(w) > 2 and w[2] != '-' else None
-        marker = w[3].encode() if len(w) > 3 else None
-        n = clear = 0
+        opt = dict(x.split('=', 1) for x in w[2:])
+        srcf = opt.get('src')
+        marker = opt['marker'].encode() if 'marker' in opt else None
+        runs = opt.get('runs', 'yes') != 'no'
+        n = clear = marked = 0
         for src, p in packets(os.path.join(d, name + '.pcap')):
             if srcf and src != srcf:
                 continue
             n += 1
-            body = p[12:]  # after the BTH
-            if longest_run(body) >= RUN or (marker and marker in p):
+            hit = bool(marker) and marker in p
+            marked += hit
+            if hit or (runs and longest_run(p[12:]) >= RUN):  # after the BTH
                 clear += 1
         verdict = (clear > 0) if want == 'clear' else (clear == 0)
         msg = '%s %s capture%s: %d RoCEv2 packets, %d with plaintext' % (
             name, want, ' from ' + srcf if srcf else '', n, clear)
+        if marker:
+            msg += ' (%d with the marker %s)' % (marked, marker.decode())
         if n == 0 and want == 'clear':
             verdict = False
         print(('PASS ' if verdict else 'FAIL ') + msg)
