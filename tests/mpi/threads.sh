@@ -1,8 +1,12 @@
 #!/bin/sh
 # MPI_THREAD_MULTIPLE: 4 threads per rank, thousands of messages with
-# random sizes and tags, received with wildcards, each checked.
+# random sizes (0..64 KiB) and tags, received with wildcards, each one
+# checked. vader runs 2 ranks: with 3 oversubscribed ranks x 5 threads on
+# 2 cores, Open MPI 4.1.4's vader sometimes stalls without encshim too.
 . "$top_srcdir/tests/mpi/lib.sh"
-for tr in tcp vader ucx; do
-	enc $(transport $tr 1) -np 3 "$TB/threads" 800 4
-	expect_ok "4 threads x 3 ranks x 1600 messages over $tr" "threads: ok"
+enc $(transport tcp 1) -np 3 "$TB/threads" 800 4
+expect_ok "4 threads x 3 ranks x 6400 messages per rank over tcp" "threads: ok"
+for tr in vader ucx; do
+	enc $(transport $tr 1) -np 2 "$TB/threads" 1500 4
+	expect_ok "4 threads x 2 ranks x 6000 messages per rank over $tr" "threads: ok"
 done

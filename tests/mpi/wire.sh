@@ -1,2 +1,65 @@
 #!/bin/sh
-exit 77
+# Wire proof on loopback: a job whose buffers hold a known marker runs
+# over btl tcp while tcpdump captures; the marker is on the wire without
+# encshim and absent with it (and absent when the user names a PML and
+# hook/encshim stops the job).
+. "$top_srcdir/tests/mpi/lib.sh"
+need_root "tcpdump on lo"
+command -v tcpdump >/dev/null || skip "tcpdump not installed"
+MARK=ENCSHIM-PLAINTEXT-MARKER-7f3a9c
+
+# capture NAME: starts tcpdump on lo into $T/NAME.pcap
+capture() {
+	tcpdump -i lo -U --immediate-mode -Z root -s 0 -w "$T/$1.pcap" tcp >"$T/$1.tcpdump" 2>&1 &
+	CAP=$!
+	CLEANUP="kill $CAP 2>/dev/null;"
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		grep -qs "listening" "$T/$1.tcpdump" && return 0
+		sleep 0.2
+	done
+	skip "tcpdump did not start: $(cat "$T/$1.tcpdump")"
+}
+stop() {
+	sleep 0.5
+	kill "$CAP"; wait "$CAP" 2>/dev/null
+	CLEANUP=""
+}
+has_marker() { grep -a -q "$MARK" "$T/$1.pcap"; }
+
+TCP=$(transport tcp 1)
+capture plain
+plain --mca pml ob1 $TCP -np 2 "$TB/marker" 5 4096
+stop
+expect_ok "plaintext job" "marker: ok"
+has_marker plain || fail "the marker is not in the plaintext capture: the capture sees nothing"
+ok "without encshim the marker is on the wire ($(grep -a -c "$MARK" "$T/plain.pcap") packets)"
+
+capture enc
+enc $TCP -np 2 "$TB/marker" 5 4096
+stop
+expect_ok "encrypted job" "marker: ok"
+[ "$(stat -c %s "$T/enc.pcap")" -gt 10000 ] || fail "the capture of the encrypted job is nearly empty"
+has_marker enc && fail "the marker is on the wire with encshim"
+ok "with encshim the marker is not on the wire"
+
+UCXTCP="-x UCX_TLS=tcp,self -x UCX_NET_DEVICES=lo"
+capture ucxplain
+plain $(transport ucx 0) $UCXTCP -np 2 "$TB/marker" 5 4096
+stop
+expect_ok "plaintext job over ucx/tcp" "marker: ok"
+has_marker ucxplain || fail "ucx did not use tcp on lo: nothing to compare"
+ok "without encshim over ucx/tcp the marker is on the wire"
+
+capture ucx
+enc $(transport ucx 1) $UCXTCP -np 2 "$TB/marker" 5 4096
+stop
+expect_ok "encrypted job over ucx/tcp" "marker: ok"
+has_marker ucx && fail "the marker is on the wire with encshim over ucx"
+ok "with encshim over ucx/tcp the marker is not on the wire"
+
+capture named
+enc --mca pml ob1 $TCP -np 2 "$TB/marker" 5 4096
+stop
+expect_refused "--mca pml ob1" "refusing to run unencrypted"
+has_marker named && fail "the marker went out in clear before the job stopped"
+ok "with --mca pml ob1 the job stops before any clear text"
