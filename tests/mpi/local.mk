@@ -8,7 +8,7 @@ EXTRA_DIST += tests/mpi/lib.sh tests/mpi/rsh-netns.sh $(MPITEST_SH)
 
 if BUILD_MPI
 MPITEST_BIN = tests/mpi/p2p tests/mpi/coll tests/mpi/threads \
-	tests/mpi/pvars tests/mpi/marker
+	tests/mpi/pvars tests/mpi/marker tests/mpi/rma
 check_PROGRAMS += $(MPITEST_BIN)
 TESTS += $(MPITEST_SH)
 MPITEST_CFLAGS = $(AM_CFLAGS) $(MPI_CFLAGS) -pthread -Wno-shadow
@@ -27,6 +27,9 @@ tests_mpi_pvars_LDADD = $(MPI_LIBS)
 tests_mpi_marker_SOURCES = tests/mpi/marker.c
 tests_mpi_marker_CFLAGS = $(MPITEST_CFLAGS)
 tests_mpi_marker_LDADD = $(MPI_LIBS)
+tests_mpi_rma_SOURCES = tests/mpi/rma.c
+tests_mpi_rma_CFLAGS = $(MPITEST_CFLAGS)
+tests_mpi_rma_LDADD = $(MPI_LIBS)
 
 # The attacker below MPI, for tamper.sh (a module: -rpath makes it shared).
 check_LTLIBRARIES = tests/mpi/libtamper.la

@@ -14,3 +14,6 @@ enc $(transport vader 1) -np 2 "$TB/p2p" 268435456
 expect_ok "256 MiB message over vader" "p2p: ok"
 enc $(transport tcp 1) -np 2 "$TB/pvars"
 expect_ok "MPI_T counters" "pvars: ok"
+enc $(transport tcp 1) --mca pml_encshim_verbose 1 -np 3 "$TB/rma"
+expect_ok "one-sided (osc pt2pt) through the PML" "rma: ok"
+grep -q "sealed [1-9]" "$T/out" || fail "one-sided: nothing sealed"
