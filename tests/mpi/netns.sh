@@ -1,2 +1,58 @@
 #!/bin/sh
-exit 77
+# Two hosts: network namespaces A and B joined by a veth pair; mpirun
+# runs in A and starts the second rank in B through plm_rsh_agent, the
+# ranks talk over btl tcp across the veth while tcpdump captures it. The
+# marker crosses the veth in clear without encshim and never with it.
+. "$top_srcdir/tests/mpi/lib.sh"
+need_root "network namespaces"
+command -v ip >/dev/null || skip "iproute2 not installed"
+command -v tcpdump >/dev/null || skip "tcpdump not installed"
+command -v unshare >/dev/null || skip "unshare not installed"
+NSA=esmpi$$a; NSB=esmpi$$b; NET=10.231.$(( $$ % 200 + 20 ))
+ip netns add $NSA 2>/dev/null || skip "cannot create network namespaces"
+CLEANUP="ip netns del $NSA 2>/dev/null; ip netns del $NSB 2>/dev/null;"
+ip netns add $NSB || fail "ip netns add"
+ip link add vA netns $NSA type veth peer name vB netns $NSB || fail "veth"
+ip -n $NSA addr add $NET.1/24 dev vA && ip -n $NSB addr add $NET.2/24 dev vB &&
+ip -n $NSA link set vA up && ip -n $NSB link set vB up &&
+ip -n $NSA link set lo up && ip -n $NSB link set lo up || fail "addresses"
+export ENCSHIM_NETNS_MAP="$NET.1=$NSA $NET.2=$NSB"
+AGENT="$top_srcdir/tests/mpi/rsh-netns.sh"
+MARK=ENCSHIM-PLAINTEXT-MARKER-7f3a9c
+HOSTS="--host $NET.1,$NET.2 -np 2 --map-by node
+	--mca plm_rsh_agent $AGENT --mca btl self,tcp
+	--mca btl_tcp_if_include $NET.0/24 --mca oob_tcp_if_include $NET.0/24
+	-x ENCSHIM_NETNS_MAP"
+
+capture() {
+	ip netns exec $NSA tcpdump -i vA -U --immediate-mode -Z root -s 0 \
+		-w "$T/$1.pcap" tcp >"$T/$1.tcpdump" 2>&1 &
+	CAP=$!
+	CLEANUP="kill $CAP 2>/dev/null; $CLEANUP"
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		grep -qs listening "$T/$1.tcpdump" && return 0
+		sleep 0.2
+	done
+	fail "tcpdump did not start"
+}
+stop() { sleep 0.5; kill "$CAP"; wait "$CAP" 2>/dev/null; }
+# in_a CMD...: runs CMD in namespace A (mpirun's "host")
+in_a() { ip netns exec $NSA unshare --uts sh -c "hostname $NSA; exec \"\$@\"" sh "$@"; }
+
+capture plain
+rc=0; in_a timeout "$LIMIT" mpirun $MPIRUN_OPTS --mca pml ob1 $HOSTS \
+	"$TB/marker" 5 4096 >"$T/out" 2>&1 || rc=$?
+stop
+expect_ok "plaintext job across two namespaces" "marker: ok"
+grep -a -q "$MARK" "$T/plain.pcap" || fail "no marker on the veth without encshim: the ranks did not talk across it"
+ok "without encshim the marker crosses the veth"
+
+capture enc
+rc=0; in_a timeout "$LIMIT" "$B/encshim" mpirun $MPIRUN_OPTS $HOSTS \
+	--mca pml_encshim_verbose 1 "$TB/marker" 5 4096 >"$T/out" 2>&1 || rc=$?
+stop
+expect_ok "encrypted job across two namespaces" "marker: ok"
+grep -q "rank 1: sealed [1-9]" "$T/out" || fail "rank 1 sealed nothing"
+[ "$(stat -c %s "$T/enc.pcap")" -gt 10000 ] || fail "nearly empty capture"
+grep -a -q "$MARK" "$T/enc.pcap" && fail "the marker crossed the veth with encshim"
+ok "with encshim the marker never crosses the veth"
