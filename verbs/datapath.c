@@ -1400,6 +1400,55 @@ int esv_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
 	return rc;
 }
 
+/* The application may sleep in ibv_get_cq_event on the send CQ's channel
+ * while its QP waits for the peer's HELLO on another CQ: the wrapper wakes
+ * up regularly to run this. Completions the shim put in a stash (moved
+ * from a receive CQ, or flushes it made) raise no hardware event: the
+ * application gets a software event for that CQ instead. */
+struct ibv_cq *esv_channel_progress(struct ibv_comp_channel *ch, int *busy)
+{
+	struct esv_cq *found = NULL;
+	unsigned b = 0;
+
+	pthread_mutex_lock(&esv_lock);
+	*busy = 0;
+	for (struct esv_qp *q = esv_qp_iter(&b, NULL); q; q = esv_qp_iter(&b, q)) {
+		struct esv_cq *cqs[2] = { q->scq, q->rcq };
+
+		for (int i = 0; i < 2; i++) {
+			struct esv_cq *c = cqs[i];
+
+			if (!c || c->cq->channel != ch)
+				continue;
+			if (q->hs == ESV_HS_INIT && q->hello_sent) {
+				*busy = 1;
+				pull_handshakes(c);
+			}
+			if (c->stash_count && !found)
+				found = c;
+		}
+	}
+	if (found)
+		found->soft_events++;
+	pthread_mutex_unlock(&esv_lock);
+	return found ? found->cq : NULL;
+}
+
+unsigned esv_cq_ack_soft(struct ibv_cq *cq, unsigned n)
+{
+	struct esv_cq *c;
+	unsigned k = 0;
+
+	pthread_mutex_lock(&esv_lock);
+	c = esv_cq_find(cq);
+	if (c) {
+		k = c->soft_events < n ? c->soft_events : n;
+		c->soft_events -= k;
+	}
+	pthread_mutex_unlock(&esv_lock);
+	return k;
+}
+
 void esv_patch_context(struct esv_ctx *ec)
 {
 	ec->ctx->ops.post_send = esv_post_send;

@@ -56,6 +56,8 @@ struct esv_real {
 	int (*query_gid)(struct ibv_context *, uint8_t, int, union ibv_gid *);
 	int (*query_qp)(struct ibv_qp *, struct ibv_qp_attr *, int,
 			struct ibv_qp_init_attr *);
+	int (*get_cq_event)(struct ibv_comp_channel *, struct ibv_cq **, void **);
+	void (*ack_cq_events)(struct ibv_cq *, unsigned int);
 };
 extern struct esv_real esv_real;
 
@@ -175,6 +177,7 @@ struct esv_cq {
 	struct esv_ctx *ec;
 	struct ibv_wc *stash;
 	unsigned stash_cap, stash_head, stash_count;
+	unsigned soft_events;  /* events the shim handed out, not yet acked */
 	struct esv_cq *hnext;
 };
 
@@ -247,6 +250,13 @@ void esv_cq_destroyed(struct ibv_cq *cq);
 int esv_srq_created(struct ibv_srq *srq, struct ibv_pd *pd, uint32_t max_wr,
 		    uint32_t max_sge);
 void esv_srq_destroyed(struct ibv_srq *srq);
+/* Completion channels (ibv_get_cq_event): moves handshakes of QPs with a
+ * CQ on ch forward; returns a CQ on ch holding completions the hardware
+ * will not announce (made or moved by the shim) as a software event, else
+ * NULL; *busy says whether a handshake still waits. */
+struct ibv_cq *esv_channel_progress(struct ibv_comp_channel *ch, int *busy);
+/* How many of n acknowledged events of cq were software events. */
+unsigned esv_cq_ack_soft(struct ibv_cq *cq, unsigned n);
 /* Replaces the data-path entries of ctx->ops and the extended creators. */
 void esv_patch_context(struct esv_ctx *ec);
 

@@ -11,6 +11,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,8 @@ static void resolve(void)
 		R(dereg_mr, "ibv_dereg_mr", "IBVERBS_1.1");
 		R(query_gid, "ibv_query_gid", "IBVERBS_1.1");
 		R(query_qp, "ibv_query_qp", "IBVERBS_1.1");
+		R(get_cq_event, "ibv_get_cq_event", "IBVERBS_1.1");
+		R(ack_cq_events, "ibv_ack_cq_events", "IBVERBS_1.1");
 #undef R
 		__atomic_store_n(&resolved, 1, __ATOMIC_RELEASE);
 	}
@@ -439,6 +442,42 @@ EXPORT int ibv_destroy_cq(struct ibv_cq *cq)
 	return rc;
 }
 
+/* Sleeps like libibverbs, but wakes every 10 ms while a QP with a CQ on
+ * this channel waits for the peer's HELLO, to poll it forward (the peer's
+ * HELLO may complete on a CQ the application is not waiting for). */
+EXPORT int ibv_get_cq_event(struct ibv_comp_channel *ch, struct ibv_cq **cq,
+			    void **cq_context)
+{
+	resolve();
+	for (;;) {
+		struct pollfd p = { .fd = ch->fd, .events = POLLIN };
+		int busy, r;
+		struct ibv_cq *soft = esv_channel_progress(ch, &busy);
+
+		if (soft) {
+			*cq = soft;
+			*cq_context = soft->cq_context;
+			return 0;
+		}
+		if (!busy)
+			break;
+		r = poll(&p, 1, 10);
+		if (r > 0)
+			break;
+		if (r < 0 && errno != EINTR)
+			return -1;
+	}
+	return esv_real.get_cq_event(ch, cq, cq_context);
+}
+
+EXPORT void ibv_ack_cq_events(struct ibv_cq *cq, unsigned int n)
+{
+	resolve();
+	n -= esv_cq_ack_soft(cq, n);
+	if (n)
+		esv_real.ack_cq_events(cq, n);
+}
+
 EXPORT struct ibv_srq *ibv_create_srq(struct ibv_pd *pd, struct ibv_srq_init_attr *attr)
 {
 	struct ibv_srq_init_attr a = *attr;
@@ -624,6 +663,7 @@ static const struct {
 	W(ibv_open_device), W(ibv_close_device), W(ibv_create_qp),
 	W(ibv_modify_qp), W(ibv_destroy_qp), W(ibv_create_cq),
 	W(ibv_destroy_cq), W(ibv_create_srq), W(ibv_destroy_srq),
+	W(ibv_get_cq_event), W(ibv_ack_cq_events),
 	W(ibv_reg_mr_iova2), W(ibv_reg_dmabuf_mr), W(ibv_rereg_mr),
 	W(mlx5dv_init_obj), W(mlx5dv_create_qp), W(mlx5dv_create_cq),
 	W(mlx5dv_qp_ex_from_ibv_qp_ex), W(mlx5dv_devx_obj_create),

@@ -9,6 +9,12 @@ tests_verbs_test_verbs_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(VERBS_CFLAGS) $(
 tests_verbs_test_verbs_LDADD = verbs/libesv.la shim/libencshim_core.la \
 	$(CMOCKA_LIBS) $(SODIUM_LIBS) $(CRYPTO_LIBS) -ldl -lpthread
 
+# Wire-proof program of the guest suite (RC SEND with an ASCII marker).
+check_PROGRAMS += tests/verbs/verbs_marker
+tests_verbs_verbs_marker_SOURCES = tests/verbs/verbs_marker.c
+tests_verbs_verbs_marker_CFLAGS = $(AM_CFLAGS) $(VERBS_CFLAGS)
+tests_verbs_verbs_marker_LDADD = $(VERBS_LIBS)
+
 check_PROGRAMS += tests/verbs/test_dlopen
 tests_verbs_test_dlopen_SOURCES = tests/verbs/test_dlopen.c
 tests_verbs_test_dlopen_LDADD = -ldl

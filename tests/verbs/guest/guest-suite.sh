@@ -141,6 +141,20 @@ if want ud; then
 	pair ud_refused fail 20 "$PA ibv_ud_pingpong -d rxe0 -g $G0 -n 20" "$PA ibv_ud_pingpong -d rxe1 -g $G1 -n 20 10.0.0.1"
 	grep_log ud_refused server "refused a QP of type"
 fi
+# Our RC marker program (librdmacm, SEND_WITH_IMM): the marker and every
+# byte checked; the capture is judged by the marker (rdma_cm's connection
+# MADs hold runs of zeros).
+VMARK=ENCSHIM-VERBS-MARKER-8f14e45fceea167a
+VM=$top/tests/verbs/verbs_marker
+if want marker; then
+	pair marker_clear ok 60 "$NP $VM -l 10.0.0.1" "$NP $VM 10.0.0.1"
+	check marker_clear clear marker=$VMARK runs=no
+	pair marker_sealed ok 90 "$PA $VM -l 10.0.0.1" "$PA $VM 10.0.0.1"
+	check marker_sealed sealed marker=$VMARK runs=no
+	grep_log marker_sealed server "server ok, 20 messages checked"
+	grep_log marker_sealed server "stats: sealed 1 msgs"
+	grep_log marker_sealed client "stats: sealed 20 msgs"
+fi
 # Open MPI over UCX on the two rxe devices (../shared/notes/rdma-vm.md):
 # verbs transports only, rank r on rxe<r>, both ranks on this guest but all
 # their traffic through the veth (no shared-memory transport). Root may run
