@@ -2,7 +2,9 @@
 /*
  * Components that move message data without calling the PML would carry
  * it unsealed: coll sm and coll han's sm sub-modules (shared memory
- * collectives), osc rdma and osc ucx (one-sided through the BTLs/UCX).
+ * collectives), coll hcoll and coll portals4 (their own transports), osc
+ * rdma, osc ucx and osc portals4 (one-sided through BTL RDMA, UCX or
+ * Portals). Those not installed have no parameter and are skipped.
  * By the time the PML is selected the coll and osc frameworks are open
  * and their parameters registered, and none of them has run yet. A
  * component left at its default is switched off (priority -1: never
@@ -24,8 +26,11 @@ struct bypass {
 static const struct bypass bypass_priorities[] = {
 	{ "coll", "sm", "priority" },
 	{ "coll", "han", "priority" },
+	{ "coll", "hcoll", "priority" },
+	{ "coll", "portals4", "priority" },
 	{ "osc", "rdma", "priority" },
 	{ "osc", "ucx", "priority" },
+	{ "osc", "portals4", "priority" },
 };
 
 static void refuse(const struct bypass *b)
