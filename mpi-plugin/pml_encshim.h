@@ -87,7 +87,6 @@ uint32_t encshim_my_vpid(void);
 
 /* ---- staging pool (pml_encshim_pool.c) ---- */
 
-int encshim_pool_init(void);
 void encshim_pool_fini(void);
 /* A buffer of at least len bytes (never NULL for len 0). */
 void *encshim_pool_get(size_t len, size_t *cap);

@@ -167,22 +167,19 @@ int encshim_register_vars(void)
 /* ---- selection ---- */
 
 static mca_pml_base_module_t *component_init(int *priority,
-					   bool enable_progress_threads,
-					   bool enable_mpi_threads)
+					     bool enable_progress_threads,
+					     bool enable_mpi_threads)
 {
 	int rc;
 
 	if (!encshim_param.enable)
 		return NULL;
-	/* Key problems end the job here: running on unencrypted would be
+	/* Key problems end the job here: carrying on unencrypted would be
 	 * the silent alternative. */
 	rc = encshim_keys_init();
 	if (OMPI_SUCCESS != rc)
 		ompi_rte_abort(1, "encshim: cannot start encrypted MPI (see the "
 				  "line above); the job is stopped");
-	rc = encshim_pool_init();
-	if (OMPI_SUCCESS != rc)
-		ompi_rte_abort(1, "encshim: out of memory at MPI_Init");
 	*priority = -1; /* never the winner: we wrap the winner */
 	initialized = true;
 	return &encshim_module;

@@ -13,7 +13,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "ompi/constants.h"
 
 #define POOL_CLASSES 104 /* the last one holds 7 GiB */
 #define POOL_ALIGN 64
@@ -39,11 +38,6 @@ static unsigned class_of(size_t len)
 	while (c < POOL_CLASSES && class_size(c) < len)
 		c++;
 	return c;
-}
-
-int encshim_pool_init(void)
-{
-	return OMPI_SUCCESS;
 }
 
 void *encshim_pool_get(size_t len, size_t *cap)
