@@ -97,6 +97,24 @@ static int find_components(const char **dir)
 	return EXIT_OK;
 }
 
+/* A PML list without encshim would keep the wrapper out (MPI_Init would
+ * then stop the job): say so before starting anything. */
+static int check_pml_choice(int argc, char **argv)
+{
+	for (int i = 1; i + 2 < argc; i++) {
+		if ((strcmp(argv[i], "--mca") && strcmp(argv[i], "-mca")) ||
+		    strcmp(argv[i + 1], "pml") || strstr(argv[i + 2], "encshim"))
+			continue;
+		fprintf(stderr,
+			"encshim mpirun: '--mca pml %s' keeps the encshim wrapper "
+			"from loading; drop it (encshim wraps whichever PML Open "
+			"MPI picks) or write '--mca pml %s,encshim'\n",
+			argv[i + 2], argv[i + 2]);
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
 /* Whether the user's arguments already pick osc components. */
 static int user_sets_osc(int argc, char **argv)
 {
@@ -123,6 +141,9 @@ int cmd_mpirun(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	rc = check_pml_choice(argc, argv);
+	if (EXIT_OK != rc)
+		return rc;
 	rc = check_key(path, sizeof(path));
 	if (EXIT_OK != rc)
 		return rc;

@@ -5,8 +5,16 @@
 TCP=$(transport tcp 1)
 
 enc $TCP --mca pml ob1 -np 2 "$TB/marker"
+expect_refused "encshim mpirun --mca pml ob1" "'--mca pml ob1' keeps the encshim wrapper from loading"
+# past encshim mpirun's check: hook/encshim stops the job in MPI_Init
+CP="$ENCSHIM_COMPONENT_DIR:$(ompi_info --path pkglibdir --parsable | sed 's/^path:pkglibdir://')"
+plain --mca mca_component_path "$CP" --mca pml_encshim_enable 1 \
+	-x ENCSHIM_KEY_FILE --mca pml ob1 $TCP -np 2 "$TB/marker"
 expect_refused "user names a PML (--mca pml ob1)" "refusing to run unencrypted: pml_encshim_enable=1 but the PML 'ob1'"
 grep -q "marker: ok" "$T/out" && fail "the job ran"
+rc=0; OMPI_MCA_pml=ob1 timeout "$LIMIT" "$B/encshim" mpirun $MPIRUN_OPTS $TCP \
+	-np 2 "$TB/marker" >"$T/out" 2>&1 || rc=$?
+expect_refused "OMPI_MCA_pml=ob1 in the environment" "but the PML 'ob1' runs without the encshim wrapper"
 
 enc $TCP --mca coll_sm_priority 100 -np 2 "$TB/marker"
 expect_refused "forced coll sm" "coll_sm_priority was set"
@@ -18,7 +26,6 @@ expect_refused "forced osc rdma" "osc_rdma_priority was set"
 rc=0; ENCSHIM_KEY_FILE="$T/missing.key" "$B/encshim" mpirun -np 2 "$TB/marker" >"$T/out" 2>&1 || rc=$?
 expect_refused "missing key (encshim mpirun)" "job secret file not found"
 # the same, past encshim mpirun's own check: MPI_Init aborts
-CP="$ENCSHIM_COMPONENT_DIR:$(ompi_info --path pkglibdir --parsable | sed 's/^path:pkglibdir://')"
 plain --mca mca_component_path "$CP" --mca pml_encshim_enable 1 \
 	-x ENCSHIM_KEY_FILE="$T/missing.key" $TCP -np 2 "$TB/marker"
 expect_refused "missing key (MPI_Init)" "key file .*missing.key: job secret file not found"

@@ -57,8 +57,10 @@ expect_ok "encrypted job over ucx/tcp" "marker: ok"
 has_marker ucx && fail "the marker is on the wire with encshim over ucx"
 ok "with encshim over ucx/tcp the marker is not on the wire"
 
+CP="$ENCSHIM_COMPONENT_DIR:$(ompi_info --path pkglibdir --parsable | sed 's/^path:pkglibdir://')"
 capture named
-enc --mca pml ob1 $TCP -np 2 "$TB/marker" 5 4096
+plain --mca mca_component_path "$CP" --mca pml_encshim_enable 1 \
+	-x ENCSHIM_KEY_FILE --mca pml ob1 $TCP -np 2 "$TB/marker" 5 4096
 stop
 expect_refused "--mca pml ob1" "refusing to run unencrypted"
 has_marker named && fail "the marker went out in clear before the job stopped"
