@@ -8,6 +8,9 @@
  *   --mca pml_encshim_enable 1     (wrap the PML; fail closed otherwise)
  *   -x ENCSHIM_KEY_FILE=<absolute path>  (every rank reads the same file)
  *   -x ENCSHIM_BACKEND             (if set)
+ *   --mca hook encshim             (unless ARGS name hooks: a hook that
+ *                                   cannot be loaded then stops MPI_Init
+ *                                   instead of going unnoticed)
  *   --mca osc pt2pt                (unless ARGS choose osc components:
  *                                   pt2pt is the one-sided component that
  *                                   goes through the PML; Debian's default
@@ -42,7 +45,8 @@ static void usage(FILE *f)
 		"encryption cannot be set up, MPI_Init aborts: the job never runs in clear.\n\n"
 		"Adds to the mpirun command line:\n"
 		"  --mca mca_component_path DIR:OPENMPI_DIR  --mca pml_encshim_enable 1\n"
-		"  -x ENCSHIM_KEY_FILE=PATH  [-x ENCSHIM_BACKEND]  [--mca osc pt2pt]\n\n"
+		"  -x ENCSHIM_KEY_FILE=PATH  [-x ENCSHIM_BACKEND]  --mca hook encshim\n"
+		"  [--mca osc pt2pt]\n\n"
 		"Do not name a PML (--mca pml ob1): that keeps the wrapper from loading and\n"
 		"the job stops at MPI_Init; to force one, write --mca pml ob1,encshim.\n\n"
 		"environment:\n"
@@ -97,32 +101,31 @@ static int find_components(const char **dir)
 	return EXIT_OK;
 }
 
-/* A PML list without encshim would keep the wrapper out (MPI_Init would
- * then stop the job): say so before starting anything. */
-static int check_pml_choice(int argc, char **argv)
+/* The value the user's arguments give to MCA framework `fw`, or NULL. */
+static const char *user_choice(int argc, char **argv, const char *fw)
 {
-	for (int i = 1; i + 2 < argc; i++) {
-		if ((strcmp(argv[i], "--mca") && strcmp(argv[i], "-mca")) ||
-		    strcmp(argv[i + 1], "pml") || strstr(argv[i + 2], "encshim"))
-			continue;
-		fprintf(stderr,
-			"encshim mpirun: '--mca pml %s' keeps the encshim wrapper "
-			"from loading; drop it (encshim wraps whichever PML Open "
-			"MPI picks) or write '--mca pml %s,encshim'\n",
-			argv[i + 2], argv[i + 2]);
-		return EXIT_USAGE;
-	}
-	return EXIT_OK;
+	const char *v = NULL;
+
+	for (int i = 1; i + 2 < argc; i++)
+		if ((!strcmp(argv[i], "--mca") || !strcmp(argv[i], "-mca")) &&
+		    !strcmp(argv[i + 1], fw))
+			v = argv[i + 2];
+	return v;
 }
 
-/* Whether the user's arguments already pick osc components. */
-static int user_sets_osc(int argc, char **argv)
+/* A pml or hook list without encshim would keep the plugin out (MPI_Init
+ * would then stop the job): say so before starting anything. */
+static int check_choice(int argc, char **argv, const char *fw)
 {
-	for (int i = 1; i + 1 < argc; i++)
-		if ((!strcmp(argv[i], "--mca") || !strcmp(argv[i], "-mca")) &&
-		    !strcmp(argv[i + 1], "osc"))
-			return 1;
-	return NULL != getenv("OMPI_MCA_osc");
+	const char *v = user_choice(argc, argv, fw);
+
+	if (NULL == v || NULL != strstr(v, "encshim"))
+		return EXIT_OK;
+	fprintf(stderr,
+		"encshim mpirun: '--mca %s %s' keeps the encshim plugin from "
+		"loading; drop it (encshim wraps whichever PML Open MPI picks) "
+		"or write '--mca %s %s,encshim'\n", fw, v, fw, v);
+	return EXIT_USAGE;
 }
 
 int cmd_mpirun(int argc, char **argv)
@@ -141,7 +144,9 @@ int cmd_mpirun(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	rc = check_pml_choice(argc, argv);
+	rc = check_choice(argc, argv, "pml");
+	if (EXIT_OK == rc)
+		rc = check_choice(argc, argv, "hook");
 	if (EXIT_OK != rc)
 		return rc;
 	rc = check_key(path, sizeof(path));
@@ -172,7 +177,14 @@ int cmd_mpirun(int argc, char **argv)
 		av[n++] = "-x";
 		av[n++] = "ENCSHIM_BACKEND";
 	}
-	if (!user_sets_osc(argc, argv)) {
+	/* Naming the hook makes Open MPI stop at MPI_Init if it cannot load
+	 * it, rather than run without the check. */
+	if (NULL == user_choice(argc, argv, "hook")) {
+		av[n++] = "--mca";
+		av[n++] = "hook";
+		av[n++] = "encshim";
+	}
+	if (NULL == user_choice(argc, argv, "osc") && NULL == getenv("OMPI_MCA_osc")) {
 		av[n++] = "--mca";
 		av[n++] = "osc";
 		av[n++] = "pt2pt";

@@ -5,7 +5,7 @@
 TCP=$(transport tcp 1)
 
 enc $TCP --mca pml ob1 -np 2 "$TB/marker"
-expect_refused "encshim mpirun --mca pml ob1" "'--mca pml ob1' keeps the encshim wrapper from loading"
+expect_refused "encshim mpirun --mca pml ob1" "'--mca pml ob1' keeps the encshim plugin from loading"
 # past encshim mpirun's check: hook/encshim stops the job in MPI_Init
 CP="$ENCSHIM_COMPONENT_DIR:$(ompi_info --path pkglibdir --parsable | sed 's/^path:pkglibdir://')"
 plain --mca mca_component_path "$CP" --mca pml_encshim_enable 1 \
@@ -47,3 +47,11 @@ plain --mca mca_component_path "$CP" $TCP \
 	-np 1 -x OMPI_MCA_pml_encshim_enable=1 -x ENCSHIM_KEY_FILE "$TB/marker" : \
 	-np 1 -x OMPI_MCA_pml_encshim_enable=0 "$TB/marker"
 expect_refused "one rank without encshim" "rank 1 published no encshim key"
+
+# the plugin directory holds a hook that cannot be loaded
+mkdir "$T/broken" && cp "$ENCSHIM_COMPONENT_DIR/mca_pml_encshim.so" "$T/broken/" &&
+	echo garbage >"$T/broken/mca_hook_encshim.so"
+rc=0; ENCSHIM_COMPONENT_DIR="$T/broken" timeout "$LIMIT" "$B/encshim" mpirun \
+	$MPIRUN_OPTS $TCP -np 2 "$TB/marker" >"$T/out" 2>&1 || rc=$?
+expect_refused "hook component that cannot be loaded" "Framework: hook"
+grep -q "marker: ok" "$T/out" && fail "the job ran"
