@@ -342,6 +342,7 @@ static struct esv_swr *swr_alloc(struct esv_qp *q)
 	e->signaled = 0;
 	e->sh = NULL;
 	e->ptlen = 0;
+	e->up = NULL;
 	memset(&e->wr, 0, sizeof(e->wr));
 	return e;
 }
@@ -413,8 +414,9 @@ static int swr_post(struct esv_qp *q, struct esv_swr *e)
 static int swr_seal(struct esv_qp *q, struct esv_swr *e)
 {
 	uint8_t env[16];
-	size_t envlen = make_env(env, q->type, q->qpn, q->dest_qpn);
-	int rc = encshim_peer_seal(q->peer, env, envlen,
+	size_t envlen = make_env(env, q->type, q->qpn,
+				 e->up ? e->up->qpn : q->dest_qpn);
+	int rc = encshim_peer_seal(e->up ? e->up->peer : q->peer, env, envlen,
 				   e->sh->buf + ENCSHIM_HEADER_BYTES, e->ptlen,
 				   e->sh->buf);
 
@@ -447,8 +449,10 @@ static int ensure_local(struct esv_qp *q)
 
 	if (q->local)
 		return 0;
+	/* A UD QP sends through many address handles, each with its own
+	 * source GID: its identity carries no GID (zeros). */
 	memset(&gid, 0, sizeof(gid));
-	if (esv_real.query_gid &&
+	if (q->type != IBV_QPT_UD && esv_real.query_gid &&
 	    esv_real.query_gid(q->ec->ctx, q->port, q->sgid_index, &gid))
 		memset(&gid, 0, sizeof(gid));
 	memcpy(q->gid, gid.raw, 16);
@@ -506,7 +510,12 @@ static void qp_fail(struct esv_qp *q, const char *why)
 	flush_pending_to_cq(q);
 }
 
-static int send_hello(struct esv_qp *q)
+/* Posts our HELLO: on RC/UC to the connected peer; on UD to peer up
+ * through address handle ah with Q_Key qkey, as an answer (flag 1: do not
+ * answer it) or asking for one. Not posted behind queued sends on RC (it
+ * is the first message) but in ring order on UD. */
+static int hello_out(struct esv_qp *q, struct esv_udpeer *up, int answer,
+		     struct ibv_ah *ah, uint32_t qkey)
 {
 	struct esv_swr *e;
 	uint8_t *h;
@@ -528,23 +537,39 @@ static int send_hello(struct esv_qp *q)
 	memcpy(h, ESV_HELLO_MAGIC, 4);
 	h[4] = ESV_HELLO_VERSION;
 	h[5] = (uint8_t)q->type;
+	h[6] = (uint8_t)(answer ? 1 : 0);
 	put_be32(h + 8, q->qpn);
-	put_be32(h + 12, q->dest_qpn);
+	put_be32(h + 12, up ? up->qpn : q->dest_qpn);
 	memcpy(h + 16, q->conn_id, 16);
 	memcpy(h + 32, q->gid, 16);
 	encshim_local_public_key(q->local, h + 48);
 	encshim_local_secret_check(q->local, h + 80);
-	put_be32(h + 112, q->rq_psn);
+	put_be32(h + 112, up ? q->qkey : q->rq_psn);
 	e->signaled = q->sq_sig_all;
+	if (up) {
+		e->up = up;
+		e->wr.wr.ud.ah = ah;
+		e->wr.wr.ud.remote_qpn = up->qpn;
+		e->wr.wr.ud.remote_qkey = qkey;
+		if (q->nposted + 1 != q->count)
+			return 0; /* behind queued sends: ring order */
+	}
 	rc = swr_post(q, e);
 	if (rc) {
 		swr_unalloc(q, e);
 		esv_log("QP %u: posting the HELLO failed: %s", q->qpn, strerror(rc));
 		return rc;
 	}
-	q->hello_sent = 1;
-	q->hello_deadline = now_s() + esv_cfg.hello_timeout;
+	if (!up) {
+		q->hello_sent = 1;
+		q->hello_deadline = now_s() + esv_cfg.hello_timeout;
+	}
 	return 0;
+}
+
+static int send_hello(struct esv_qp *q)
+{
+	return hello_out(q, NULL, 0, NULL, 0);
 }
 
 /* Keys exist: seal and post what the application queued meanwhile. */
@@ -554,6 +579,8 @@ static void flush_pending(struct esv_qp *q)
 		struct esv_swr *e = &q->ring[(q->head + q->nposted) % q->cap];
 		int rc = 0;
 
+		if (e->kind == ESV_SWR_APP && e->up && !e->up->peer)
+			return; /* UD: this peer's HELLO has not come yet */
 		if (e->kind == ESV_SWR_APP)
 			rc = swr_seal(q, e);
 		if (!rc)
@@ -661,6 +688,325 @@ static int handle_hello(struct esv_qp *q, const uint8_t *h, size_t len)
 	return 0;
 }
 
+/* Copies len bytes into an application receive's SGEs from byte off on. */
+static void scatter_at(const struct esv_rwr *r, size_t off, const uint8_t *src,
+		       size_t len)
+{
+	for (int i = 0; i < r->num_sge && len; i++) {
+		size_t l = r->sge[i].length, k;
+
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		k = l - off < len ? l - off : len;
+		memcpy((uint8_t *)(uintptr_t)r->sge[i].addr + off, src, k);
+		src += k;
+		len -= k;
+		off = 0;
+	}
+}
+
+/* Restores SEND_WITH_IMM from the opened inner header. */
+static void set_imm(struct ibv_wc *wc, const uint8_t *inner)
+{
+	if (inner[0] == ESV_KIND_SEND_IMM) {
+		wc->wc_flags |= IBV_WC_WITH_IMM;
+		memcpy(&wc->imm_data, inner + 4, 4);
+	} else {
+		wc->wc_flags &= ~(unsigned)IBV_WC_WITH_IMM;
+	}
+}
+
+/* ------------------------------------------------------------------ UD */
+
+/* UD has no connection: each (remote QPN, address) a QP sends to or hears
+ * from is a peer with its own HELLO exchange and keys. A HELLO asks for an
+ * answer (flag 0) or is one (flag 1); sends to a peer without keys wait in
+ * the send ring, in order, until its HELLO arrives. */
+
+static int deny(struct esv_qp *q, enum ibv_wr_opcode op);
+static void post_extra_shadow(struct esv_qp *q);
+
+static struct esv_udpeer *udpeer_get(struct esv_qp *q, uint32_t qpn,
+				     const uint8_t addr[16])
+{
+	struct esv_udpeer *up;
+
+	for (up = q->udpeers; up; up = up->next)
+		if (up->qpn == qpn && !memcmp(up->addr, addr, 16))
+			return up;
+	up = calloc(1, sizeof(*up));
+	if (!up)
+		return NULL;
+	up->qpn = qpn;
+	memcpy(up->addr, addr, 16);
+	up->next = q->udpeers;
+	q->udpeers = up;
+	return up;
+}
+
+static void udpeers_free(struct esv_qp *q)
+{
+	while (q->udpeers) {
+		struct esv_udpeer *up = q->udpeers;
+
+		q->udpeers = up->next;
+		if (up->peer)
+			encshim_peer_free(up->peer);
+		if (up->ah)
+			esv_real.destroy_ah(up->ah);
+		free(up);
+	}
+}
+
+/* The QP waits while any peer it asked has not answered: hello_sent and
+ * hello_deadline drive the same progress and timeout as on RC. */
+static void ud_update_waiting(struct esv_qp *q)
+{
+	q->hello_sent = 0;
+	for (struct esv_udpeer *up = q->udpeers; up; up = up->next)
+		if (up->hello_sent && !up->peer &&
+		    (!q->hello_sent || up->deadline < q->hello_deadline)) {
+			q->hello_sent = 1;
+			q->hello_deadline = up->deadline;
+		}
+}
+
+/* Source address of a UD receive: the GRH's source GID, or on RoCEv2 over
+ * IPv4 (no IPv6 version nibble) the IPv4 header in the GRH's last 20
+ * bytes, as an IPv4-mapped GID; the LID without a GRH. */
+static void ud_source(const struct ibv_wc *wc, const uint8_t *grh, uint8_t addr[16])
+{
+	memset(addr, 0, 16);
+	if (!(wc->wc_flags & IBV_WC_GRH)) {
+		addr[14] = (uint8_t)(wc->slid >> 8);
+		addr[15] = (uint8_t)wc->slid;
+	} else if ((grh[0] >> 4) == 6) {
+		memcpy(addr, grh + 8, 16);
+	} else {
+		addr[10] = addr[11] = 0xff;
+		memcpy(addr + 12, grh + 20 + 12, 4);
+	}
+}
+
+static int post_one_send_ud(struct esv_qp *q, struct ibv_send_wr *w)
+{
+	struct esv_udpeer *up;
+	struct esv_swr *e;
+	uint8_t addr[16], *p;
+	size_t len;
+	int rc;
+
+	if (w->opcode != IBV_WR_SEND && w->opcode != IBV_WR_SEND_WITH_IMM)
+		return deny(q, w->opcode);
+	if (w->num_sge < 0 || (unsigned)w->num_sge > q->max_sge)
+		return EINVAL;
+	len = sge_total(w->sg_list, w->num_sge);
+	if (len > ENCSHIM_MAX_PLAINTEXT - ESV_INNER_BYTES)
+		return EINVAL;
+	if (esv_ah_addr(w->wr.ud.ah, addr)) {
+		esv_log("UD send on QP %u through an address handle not created "
+			"with ibv_create_ah under the shim: refused", q->qpn);
+		return EINVAL;
+	}
+	up = udpeer_get(q, w->wr.ud.remote_qpn, addr);
+	if (!up)
+		return ENOMEM;
+	if (!up->peer && !up->hello_sent) {
+		rc = hello_out(q, up, 0, w->wr.ud.ah, w->wr.ud.remote_qkey);
+		if (rc)
+			return rc;
+		up->hello_sent = 1;
+		up->deadline = now_s() + esv_cfg.hello_timeout;
+		ud_update_waiting(q);
+	}
+	e = swr_alloc(q);
+	if (!e)
+		return ENOMEM;
+	e->kind = ESV_SWR_APP;
+	e->up = up;
+	e->app_wr_id = w->wr_id;
+	e->signaled = q->sq_sig_all || (w->send_flags & IBV_SEND_SIGNALED);
+	e->wr.send_flags = w->send_flags & IBV_SEND_SOLICITED;
+	e->wr.wr.ud = w->wr.ud;
+	e->ptlen = ESV_INNER_BYTES + len;
+	e->sh = pool_get(&q->spool, len + ESV_OVERHEAD);
+	if (!e->sh) {
+		swr_unalloc(q, e);
+		return ENOMEM;
+	}
+	p = e->sh->buf + ENCSHIM_HEADER_BYTES;
+	memset(p, 0, ESV_INNER_BYTES);
+	p[0] = w->opcode == IBV_WR_SEND_WITH_IMM ? ESV_KIND_SEND_IMM : ESV_KIND_SEND;
+	if (w->opcode == IBV_WR_SEND_WITH_IMM)
+		memcpy(p + 4, &w->imm_data, 4);
+	p += ESV_INNER_BYTES;
+	for (int i = 0; i < w->num_sge; i++) {
+		memcpy(p, (const void *)(uintptr_t)w->sg_list[i].addr,
+		       w->sg_list[i].length);
+		p += w->sg_list[i].length;
+	}
+	if (!up->peer || q->nposted + 1 != q->count)
+		return 0; /* queued until this peer's HELLO arrives */
+	rc = swr_seal(q, e);
+	if (!rc)
+		rc = swr_post(q, e);
+	if (rc)
+		swr_unalloc(q, e);
+	return rc;
+}
+
+/* A HELLO on a UD QP. A bad one is dropped with a line on stderr: on UD
+ * anyone may send, and one sender must not stop the QP for the others;
+ * that sender gets no keys, so nothing of it is ever delivered. */
+static void ud_hello(struct esv_qp *q, const struct ibv_wc *wc,
+		     const uint8_t *grh, const uint8_t *h, size_t len)
+{
+	uint8_t check[ENCSHIM_CHECK_BYTES], id[64], addr[16];
+	struct esv_udpeer *up;
+	size_t idlen;
+	int rc;
+
+	if (len != ESV_HELLO_BYTES || h[4] != ESV_HELLO_VERSION ||
+	    h[5] != (uint8_t)q->type || (h[6] & ~1u) || h[7] ||
+	    get_be32(h + 116) || get_be32(h + 8) != wc->src_qp ||
+	    get_be32(h + 12) != q->qpn) {
+		esv_log("UD QP %u: a malformed or misaddressed HELLO from QP %u "
+			"was dropped", q->qpn, wc->src_qp);
+		return;
+	}
+	if (ensure_local(q))
+		return;
+	encshim_local_secret_check(q->local, check);
+	if (sodium_memcmp(check, h + 80, sizeof(check))) {
+		__atomic_add_fetch(&esv_stats.handshake_failures, 1, __ATOMIC_RELAXED);
+		esv_log("UD QP %u: QP %u holds another job secret (or job id): "
+			"its HELLO was dropped, nothing of it will be delivered",
+			q->qpn, wc->src_qp);
+		return;
+	}
+	ud_source(wc, grh, addr);
+	up = udpeer_get(q, wc->src_qp, addr);
+	if (!up)
+		return;
+	/* The same HELLO again (an answer, or a repeat) keeps the keys and
+	 * so the sequence numbers; a new one (the peer QP was reset) makes
+	 * new keys. */
+	if (!up->peer || memcmp(up->conn_id, h + 16, ESV_CONNID_BYTES) ||
+	    memcmp(up->pub, h + 48, 32)) {
+		if (up->peer)
+			encshim_peer_free(up->peer);
+		up->peer = NULL;
+		idlen = make_identity(id, q->type, wc->src_qp, h + 32, h + 16);
+		rc = encshim_peer_new(&up->peer, q->local, id, idlen, h + 48, 0);
+		if (rc) {
+			esv_log("UD QP %u: key agreement with QP %u failed: %s",
+				q->qpn, wc->src_qp, encshim_strerror(rc));
+			up->peer = NULL;
+			return;
+		}
+		memcpy(up->conn_id, h + 16, ESV_CONNID_BYTES);
+		memcpy(up->pub, h + 48, 32);
+		__atomic_add_fetch(&esv_stats.handshakes, 1, __ATOMIC_RELAXED);
+	}
+	up->qkey = get_be32(h + 112);
+	ud_update_waiting(q);
+	if (!(h[6] & 1u)) {
+		if (!up->ah)
+			up->ah = esv_real.create_ah_from_wc(
+				q->pd, (struct ibv_wc *)wc, (struct ibv_grh *)grh,
+				q->port);
+		if (!up->ah || hello_out(q, up, 1, up->ah, up->qkey))
+			esv_log("UD QP %u: cannot answer the HELLO of QP %u",
+				q->qpn, wc->src_qp);
+	}
+	flush_pending(q);
+}
+
+/* A receive on a UD QP: shadow = GRH (40) || HELLO or frame. HELLOs and
+ * datagrams nobody posted a receive for are not the application's: the
+ * shadow goes back to the receive queue and nothing is consumed. */
+static int on_recv_ud(struct esv_qp *q, struct esv_shadow *s, struct ibv_wc *wc)
+{
+	struct esv_rq *rq = rq_of(q);
+	const uint8_t *grh = s->buf, *f = s->buf + ESV_GRH_BYTES;
+	uint8_t env[16], addr[16], *pt = s->buf + ESV_GRH_BYTES + ENCSHIM_HEADER_BYTES;
+	struct esv_udpeer *up = NULL;
+	size_t flen = wc->byte_len > ESV_GRH_BYTES ? wc->byte_len - ESV_GRH_BYTES : 0;
+	size_t envlen, n;
+	struct esv_rwr *r;
+	int rc;
+
+	if (wc->status != IBV_WC_SUCCESS) {
+		/* A flush, or a datagram larger than the receive: the
+		 * application's receive gets the error, as without the shim. */
+		pool_put(s);
+		r = rq_pop(rq);
+		if (!r)
+			return 0;
+		wc->wr_id = r->wr_id;
+		wc->byte_len = 0;
+		return 1;
+	}
+	if (flen >= 4 && !memcmp(f, ESV_HELLO_MAGIC, 4)) {
+		ud_hello(q, wc, grh, f, flen);
+		sodium_memzero(s->buf, s->region->slot_size);
+		pool_put(s);
+		post_extra_shadow(q);
+		return 0;
+	}
+	r = rq_pop(rq);
+	if (!r) {
+		sodium_memzero(s->buf, s->region->slot_size);
+		pool_put(s);
+		post_extra_shadow(q);
+		return 0; /* no receive posted: UD drops it */
+	}
+	ud_source(wc, grh, addr);
+	for (up = q->udpeers; up; up = up->next)
+		if (up->qpn == wc->src_qp && !memcmp(up->addr, addr, 16))
+			break;
+	envlen = make_env(env, q->type, wc->src_qp, q->qpn);
+	if (!up || !up->peer)
+		rc = ENCSHIM_E_AUTH;
+	else if (flen < ESV_OVERHEAD)
+		rc = ENCSHIM_E_MALFORMED;
+	else
+		rc = encshim_peer_open(up->peer, env, envlen, f, flen, pt);
+	if (!rc && ((pt[0] != ESV_KIND_SEND && pt[0] != ESV_KIND_SEND_IMM) ||
+		    pt[1] || pt[2] || pt[3]))
+		rc = ENCSHIM_E_MALFORMED;
+	n = flen >= ESV_OVERHEAD ? flen - ESV_OVERHEAD : 0;
+	wc->wr_id = r->wr_id;
+	if (!rc && ESV_GRH_BYTES + n > sge_total(r->sge, r->num_sge)) {
+		wc->status = IBV_WC_LOC_LEN_ERR;
+		wc->byte_len = 0;
+	} else if (rc) {
+		__atomic_add_fetch(&esv_stats.auth_failures, 1, __ATOMIC_RELAXED);
+		esv_log("UD QP %u: a datagram of %zu bytes from QP %u was dropped: "
+			"%s", q->qpn, flen, wc->src_qp,
+			up && up->peer ? encshim_strerror(rc)
+				       : "no HELLO from that sender (no keys)");
+		wc->status = IBV_WC_GENERAL_ERR;
+		wc->vendor_err = 0xe5e5;
+		wc->byte_len = 0;
+	} else {
+		/* The application's buffer starts with the GRH, as without
+		 * the shim, then the plaintext. */
+		scatter_at(r, 0, grh, ESV_GRH_BYTES);
+		scatter_at(r, ESV_GRH_BYTES, pt + ESV_INNER_BYTES, n);
+		wc->byte_len = (uint32_t)(ESV_GRH_BYTES + n);
+		wc->opcode = IBV_WC_RECV;
+		set_imm(wc, pt);
+		__atomic_add_fetch(&esv_stats.opened_msgs, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&esv_stats.opened_bytes, n, __ATOMIC_RELAXED);
+	}
+	sodium_memzero(s->buf, s->region->slot_size);
+	pool_put(s);
+	return 1;
+}
+
 /* --------------------------------------------------------- object hooks */
 
 int esv_qp_created(struct ibv_qp *qp, struct ibv_pd *pd,
@@ -712,6 +1058,7 @@ static void qp_reset_session(struct esv_qp *q)
 		encshim_local_free(q->local);
 	q->peer = NULL;
 	q->local = NULL;
+	udpeers_free(q);
 	q->hello_sent = q->peer_hello = q->reply_owed = 0;
 	sodium_memzero(q->conn_id, sizeof(q->conn_id));
 }
@@ -758,6 +1105,8 @@ void esv_qp_modified(struct ibv_qp *qp, const struct ibv_qp_attr *attr, int mask
 		q->dest_qpn = attr->dest_qp_num;
 	if ((mask & IBV_QP_RQ_PSN))
 		q->rq_psn = attr->rq_psn;
+	if ((mask & IBV_QP_QKEY))
+		q->qkey = attr->qkey;
 	if (!(mask & IBV_QP_STATE))
 		return;
 	q->state = attr->qp_state;
@@ -775,9 +1124,12 @@ void esv_qp_modified(struct ibv_qp *qp, const struct ibv_qp_attr *attr, int mask
 		q->hs = ESV_HS_NONE;
 		break;
 	case IBV_QPS_INIT:
+		/* RC/UC: one receive for the peer's HELLO. UD needs none: a
+		 * HELLO lands in any shadow, which goes straight back. */
 		if (q->hs == ESV_HS_NONE) {
 			q->hs = ESV_HS_INIT;
-			post_extra_shadow(q);
+			if (q->type != IBV_QPT_UD)
+				post_extra_shadow(q);
 		}
 		break;
 	case IBV_QPS_RTS:
@@ -990,10 +1342,10 @@ int esv_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr,
 	for (; wr; wr = wr->next) {
 		if (q->hs == ESV_HS_FAILED)
 			rc = EIO;
-		else if (q->type != IBV_QPT_RC && q->type != IBV_QPT_UC)
-			rc = EPERM;
 		else if (q->state != IBV_QPS_RTS)
 			rc = EINVAL;
+		else if (q->type == IBV_QPT_UD)
+			rc = post_one_send_ud(q, wr);
 		else
 			rc = post_one_send(q, wr);
 		if (rc) {
@@ -1148,6 +1500,8 @@ static int on_recv(struct esv_qp *q, struct esv_shadow *s, struct ibv_wc *wc)
 	size_t envlen, n, have;
 	int rc;
 
+	if (q->type == IBV_QPT_UD)
+		return on_recv_ud(q, s, wc);
 	if (wc->status != IBV_WC_SUCCESS) {
 		pool_put(s);
 		if (q->hs == ESV_HS_INIT && wc->status != IBV_WC_WR_FLUSH_ERR) {
@@ -1242,27 +1596,11 @@ static int on_recv(struct esv_qp *q, struct esv_shadow *s, struct ibv_wc *wc)
 		qp_fail(q, "a message is larger than the posted receive");
 		return 1;
 	}
-	{
-		const uint8_t *src = pt + ESV_INNER_BYTES;
-		size_t left = n;
-
-		for (int i = 0; i < r->num_sge && left; i++) {
-			size_t k = r->sge[i].length < left ? r->sge[i].length : left;
-
-			memcpy((void *)(uintptr_t)r->sge[i].addr, src, k);
-			src += k;
-			left -= k;
-		}
-	}
+	scatter_at(r, 0, pt + ESV_INNER_BYTES, n);
 	wc->wr_id = r->wr_id;
 	wc->byte_len = (uint32_t)n;
 	wc->opcode = IBV_WC_RECV;
-	if (pt[0] == ESV_KIND_SEND_IMM) {
-		wc->wc_flags |= IBV_WC_WITH_IMM;
-		memcpy(&wc->imm_data, pt + 4, 4);
-	} else {
-		wc->wc_flags &= ~(unsigned)IBV_WC_WITH_IMM;
-	}
+	set_imm(wc, pt);
 	sodium_memzero(s->buf, wc->byte_len + ESV_OVERHEAD);
 	pool_put(s);
 	__atomic_add_fetch(&esv_stats.opened_msgs, 1, __ATOMIC_RELAXED);

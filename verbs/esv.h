@@ -56,6 +56,10 @@ struct esv_real {
 	int (*query_gid)(struct ibv_context *, uint8_t, int, union ibv_gid *);
 	int (*query_qp)(struct ibv_qp *, struct ibv_qp_attr *, int,
 			struct ibv_qp_init_attr *);
+	struct ibv_ah *(*create_ah)(struct ibv_pd *, struct ibv_ah_attr *);
+	struct ibv_ah *(*create_ah_from_wc)(struct ibv_pd *, struct ibv_wc *,
+					    struct ibv_grh *, uint8_t);
+	int (*destroy_ah)(struct ibv_ah *);
 	int (*get_cq_event)(struct ibv_comp_channel *, struct ibv_cq **, void **);
 	void (*ack_cq_events)(struct ibv_cq *, unsigned int);
 };
@@ -97,6 +101,20 @@ struct esv_pool {
 	struct esv_region *regions;
 };
 
+/* A UD peer: one remote QP at one address, with its own keys. */
+struct esv_udpeer {
+	uint32_t qpn;              /* remote QP number */
+	uint8_t addr[16];          /* remote GID (or LID in the last 2 bytes) */
+	struct encshim_peer *peer; /* keys: NULL until the peer's HELLO */
+	uint8_t conn_id[ESV_CONNID_BYTES]; /* the peer's, from its HELLO */
+	uint8_t pub[32];           /* the peer's public key, from its HELLO */
+	struct ibv_ah *ah;         /* the shim's AH to answer the peer */
+	uint32_t qkey;             /* the peer's Q_Key, from its HELLO */
+	int hello_sent;            /* our HELLO asking for an answer is out */
+	double deadline;           /* for the answer */
+	struct esv_udpeer *next;
+};
+
 /* One send queue entry, in posting order. */
 struct esv_swr {
 	uint32_t tag;
@@ -106,7 +124,8 @@ struct esv_swr {
 	uint64_t app_wr_id;
 	struct esv_shadow *sh;
 	size_t ptlen;        /* inner header + payload */
-	struct ibv_send_wr wr; /* for one-sided entries (opt-in): the app's WR */
+	struct ibv_send_wr wr; /* one-sided (opt-in): the app's WR; UD: wr.ud */
+	struct esv_udpeer *up; /* UD: the destination */
 	struct ibv_sge *sge;   /* max_send_sge entries */
 };
 #define ESV_SWR_APP 1u
@@ -162,6 +181,8 @@ struct esv_qp {
 	int sgid_index;
 	uint32_t dest_qpn;
 	uint32_t rq_psn;       /* ours, set at RTR: the peer's first PSN */
+	uint32_t qkey;         /* UD: ours, set at INIT */
+	struct esv_udpeer *udpeers; /* UD: every peer seen or addressed */
 	int shim_rts;          /* the shim moved the QP to RTS to answer */
 	uint8_t conn_id[ESV_CONNID_BYTES];
 	uint8_t gid[16];
@@ -197,6 +218,8 @@ struct esv_ctx {
 					       struct ibv_cq_init_attr_ex *);
 	struct ibv_srq *(*orig_create_srq_ex)(struct ibv_context *,
 					      struct ibv_srq_init_attr_ex *);
+	int (*orig_query_port)(struct ibv_context *, uint8_t,
+			       struct ibv_port_attr *, size_t);
 	struct esv_ctx *next;
 };
 
@@ -260,8 +283,15 @@ unsigned esv_cq_ack_soft(struct ibv_cq *cq, unsigned n);
 /* Replaces the data-path entries of ctx->ops and the extended creators. */
 void esv_patch_context(struct esv_ctx *ec);
 
-/* How many extra receive/send entries the shim adds to each queue. */
+/* Address handles (the shim needs a UD destination's address). */
+int esv_ah_created(struct ibv_ah *ah, const struct ibv_ah_attr *attr);
+void esv_ah_destroyed(struct ibv_ah *ah);
+int esv_ah_addr(struct ibv_ah *ah, uint8_t addr[16]);
+
+/* How many extra receive/send entries the shim adds to each queue (UD
+ * sends: one HELLO per peer, and answers). */
 #define ESV_EXTRA_SEND 1u
+#define ESV_EXTRA_SEND_UD 16u
 #define ESV_EXTRA_RECV 1u
 #define ESV_EXTRA_SRQ 16u
 

@@ -68,6 +68,9 @@ static void resolve(void)
 		R(dereg_mr, "ibv_dereg_mr", "IBVERBS_1.1");
 		R(query_gid, "ibv_query_gid", "IBVERBS_1.1");
 		R(query_qp, "ibv_query_qp", "IBVERBS_1.1");
+		R(create_ah, "ibv_create_ah", "IBVERBS_1.1");
+		R(create_ah_from_wc, "ibv_create_ah_from_wc", "IBVERBS_1.1");
+		R(destroy_ah, "ibv_destroy_ah", "IBVERBS_1.1");
 		R(get_cq_event, "ibv_get_cq_event", "IBVERBS_1.1");
 		R(ack_cq_events, "ibv_ack_cq_events", "IBVERBS_1.1");
 #undef R
@@ -223,6 +226,30 @@ static int w_bind_mw(struct ibv_qp *qp, struct ibv_mw *mw, struct ibv_mw_bind *b
 	return EPERM;
 }
 
+/* A sealed UD message is ESV_OVERHEAD bytes longer than the application's
+ * and must still fit one packet: applications size UD messages by the
+ * port's active MTU, so they are shown the next smaller one. */
+static int w_query_port(struct ibv_context *ctx, uint8_t port,
+			struct ibv_port_attr *attr, size_t len)
+{
+	int (*orig)(struct ibv_context *, uint8_t, struct ibv_port_attr *,
+		    size_t) = NULL;
+	struct esv_ctx *ec;
+	int rc;
+
+	pthread_mutex_lock(&esv_lock);
+	ec = esv_ctx_find(ctx);
+	if (ec)
+		orig = ec->orig_query_port;
+	pthread_mutex_unlock(&esv_lock);
+	if (!orig)
+		return EINVAL;
+	rc = orig(ctx, port, attr, len);
+	if (!rc && attr->active_mtu > IBV_MTU_256)
+		attr->active_mtu = (enum ibv_mtu)(attr->active_mtu - 1);
+	return rc;
+}
+
 static void patch(struct ibv_context *ctx)
 {
 	struct verbs_context *v = verbs_get_ctx(ctx);
@@ -243,6 +270,10 @@ static void patch(struct ibv_context *ctx)
 			if (HAS(create_cq_ex) && v->create_cq_ex) {
 				ec->orig_create_cq_ex = v->create_cq_ex;
 				v->create_cq_ex = w_create_cq_ex;
+			}
+			if (HAS(query_port) && v->query_port) {
+				ec->orig_query_port = v->query_port;
+				v->query_port = w_query_port;
 			}
 			if (HAS(create_srq_ex) && v->create_srq_ex) {
 				ec->orig_create_srq_ex = v->create_srq_ex;
@@ -285,14 +316,16 @@ static struct ibv_qp *create_qp_common(struct ibv_pd *pd, struct ibv_context *ct
 	struct ibv_qp_init_attr ia;
 	struct esv_ctx *ec;
 	struct ibv_qp *qp;
+	unsigned extra_send = ax->qp_type == IBV_QPT_UD ? ESV_EXTRA_SEND_UD
+							: ESV_EXTRA_SEND;
 	int extra = 1;
 
 	if (esv_ready())
 		return NULL;
-	if (a.qp_type != IBV_QPT_RC && a.qp_type != IBV_QPT_UC) {
-		esv_log("refused a QP of type %d: encshim seals RC and UC "
-			"queue pairs (UD is not sealed yet); nothing runs in clear",
-			(int)a.qp_type);
+	if (a.qp_type != IBV_QPT_RC && a.qp_type != IBV_QPT_UC &&
+	    a.qp_type != IBV_QPT_UD) {
+		esv_log("refused a QP of type %d: encshim seals RC, UC and UD "
+			"queue pairs; nothing runs in clear", (int)a.qp_type);
 		errno = EOPNOTSUPP;
 		return NULL;
 	}
@@ -307,7 +340,7 @@ static struct ibv_qp *create_qp_common(struct ibv_pd *pd, struct ibv_context *ct
 again:
 	a = *ax;
 	if (extra) {
-		a.cap.max_send_wr += ESV_EXTRA_SEND;
+		a.cap.max_send_wr += extra_send;
 		if (!a.srq)
 			a.cap.max_recv_wr += ESV_EXTRA_RECV;
 	}
@@ -345,7 +378,7 @@ again:
 	pthread_mutex_unlock(&esv_lock);
 	ax->cap = a.cap;
 	if (extra) {
-		ax->cap.max_send_wr -= ESV_EXTRA_SEND;
+		ax->cap.max_send_wr -= extra_send;
 		if (!a.srq)
 			ax->cap.max_recv_wr -= ESV_EXTRA_RECV;
 	}
@@ -476,6 +509,37 @@ EXPORT void ibv_ack_cq_events(struct ibv_cq *cq, unsigned int n)
 	n -= esv_cq_ack_soft(cq, n);
 	if (n)
 		esv_real.ack_cq_events(cq, n);
+}
+
+EXPORT struct ibv_ah *ibv_create_ah(struct ibv_pd *pd, struct ibv_ah_attr *attr)
+{
+	struct ibv_ah *ah;
+
+	resolve();
+	ah = esv_real.create_ah(pd, attr);
+	if (ah) {
+		pthread_mutex_lock(&esv_lock);
+		if (esv_ah_created(ah, attr)) {
+			esv_real.destroy_ah(ah);
+			ah = NULL;
+			errno = ENOMEM;
+		}
+		pthread_mutex_unlock(&esv_lock);
+	}
+	return ah;
+}
+
+EXPORT int ibv_destroy_ah(struct ibv_ah *ah)
+{
+	int rc;
+
+	resolve();
+	pthread_mutex_lock(&esv_lock);
+	rc = esv_real.destroy_ah(ah);
+	if (!rc)
+		esv_ah_destroyed(ah);
+	pthread_mutex_unlock(&esv_lock);
+	return rc;
 }
 
 EXPORT struct ibv_srq *ibv_create_srq(struct ibv_pd *pd, struct ibv_srq_init_attr *attr)
@@ -663,7 +727,8 @@ static const struct {
 	W(ibv_open_device), W(ibv_close_device), W(ibv_create_qp),
 	W(ibv_modify_qp), W(ibv_destroy_qp), W(ibv_create_cq),
 	W(ibv_destroy_cq), W(ibv_create_srq), W(ibv_destroy_srq),
-	W(ibv_get_cq_event), W(ibv_ack_cq_events),
+	W(ibv_get_cq_event), W(ibv_ack_cq_events), W(ibv_create_ah),
+	W(ibv_destroy_ah),
 	W(ibv_reg_mr_iova2), W(ibv_reg_dmabuf_mr), W(ibv_rereg_mr),
 	W(mlx5dv_init_obj), W(mlx5dv_create_qp), W(mlx5dv_create_cq),
 	W(mlx5dv_qp_ex_from_ibv_qp_ex), W(mlx5dv_devx_obj_create),

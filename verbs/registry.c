@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "esv.h"
 
@@ -167,4 +168,54 @@ struct esv_srq *esv_srq_find(struct ibv_srq *srq)
 		if (s->srq == srq)
 			return s;
 	return NULL;
+}
+
+/* Address handles: the destination address of each AH the application
+ * created (an ibv_ah does not expose it), to find a UD send's peer. */
+struct esv_ah {
+	struct ibv_ah *ah;
+	uint8_t addr[16];
+	struct esv_ah *hnext;
+};
+static struct esv_ah *ah_by_ptr[NB];
+
+int esv_ah_created(struct ibv_ah *ah, const struct ibv_ah_attr *attr)
+{
+	struct esv_ah *a = calloc(1, sizeof(*a));
+	unsigned h = hp(ah);
+
+	if (!a)
+		return -1;
+	a->ah = ah;
+	if (attr->is_global) {
+		memcpy(a->addr, attr->grh.dgid.raw, 16);
+	} else {
+		a->addr[14] = (uint8_t)(attr->dlid >> 8);
+		a->addr[15] = (uint8_t)attr->dlid;
+	}
+	a->hnext = ah_by_ptr[h];
+	ah_by_ptr[h] = a;
+	return 0;
+}
+
+void esv_ah_destroyed(struct ibv_ah *ah)
+{
+	for (struct esv_ah **p = &ah_by_ptr[hp(ah)]; *p; p = &(*p)->hnext)
+		if ((*p)->ah == ah) {
+			struct esv_ah *a = *p;
+
+			*p = a->hnext;
+			free(a);
+			return;
+		}
+}
+
+int esv_ah_addr(struct ibv_ah *ah, uint8_t addr[16])
+{
+	for (struct esv_ah *a = ah_by_ptr[hp(ah)]; a; a = a->hnext)
+		if (a->ah == ah) {
+			memcpy(addr, a->addr, 16);
+			return 0;
+		}
+	return -1;
 }

@@ -138,8 +138,21 @@ if want onesided; then
 	pair rping_optin ok 60 "$PA ENCSHIM_VERBS_ALLOW_ONE_SIDED=1 rping -s -a 10.0.0.1 -C 5 -v" "$PA ENCSHIM_VERBS_ALLOW_ONE_SIDED=1 rping -c -a 10.0.0.1 -C 5 -v"
 fi
 if want ud; then
-	pair ud_refused fail 20 "$PA ibv_ud_pingpong -d rxe0 -g $G0 -n 20" "$PA ibv_ud_pingpong -d rxe1 -g $G1 -n 20 10.0.0.1"
-	grep_log ud_refused server "refused a QP of type"
+	# -s 400: under the preload the port shows the next smaller MTU (512:
+	# a sealed datagram is 40 bytes longer than the application's).
+	UDP="ibv_ud_pingpong -s 400 -n 50"
+	pair ud_clear ok 60 "$NP $UDP -d rxe0 -g $G0" "$NP $UDP -d rxe1 -g $G1 10.0.0.1"
+	check ud_clear clear
+	pair ud_sealed ok 90 "$PA $UDP -d rxe0 -g $G0" "$PA $UDP -d rxe1 -g $G1 10.0.0.1"
+	check ud_sealed sealed
+	grep_log ud_sealed server "stats: sealed 50 msgs"
+	grep_log ud_sealed client "stats: sealed 50 msgs"
+	pair ud_oneside fail 20 "$PA $UDP -d rxe0 -g $G0" "$NP $UDP -d rxe1 -g $G1 10.0.0.1"
+	check ud_oneside sealed src=10.0.0.1
+	grep_log ud_oneside server "no HELLO from that sender"
+	pair ud_badkey fail 20 "$PA $UDP -d rxe0 -g $G0" "$PB $UDP -d rxe1 -g $G1 10.0.0.1"
+	check ud_badkey sealed
+	grep_log ud_badkey server "another job secret"
 fi
 # Our RC marker program (librdmacm, SEND_WITH_IMM): the marker and every
 # byte checked; the capture is judged by the marker (rdma_cm's connection
