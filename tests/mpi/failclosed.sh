@@ -11,7 +11,7 @@ CP="$ENCSHIM_COMPONENT_DIR:$(ompi_info --path pkglibdir --parsable | sed 's/^pat
 plain --mca mca_component_path "$CP" --mca pml_encshim_enable 1 \
 	-x ENCSHIM_KEY_FILE --mca pml ob1 $TCP -np 2 "$TB/marker"
 expect_refused "user names a PML (--mca pml ob1)" "refusing to run unencrypted: pml_encshim_enable=1 but the PML 'ob1'"
-grep -q "marker: ok" "$T/out" && fail "the job ran"
+if grep -q "marker: ok" "$T/out"; then fail "the job ran"; fi
 rc=0; OMPI_MCA_pml=ob1 timeout "$LIMIT" "$B/encshim" mpirun $MPIRUN_OPTS $TCP \
 	-np 2 "$TB/marker" >"$T/out" 2>&1 || rc=$?
 expect_refused "OMPI_MCA_pml=ob1 in the environment" "but the PML 'ob1' runs without the encshim wrapper"
@@ -29,13 +29,13 @@ expect_refused "missing key (encshim mpirun)" "job secret file not found"
 plain --mca mca_component_path "$CP" --mca pml_encshim_enable 1 \
 	-x ENCSHIM_KEY_FILE="$T/missing.key" $TCP -np 2 "$TB/marker"
 expect_refused "missing key (MPI_Init)" "key file .*missing.key: job secret file not found"
-grep -q "marker: ok" "$T/out" && fail "the job ran"
+if grep -q "marker: ok" "$T/out"; then fail "the job ran"; fi
 
 cp "$ENCSHIM_KEY_FILE" "$T/open.key"; chmod 0644 "$T/open.key"
 plain --mca mca_component_path "$CP" --mca pml_encshim_enable 1 \
 	-x ENCSHIM_KEY_FILE="$T/open.key" $TCP -np 2 "$TB/marker"
 expect_refused "key readable by others (MPI_Init)" "key file .*open.key: "
-grep -q "marker: ok" "$T/out" && fail "the job ran"
+if grep -q "marker: ok" "$T/out"; then fail "the job ran"; fi
 
 "$B/encshim" keygen "$T/other.key" >/dev/null
 plain --mca mca_component_path "$CP" --mca pml_encshim_enable 1 $TCP \
@@ -54,4 +54,4 @@ mkdir "$T/broken" && cp "$ENCSHIM_COMPONENT_DIR/mca_pml_encshim.so" "$T/broken/"
 rc=0; ENCSHIM_COMPONENT_DIR="$T/broken" timeout "$LIMIT" "$B/encshim" mpirun \
 	$MPIRUN_OPTS $TCP -np 2 "$TB/marker" >"$T/out" 2>&1 || rc=$?
 expect_refused "hook component that cannot be loaded" "Framework: hook"
-grep -q "marker: ok" "$T/out" && fail "the job ran"
+if grep -q "marker: ok" "$T/out"; then fail "the job ran"; fi

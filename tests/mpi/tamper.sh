@@ -13,5 +13,5 @@ grep -q CORRUPTED "$T/out" || fail "the tamper library did not alter plaintext t
 ok "without encshim, tampered bytes reach the application"
 enc $TAMPER -np 2 "$TB/marker" 5 4096
 expect_refused "tampered frame" "message from rank 0 .*refused, not delivered: authentication failed"
-grep -q CORRUPTED "$T/out" && fail "corrupted data was delivered"
+if grep -q CORRUPTED "$T/out"; then fail "corrupted data was delivered"; fi
 ok "no corrupted data delivered"

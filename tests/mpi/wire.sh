@@ -39,7 +39,7 @@ enc $TCP -np 2 "$TB/marker" 5 4096
 stop
 expect_ok "encrypted job" "marker: ok"
 [ "$(stat -c %s "$T/enc.pcap")" -gt 10000 ] || fail "the capture of the encrypted job is nearly empty"
-has_marker enc && fail "the marker is on the wire with encshim"
+if has_marker enc; then fail "the marker is on the wire with encshim"; fi
 ok "with encshim the marker is not on the wire"
 
 UCXTCP="-x UCX_TLS=tcp,self -x UCX_NET_DEVICES=lo"
@@ -54,7 +54,7 @@ capture ucx
 enc $(transport ucx 1) $UCXTCP -np 2 "$TB/marker" 5 4096
 stop
 expect_ok "encrypted job over ucx/tcp" "marker: ok"
-has_marker ucx && fail "the marker is on the wire with encshim over ucx"
+if has_marker ucx; then fail "the marker is on the wire with encshim over ucx"; fi
 ok "with encshim over ucx/tcp the marker is not on the wire"
 
 CP="$ENCSHIM_COMPONENT_DIR:$(ompi_info --path pkglibdir --parsable | sed 's/^path:pkglibdir://')"
@@ -63,5 +63,5 @@ plain --mca mca_component_path "$CP" --mca pml_encshim_enable 1 \
 	-x ENCSHIM_KEY_FILE --mca pml ob1 $TCP -np 2 "$TB/marker" 5 4096
 stop
 expect_refused "--mca pml ob1" "refusing to run unencrypted"
-has_marker named && fail "the marker went out in clear before the job stopped"
+if has_marker named; then fail "the marker went out in clear before the job stopped"; fi
 ok "with --mca pml ob1 the job stops before any clear text"
