@@ -140,8 +140,8 @@ void encshim_request_watch(encshim_request_t *r);
 void encshim_request_rearm(encshim_request_t *r);
 /* Completes an activation that needs no PML request. */
 void encshim_request_complete_now(encshim_request_t *r, int err);
-/* Waits for the inner of the last activation to be marked complete and
- * frees it. */
+/* Waits for the last activation to be fully complete (the PML's request
+ * marked complete too) and frees the PML's request. */
 void encshim_request_forget_inner(encshim_request_t *r);
 /* Drops a request that never reached the PML. */
 void encshim_request_drop(encshim_request_t *r);

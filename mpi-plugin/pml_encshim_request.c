@@ -33,7 +33,13 @@
 #include "ompi/mca/pml/base/pml_base_bsend.h"
 #include "opal/threads/threads.h"
 
-enum { LIFE_ACTIVE, LIFE_DONE, LIFE_ORPHAN };
+/*
+ * ACTIVE: the PML's request is in flight. COMPLETING: ompi_request_complete
+ * of the user's request is running. DONE: completed; whoever frees it
+ * releases it. ORPHAN: freed by the user before DONE; the completion path
+ * releases it (through the graveyard).
+ */
+enum { LIFE_ACTIVE, LIFE_COMPLETING, LIFE_DONE, LIFE_ORPHAN };
 
 struct req_list {
 	pthread_mutex_t lock;
@@ -85,9 +91,11 @@ void encshim_frame_release(encshim_request_t *r)
 static void watch_add(encshim_request_t *r)
 {
 	pthread_mutex_lock(&watch.lock);
-	r->watch_next = watch.head;
-	watch.head = r;
-	r->watched = true;
+	if (!r->watched) {
+		r->watch_next = watch.head;
+		watch.head = r;
+		r->watched = true;
+	}
 	atomic_store(&watch.nonempty, 1);
 	pthread_mutex_unlock(&watch.lock);
 }
@@ -113,6 +121,13 @@ static void watch_remove(encshim_request_t *r)
 
 void encshim_request_forget_inner(encshim_request_t *r)
 {
+	/* A persistent request may be restarted as soon as it is seen
+	 * complete: let that completion finish first. */
+	while (LIFE_COMPLETING == atomic_load(&r->life))
+		sched_yield();
+	/* off the watch list: it must never see a stale inner */
+	if (r->watched)
+		watch_remove(r);
 	if (NULL == r->inner)
 		return;
 	/* The completion path marks the inner complete right after our
@@ -128,8 +143,6 @@ void encshim_request_forget_inner(encshim_request_t *r)
 
 static void release(encshim_request_t *r)
 {
-	if (r->watched)
-		watch_remove(r);
 	encshim_request_forget_inner(r);
 	encshim_frame_release(r);
 	OMPI_REQUEST_FINI(&r->super);
@@ -180,10 +193,30 @@ static bool claim(encshim_request_t *r)
 	return 0 == atomic_exchange(&r->claimed, 1);
 }
 
+/*
+ * Completes the user's request. Completing may run a callback that frees
+ * it (osc pt2pt does): r stays valid until `life` says who releases it.
+ */
+static void complete_outer(encshim_request_t *r)
+{
+	int expected = LIFE_ACTIVE;
+
+	if (!atomic_compare_exchange_strong(&r->life, &expected,
+					    LIFE_COMPLETING)) {
+		/* freed while active: nobody waits, but callbacks may */
+		(void)ompi_request_complete(&r->super, true);
+		bury(r);
+		return;
+	}
+	(void)ompi_request_complete(&r->super, true);
+	expected = LIFE_COMPLETING;
+	if (!atomic_compare_exchange_strong(&r->life, &expected, LIFE_DONE))
+		bury(r); /* freed during completion */
+}
+
 /* Runs once per activation, after the inner completed. */
 static void finish(encshim_request_t *r)
 {
-	int expected = LIFE_ACTIVE;
 	ompi_status_public_t *in = &r->inner->req_status;
 
 	if (ENCSHIM_REQ_SEND == r->kind) {
@@ -193,11 +226,7 @@ static void finish(encshim_request_t *r)
 	} else {
 		(void)encshim_recv_finish(r);
 	}
-	/* Completing may run a callback that frees r (life -> ORPHAN);
-	 * r stays valid until the exchange below. */
-	(void)ompi_request_complete(&r->super, true);
-	if (!atomic_compare_exchange_strong(&r->life, &expected, LIFE_DONE))
-		bury(r);
+	complete_outer(r);
 }
 
 static int inner_done(ompi_request_t *inner)
@@ -273,11 +302,14 @@ void encshim_request_fini(void)
 static int req_free(ompi_request_t **rptr)
 {
 	encshim_request_t *r = (encshim_request_t *)*rptr;
-	int expected = LIFE_ACTIVE;
+	int life = atomic_load(&r->life);
 
 	*rptr = MPI_REQUEST_NULL;
-	if (atomic_compare_exchange_strong(&r->life, &expected, LIFE_ORPHAN))
-		return OMPI_SUCCESS; /* still active: completion releases it */
+	while (LIFE_DONE != life) {
+		/* active or completing: the completion path releases it */
+		if (atomic_compare_exchange_weak(&r->life, &life, LIFE_ORPHAN))
+			return OMPI_SUCCESS;
+	}
 	release(r);
 	return OMPI_SUCCESS;
 }
@@ -356,6 +388,5 @@ void encshim_request_complete_now(encshim_request_t *r, int err)
 		r->super.req_status.MPI_TAG = MPI_ANY_TAG;
 	}
 	atomic_store(&r->claimed, 1);
-	(void)ompi_request_complete(&r->super, true);
-	atomic_store(&r->life, LIFE_DONE);
+	complete_outer(r);
 }
