@@ -5,7 +5,8 @@
  * in windows of nonblocking operations, random sizes (0..64 KiB) and
  * tags, received with MPI_ANY_SOURCE/MPI_ANY_TAG. Every message carries
  * its origin and length in its first bytes and a pattern derived from
- * them; receivers check all of it. Prints "threads: ok".
+ * them; receivers check all of it. Then each thread restarts a pair of
+ * persistent requests 300 times around a ring. Prints "threads: ok".
  * Usage: threads [N] [T]
  */
 #include <mpi.h>
@@ -79,6 +80,33 @@ static void check_recv(int t, const unsigned char *buf, MPI_Status *st,
 	failures[t]++;
 }
 
+/* Persistent requests restarted many times, concurrently in every thread:
+ * a ring on the thread's communicator, new contents each round. */
+static void persistent_ring(int t)
+{
+	int next = (rank + 1) % size, prev = (rank + size - 1) % size;
+	int out[64], in[64], round, i;
+	MPI_Request rq[2];
+
+	MPI_Recv_init(in, 64, MPI_INT, prev, 31000, comms[t], &rq[0]);
+	MPI_Send_init(out, 64, MPI_INT, next, 31000, comms[t], &rq[1]);
+	for (round = 0; round < 300; round++) {
+		for (i = 0; i < 64; i++)
+			out[i] = rank * 1000000 + t * 10000 + round * 64 + i;
+		MPI_Startall(2, rq);
+		MPI_Waitall(2, rq, MPI_STATUSES_IGNORE);
+		for (i = 0; i < 64; i++)
+			if (in[i] != prev * 1000000 + t * 10000 + round * 64 + i) {
+				fprintf(stderr, "threads: rank %d thread %d: persistent "
+					"round %d element %d wrong\n", rank, t, round, i);
+				failures[t]++;
+				break;
+			}
+	}
+	MPI_Request_free(&rq[0]);
+	MPI_Request_free(&rq[1]);
+}
+
 static void *worker(void *arg)
 {
 	int t = (int)(intptr_t)arg, k, i, npeer = size - 1;
@@ -125,6 +153,7 @@ static void *worker(void *arg)
 		}
 	(void)total_recv;
 	(void)posted;
+	persistent_ring(t);
 	for (i = 0; i < WINDOW; i++) {
 		free(rs[i].buf);
 		free(ss[i].buf);
