@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Test-only LD_PRELOAD library: an on-path attacker below MPI. It flips
- * one bit in the last byte of every write of at least TAMPER_MIN_LEN
- * bytes (default 256) to a TCP socket whose local or remote port lies in
- * [TAMPER_PORT_MIN, TAMPER_PORT_MAX] (the BTL's ports, so that mpirun's
- * own control connections are left alone). The caller's buffer is never
- * changed: the altered bytes go out from a copy.
+ * Test-only LD_PRELOAD library: an on-path attacker below MPI. It acts on
+ * writes of at least TAMPER_MIN_LEN bytes (default 256) to a TCP socket
+ * whose local or remote port lies in [TAMPER_PORT_MIN, TAMPER_PORT_MAX]
+ * (the BTL's ports, so that mpirun's own control connections are left
+ * alone). TAMPER_MODE=flip (default) flips one bit in the last byte of
+ * each such write; TAMPER_MODE=replay keeps the last TAMPER_TAIL bytes of
+ * the first such write (a whole frame, for messages of one size) and puts
+ * them in place of the last TAMPER_TAIL bytes of every later write of the
+ * same length: the transport's headers stay valid, the frame is an old
+ * one. The caller's buffer is never changed: altered bytes go out from a
+ * copy.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -63,6 +68,56 @@ static size_t iov_total(const struct iovec *iov, int n)
 	return t;
 }
 
+static int replaying(void)
+{
+	const char *m = getenv("TAMPER_MODE");
+
+	return m && !strcmp(m, "replay");
+}
+
+/* Replay: the whole write as one buffer, its tail taken from the first
+ * write of this length. NULL when there is nothing to replay yet. */
+static struct iovec *replayed(const struct iovec *iov, int n, void **copy)
+{
+	static unsigned char *saved;
+	static size_t saved_total;
+	size_t total = iov_total(iov, n), tail = (size_t)env_int("TAMPER_TAIL", 0);
+	struct iovec *out;
+	unsigned char *flat;
+
+	if (tail == 0 || tail > total)
+		return NULL;
+	flat = malloc(total);
+	out = malloc(sizeof(*out));
+	if (!flat || !out) {
+		free(flat);
+		free(out);
+		return NULL;
+	}
+	for (size_t off = 0, i = 0; i < (size_t)n; off += iov[i].iov_len, i++)
+		memcpy(flat + off, iov[i].iov_base, iov[i].iov_len);
+	if (!saved) {
+		saved = malloc(tail);
+		if (saved) {
+			memcpy(saved, flat + total - tail, tail);
+			saved_total = total;
+		}
+		free(flat);
+		free(out);
+		return NULL;
+	}
+	if (total != saved_total) {
+		free(flat);
+		free(out);
+		return NULL;
+	}
+	memcpy(flat + total - tail, saved, tail);
+	out->iov_base = flat;
+	out->iov_len = total;
+	*copy = flat;
+	return out;
+}
+
 /* Copies iov with its last non-empty buffer duplicated and altered. */
 static struct iovec *altered(const struct iovec *iov, int n, void **copy)
 {
@@ -93,10 +148,20 @@ ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 
 	if (!real)
 		real = (ssize_t(*)(int, const struct iovec *, int))dlsym(RTLD_NEXT, "writev");
-	if (iovcnt <= 0 || !targeted(fd, iov_total(iov, iovcnt)) ||
-	    !(alt = altered(iov, iovcnt, &copy)))
+	if (iovcnt <= 0 || !targeted(fd, iov_total(iov, iovcnt)))
 		return real(fd, iov, iovcnt);
-	rc = real(fd, alt, iovcnt);
+	if (replaying()) {
+		if (!(alt = replayed(iov, iovcnt, &copy)))
+			return real(fd, iov, iovcnt);
+		rc = real(fd, alt, 1);
+		/* report what the caller asked for: the BTL must not resend */
+		if (rc == (ssize_t)alt->iov_len)
+			rc = (ssize_t)iov_total(iov, iovcnt);
+	} else {
+		if (!(alt = altered(iov, iovcnt, &copy)))
+			return real(fd, iov, iovcnt);
+		rc = real(fd, alt, iovcnt);
+	}
 	free(alt);
 	free(copy);
 	return rc;
@@ -123,7 +188,7 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 
 	if (!real)
 		real = (ssize_t(*)(int, const struct msghdr *, int))dlsym(RTLD_NEXT, "sendmsg");
-	if (msg->msg_iovlen <= 0 ||
+	if (msg->msg_iovlen <= 0 || replaying() ||
 	    !targeted(fd, iov_total(msg->msg_iov, (int)msg->msg_iovlen)) ||
 	    !(m.msg_iov = altered(msg->msg_iov, (int)msg->msg_iovlen, &copy)))
 		return real(fd, msg, flags);
