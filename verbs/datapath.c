@@ -754,6 +754,10 @@ static void udpeers_free(struct esv_qp *q)
 		q->udpeers = up->next;
 		if (up->peer)
 			encshim_peer_free(up->peer);
+		if (up->rx)
+			encshim_peer_free(up->rx);
+		if (up->mirror)
+			encshim_local_free(up->mirror);
 		if (up->ah)
 			esv_real.destroy_ah(up->ah);
 		free(up);
@@ -857,6 +861,32 @@ static int post_one_send_ud(struct esv_qp *q, struct ibv_send_wr *w)
 	return rc;
 }
 
+/* A UD QP that sends to itself (UCX does) gets its own HELLO back. Its
+ * keys are those of a pair (the QP, a mirror identity of it: 'M' instead
+ * of 'Q', its own key pair): it seals as the QP towards the mirror and
+ * opens as the mirror, so each direction keeps its own key and sequence. */
+static int ud_self_keys(struct esv_qp *q, struct esv_udpeer *up)
+{
+	uint8_t id[64], mid[64], pub[32], mpub[32];
+	size_t idlen = make_identity(id, q->type, q->qpn, q->gid, q->conn_id);
+	int rc;
+
+	memcpy(mid, id, idlen);
+	mid[0] = 'M';
+	rc = encshim_local_new(&up->mirror, esv_cfg.secret, esv_cfg.job_id,
+			       esv_cfg.job_id_len, mid, idlen, esv_cfg.backend);
+	if (rc)
+		return rc;
+	encshim_local_public_key(q->local, pub);
+	encshim_local_public_key(up->mirror, mpub);
+	rc = encshim_peer_new(&up->peer, q->local, mid, idlen, mpub, 0);
+	if (!rc)
+		rc = encshim_peer_new(&up->rx, up->mirror, id, idlen, pub, 0);
+	memcpy(up->conn_id, q->conn_id, ESV_CONNID_BYTES);
+	memcpy(up->pub, pub, 32);
+	return rc;
+}
+
 /* A HELLO on a UD QP. A bad one is dropped with a line on stderr: on UD
  * anyone may send, and one sender must not stop the QP for the others;
  * that sender gets no keys, so nothing of it is ever delivered. */
@@ -890,6 +920,14 @@ static void ud_hello(struct esv_qp *q, const struct ibv_wc *wc,
 	up = udpeer_get(q, wc->src_qp, addr);
 	if (!up)
 		return;
+	if (wc->src_qp == q->qpn && !memcmp(h + 16, q->conn_id, ESV_CONNID_BYTES)) {
+		if (!up->peer && (rc = ud_self_keys(q, up)) != 0)
+			esv_log("UD QP %u: keys to itself failed: %s", q->qpn,
+				encshim_strerror(rc));
+		ud_update_waiting(q);
+		flush_pending(q);
+		return;
+	}
 	/* The same HELLO again (an answer, or a repeat) keeps the keys and
 	 * so the sequence numbers; a new one (the peer QP was reset) makes
 	 * new keys. */
@@ -973,7 +1011,8 @@ static int on_recv_ud(struct esv_qp *q, struct esv_shadow *s, struct ibv_wc *wc)
 	else if (flen < ESV_OVERHEAD)
 		rc = ENCSHIM_E_MALFORMED;
 	else
-		rc = encshim_peer_open(up->peer, env, envlen, f, flen, pt);
+		rc = encshim_peer_open(up->rx ? up->rx : up->peer, env, envlen,
+				       f, flen, pt);
 	if (!rc && ((pt[0] != ESV_KIND_SEND && pt[0] != ESV_KIND_SEND_IMM) ||
 		    pt[1] || pt[2] || pt[3]))
 		rc = ENCSHIM_E_MALFORMED;

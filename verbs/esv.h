@@ -106,6 +106,8 @@ struct esv_udpeer {
 	uint32_t qpn;              /* remote QP number */
 	uint8_t addr[16];          /* remote GID (or LID in the last 2 bytes) */
 	struct encshim_peer *peer; /* keys: NULL until the peer's HELLO */
+	struct encshim_peer *rx;   /* QP to itself: opens what peer seals */
+	struct encshim_local *mirror; /* QP to itself: the other end */
 	uint8_t conn_id[ESV_CONNID_BYTES]; /* the peer's, from its HELLO */
 	uint8_t pub[32];           /* the peer's public key, from its HELLO */
 	struct ibv_ah *ah;         /* the shim's AH to answer the peer */

@@ -27,12 +27,23 @@ static int resolved;
 
 static void *next_sym(const char *name, const char *ver)
 {
+	static void *lib;
 	void *p = NULL;
 
 	if (ver)
 		p = dlvsym(RTLD_NEXT, name, ver);
 	if (!p)
 		p = dlsym(RTLD_NEXT, name);
+	/* A libibverbs that came with a dlopen()ed module (UCX's libuct_ib,
+	 * RTLD_LOCAL) is not in the global scope that RTLD_NEXT searches,
+	 * though the module's calls reach the shim: look in it directly
+	 * (dlvsym: the interposed dlsym would return the shim's wrappers). */
+	if (!p && ver) {
+		if (!lib)
+			lib = dlopen("libibverbs.so.1", RTLD_LAZY | RTLD_NOLOAD);
+		if (lib)
+			p = dlvsym(lib, name, ver);
+	}
 	return p;
 }
 

@@ -46,7 +46,7 @@ PA="env LD_PRELOAD=$LIB ENCSHIM_KEY_FILE=$KA ENCSHIM_STATS=1 ENCSHIM_VERBS_HELLO
 PB="env LD_PRELOAD=$LIB ENCSHIM_KEY_FILE=$KB ENCSHIM_STATS=1 ENCSHIM_VERBS_HELLO_TIMEOUT=10"
 NP="env"
 
-want() { case ",$esv_tests," in *,all,*|*,$1,*) return 0;; esac; return 1; }
+want() { case ",$esv_tests," in *,$1,*) return 0;; *,all,*) [ "$1" != mpiverbs ];; *) return 1;; esac; }
 
 # pair NAME EXPECT(ok|fail) TMO "SERVER CMD" "CLIENT CMD"
 # Runs a server on rxe0 (10.0.0.1) and a client on rxe1 with a capture.
@@ -187,7 +187,18 @@ if want mpi && [ -x $MPIPROG ]; then
 	check mpi_plugin sealed marker=$MARK runs=no
 	grep_job mpi_plugin 2 "mpi_marker: ok rank"
 	grep_job mpi_plugin 2 "encshim: rank [01]: sealed [1-9][0-9]* msgs"
-elif want mpi; then
+fi
+if want mpiverbs && [ -x $MPIPROG ]; then
+	# The verbs preload under an unmodified Open MPI + UCX job: two-sided
+	# only (no rendezvous: UCX would use RDMA READ/WRITE for it). Not in
+	# "all" yet: the job stalls after the UD handshakes (docs/VERBS.md).
+	UCX2="UCX_RNDV_THRESH=inf"
+	job mpi_preload 180 "env $MPIENV $UCX2 ENCSHIM_KEY_FILE=$KA ENCSHIM_STATS=1 ENCSHIM_VERBS_HELLO_TIMEOUT=20 $top/encshim preload mpirun $MPIRUN --mca pml ucx -x LD_PRELOAD /tmp/rankdev $MPIPROG"
+	check mpi_preload sealed marker=$MARK
+	grep_job mpi_preload 2 "mpi_marker: ok rank"
+	grep_job mpi_preload 2 "stats: sealed [1-9][0-9]* msgs"
+fi
+if { want mpi || want mpiverbs; } && [ ! -x $MPIPROG ]; then
 	say "SKIP mpi: $MPIPROG not built (Open MPI devel files missing)"
 fi
 echo "suite done at $(cut -d' ' -f1 /proc/uptime)s (setup from ${t0}s)"
