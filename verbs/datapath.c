@@ -322,6 +322,12 @@ static void stash_push(struct esv_cq *c, const struct ibv_wc *wc)
 		c->stash_cap = ncap;
 		c->stash_head = 0;
 	}
+	/* One software event per fill of an empty stash, as the hardware
+	 * raises one per arming: announcing a non-empty stash at every
+	 * ibv_get_cq_event would never let a caller that drains events
+	 * until EAGAIN (UCX's uct_ib_iface_pre_arm) return. */
+	if (!c->stash_count)
+		c->soft_due = 1;
 	c->stash[(c->stash_head + c->stash_count) % c->stash_cap] = *wc;
 	c->stash_count++;
 }
@@ -1801,12 +1807,14 @@ struct ibv_cq *esv_channel_progress(struct ibv_comp_channel *ch, int *busy)
 				*busy = 1;
 				pull_handshakes(c);
 			}
-			if (c->stash_count && !found)
+			if (c->stash_count && c->soft_due && !found)
 				found = c;
 		}
 	}
-	if (found)
+	if (found) {
+		found->soft_due = 0;
 		found->soft_events++;
+	}
 	pthread_mutex_unlock(&esv_lock);
 	return found ? found->cq : NULL;
 }

@@ -201,6 +201,7 @@ struct esv_cq {
 	struct ibv_wc *stash;
 	unsigned stash_cap, stash_head, stash_count;
 	unsigned soft_events;  /* events the shim handed out, not yet acked */
+	int soft_due;          /* stash filled since the last software event */
 	struct esv_cq *hnext;
 };
 

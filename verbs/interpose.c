@@ -11,6 +11,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -492,6 +493,10 @@ EXPORT int ibv_destroy_cq(struct ibv_cq *cq)
 EXPORT int ibv_get_cq_event(struct ibv_comp_channel *ch, struct ibv_cq **cq,
 			    void **cq_context)
 {
+	/* A non-blocking channel (UCX sets O_NONBLOCK and drains events until
+	 * EAGAIN from its async thread) gets one progress pass, never a wait. */
+	int nonblock = (fcntl(ch->fd, F_GETFL) & O_NONBLOCK) != 0;
+
 	resolve();
 	for (;;) {
 		struct pollfd p = { .fd = ch->fd, .events = POLLIN };
@@ -503,7 +508,7 @@ EXPORT int ibv_get_cq_event(struct ibv_comp_channel *ch, struct ibv_cq **cq,
 			*cq_context = soft->cq_context;
 			return 0;
 		}
-		if (!busy)
+		if (!busy || nonblock)
 			break;
 		r = poll(&p, 1, 10);
 		if (r > 0)
