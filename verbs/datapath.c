@@ -994,10 +994,18 @@ static int on_recv_ud(struct esv_qp *q, struct esv_shadow *s, struct ibv_wc *wc)
 		return 1;
 	}
 	if (flen >= 4 && !memcmp(f, ESV_HELLO_MAGIC, 4)) {
-		ud_hello(q, wc, grh, f, flen);
+		uint8_t h[ESV_GRH_BYTES + ESV_HELLO_BYTES];
+
+		/* The shadow goes back to the receive queue before the HELLO
+		 * is handled: handling it posts the sends queued for that
+		 * peer, and a QP talking to itself needs the receive. */
+		memcpy(h, s->buf, ESV_GRH_BYTES +
+		       (flen < ESV_HELLO_BYTES ? flen : ESV_HELLO_BYTES));
 		sodium_memzero(s->buf, s->region->slot_size);
 		pool_put(s);
 		post_extra_shadow(q);
+		ud_hello(q, wc, h, h + ESV_GRH_BYTES, flen);
+		sodium_memzero(h, sizeof(h));
 		return 0;
 	}
 	r = rq_pop(rq);

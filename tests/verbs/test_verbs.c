@@ -8,6 +8,9 @@
  * RC rules that matter: receive queues are FIFOs, a message with no
  * receive posted waits (RNR with infinite retry), a message larger than
  * the receive fails with LOC_LEN_ERR, the error state flushes receives.
+ * UD QPs are connected by QP number: a datagram goes to the QP named in
+ * the WR (itself included), arrives behind a 40-byte GRH carrying the
+ * sender's GID, and is dropped when no receive is posted.
  * Every message that crosses the wire is recorded, so tests can check
  * that no plaintext ever crosses it, and can tamper with it.
  */
@@ -23,6 +26,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include <arpa/inet.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <infiniband/verbs.h>
 
@@ -55,7 +59,14 @@ struct fqp {
 	int rq_head, rq_count;
 	struct fmsg wait[MAXQ]; /* arrived, no receive posted (RNR) */
 	int w_head, w_count;
+	uint8_t gid[16];        /* UD: the address datagrams come from */
 };
+struct fah {
+	struct ibv_ah ah;
+	uint8_t dgid[16];
+};
+static struct fqp *fqps[MAXQ]; /* UD: every QP, by creation */
+static int nfqps;
 
 static struct verbs_context *fctx;
 static struct ibv_pd fpd;
@@ -77,13 +88,17 @@ static void cq_push(struct ibv_cq *cq, const struct ibv_wc *wc)
 	c->count++;
 }
 
-static void deliver(struct fqp *to, struct fmsg m)
+static void deliver_from(struct fqp *to, struct fmsg m, uint32_t src_qp, int grh)
 {
 	struct frecv *r;
 	struct ibv_wc wc;
 	size_t have = 0, off = 0;
 
 	if (!to->rq_count) {
+		if (grh) { /* UD: no receive, the datagram is lost */
+			free(m.data);
+			return;
+		}
 		assert_true(to->w_count < MAXQ);
 		to->wait[(to->w_head + to->w_count++) % MAXQ] = m;
 		return;
@@ -96,8 +111,9 @@ static void deliver(struct fqp *to, struct fmsg m)
 	memset(&wc, 0, sizeof(wc));
 	wc.wr_id = r->wr_id;
 	wc.qp_num = to->qp.qp_num;
-	wc.src_qp = to->peer->qp.qp_num;
+	wc.src_qp = src_qp;
 	wc.opcode = IBV_WC_RECV;
+	wc.wc_flags = grh ? IBV_WC_GRH : 0;
 	if (m.len > have) {
 		wc.status = IBV_WC_LOC_LEN_ERR;
 	} else {
@@ -110,6 +126,36 @@ static void deliver(struct fqp *to, struct fmsg m)
 		wc.byte_len = (uint32_t)m.len;
 	}
 	cq_push(to->qp.recv_cq, &wc);
+	free(m.data);
+}
+
+static void deliver(struct fqp *to, struct fmsg m)
+{
+	deliver_from(to, m, to->peer->qp.qp_num, 0);
+}
+
+/* A UD datagram from q: GRH (IPv6 version, source GID at 8, destination
+ * at 24) || payload, to the QP numbered in the WR. */
+static void deliver_ud(struct fqp *q, const struct ibv_send_wr *wr, struct fmsg m)
+{
+	struct fah *ah = (struct fah *)wr->wr.ud.ah;
+	struct fmsg d;
+
+	for (int i = 0; i < nfqps; i++) {
+		struct fqp *to = fqps[i];
+
+		if (to->qp.qp_num != wr->wr.ud.remote_qpn ||
+		    memcmp(to->gid, ah->dgid, 16))
+			continue;
+		d.len = ESV_GRH_BYTES + m.len;
+		d.data = calloc(1, d.len);
+		d.data[0] = 0x60;
+		memcpy(d.data + 8, q->gid, 16);
+		memcpy(d.data + 24, ah->dgid, 16);
+		memcpy(d.data + ESV_GRH_BYTES, m.data, m.len);
+		deliver_from(to, d, q->qp.qp_num, 1);
+	}
+	free(m.data);
 }
 
 static int f_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr,
@@ -152,8 +198,12 @@ static int f_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr,
 			wc.qp_num = qp->qp_num;
 			cq_push(qp->send_cq, &wc);
 		}
-		if (q->peer)
+		if (qp->qp_type == IBV_QPT_UD)
+			deliver_ud(q, wr, m);
+		else if (q->peer)
 			deliver(q->peer, m);
+		else
+			free(m.data);
 	}
 	return 0;
 }
@@ -223,6 +273,8 @@ static struct ibv_cq *f_create_cq(struct ibv_context *ctx, int cqe, void *u,
 	struct fcq *c = calloc(1, sizeof(*c));
 
 	c->cq.context = ctx;
+	c->cq.channel = ch;
+	c->cq.cq_context = u;
 	return &c->cq;
 }
 
@@ -243,6 +295,8 @@ static struct ibv_qp *f_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *a)
 	q->qp.send_cq = a->send_cq;
 	q->qp.recv_cq = a->recv_cq;
 	q->qp.state = IBV_QPS_RESET;
+	assert_true(nfqps < MAXQ);
+	fqps[nfqps++] = q;
 	return &q->qp;
 }
 
@@ -271,8 +325,60 @@ static int f_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *a, int mask)
 
 static int f_destroy_qp(struct ibv_qp *qp)
 {
+	for (int i = 0; i < nfqps; i++)
+		if (&fqps[i]->qp == qp)
+			fqps[i] = fqps[--nfqps];
 	free(qp);
 	return 0;
+}
+
+static struct ibv_ah *f_create_ah(struct ibv_pd *pd, struct ibv_ah_attr *attr)
+{
+	struct fah *a = calloc(1, sizeof(*a));
+
+	a->ah.pd = pd;
+	a->ah.context = pd->context;
+	memcpy(a->dgid, attr->grh.dgid.raw, 16);
+	return &a->ah;
+}
+
+/* The answer's address: the GRH's source GID. */
+static struct ibv_ah *f_create_ah_from_wc(struct ibv_pd *pd, struct ibv_wc *wc,
+					  struct ibv_grh *grh, uint8_t port)
+{
+	struct ibv_ah_attr attr;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.is_global = 1;
+	memcpy(attr.grh.dgid.raw, grh->sgid.raw, 16);
+	return f_create_ah(pd, &attr);
+}
+
+static int f_destroy_ah(struct ibv_ah *ah)
+{
+	free(ah);
+	return 0;
+}
+
+/* Channel events: the fake raises none; a non-blocking read of the
+ * channel's eventfd says so (EAGAIN), as libibverbs would. */
+static int real_events, real_acks;
+static struct ibv_cq *fake_event_cq; /* the CQ a "hardware" event names */
+static int f_get_cq_event(struct ibv_comp_channel *ch, struct ibv_cq **cq, void **ctx)
+{
+	uint64_t v;
+
+	if (read(ch->fd, &v, sizeof(v)) != sizeof(v))
+		return -1;
+	real_events++;
+	*cq = fake_event_cq;
+	*ctx = fake_event_cq ? fake_event_cq->cq_context : NULL;
+	return 0;
+}
+
+static void f_ack_cq_events(struct ibv_cq *cq, unsigned n)
+{
+	real_acks += (int)n;
 }
 
 static struct ibv_mr *f_reg_mr(struct ibv_pd *pd, void *addr, size_t len, int acc)
@@ -318,6 +424,11 @@ static const struct esv_real fake = {
 	.reg_mr_iova2 = f_reg_mr_iova2,
 	.dereg_mr = f_dereg_mr,
 	.query_gid = f_query_gid,
+	.create_ah = f_create_ah,
+	.create_ah_from_wc = f_create_ah_from_wc,
+	.destroy_ah = f_destroy_ah,
+	.get_cq_event = f_get_cq_event,
+	.ack_cq_events = f_ack_cq_events,
 };
 
 /* ------------------------------------------------------------- fixture */
@@ -860,6 +971,343 @@ static void test_reconnect_fresh_keys(void **state)
 	free_pair(&p);
 }
 
+/* ------------------------------------------------------------------ UD */
+
+struct udhost {
+	struct ibv_cq *cq;
+	struct ibv_qp *qp;
+};
+
+static void make_ud(struct ibv_context *ctx, struct udhost *h, uint8_t gid_last)
+{
+	struct ibv_qp_init_attr ia;
+	struct ibv_qp_attr a;
+
+	h->cq = ibv_create_cq(ctx, 64, NULL, NULL, 0);
+	assert_non_null(h->cq);
+	memset(&ia, 0, sizeof(ia));
+	ia.send_cq = ia.recv_cq = h->cq;
+	ia.qp_type = IBV_QPT_UD;
+	ia.cap.max_send_wr = 16;
+	ia.cap.max_recv_wr = 16;
+	ia.cap.max_send_sge = 2;
+	ia.cap.max_recv_sge = 2;
+	h->qp = ibv_create_qp(&fpd, &ia);
+	assert_non_null(h->qp);
+	((struct fqp *)h->qp)->gid[15] = gid_last;
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_INIT;
+	a.port_num = 1;
+	a.qkey = 0x11111111;
+	assert_int_equal(ibv_modify_qp(h->qp, &a, IBV_QP_STATE | IBV_QP_PORT |
+				       IBV_QP_QKEY), 0);
+	a.qp_state = IBV_QPS_RTR;
+	assert_int_equal(ibv_modify_qp(h->qp, &a, IBV_QP_STATE), 0);
+	a.qp_state = IBV_QPS_RTS;
+	assert_int_equal(ibv_modify_qp(h->qp, &a, IBV_QP_STATE), 0);
+}
+
+static void free_ud(struct udhost *h)
+{
+	assert_int_equal(ibv_destroy_qp(h->qp), 0);
+	assert_int_equal(ibv_destroy_cq(h->cq), 0);
+}
+
+static struct ibv_ah *ah_to(struct udhost *h)
+{
+	struct ibv_ah_attr attr;
+	struct ibv_ah *ah;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.is_global = 1;
+	memcpy(attr.grh.dgid.raw, ((struct fqp *)h->qp)->gid, 16);
+	ah = ibv_create_ah(&fpd, &attr);
+	assert_non_null(ah);
+	return ah;
+}
+
+static int post_send_ud(struct udhost *from, struct ibv_ah *ah, struct udhost *to,
+			uint64_t id, const void *buf, uint32_t len, enum ibv_wr_opcode op)
+{
+	struct ibv_sge sg = { .addr = (uintptr_t)buf, .length = len, .lkey = 1 };
+	struct ibv_send_wr w, *bad = NULL;
+
+	memset(&w, 0, sizeof(w));
+	w.wr_id = id;
+	w.sg_list = &sg;
+	w.num_sge = 1;
+	w.opcode = op;
+	w.send_flags = IBV_SEND_SIGNALED;
+	w.imm_data = htonl(0x01020304);
+	w.wr.ud.ah = ah;
+	w.wr.ud.remote_qpn = to->qp->qp_num;
+	w.wr.ud.remote_qkey = 0x11111111;
+	return ibv_post_send(from->qp, &w, &bad);
+}
+
+static void cleanup_wire(struct ibv_context *ctx)
+{
+	assert_int_equal(ibv_close_device(ctx), 0);
+	for (int i = 0; i < nwire; i++)
+		free(wire[i].data);
+	nwire = 0;
+}
+
+/* UD both ways: HELLO asking for an answer, the answer, then one sealed
+ * datagram per send; the receiver sees GRH || plaintext, byte_len
+ * 40 + length, the immediate restored, the sender's GID in the GRH. */
+static void test_ud_sealed(void **state)
+{
+	struct ibv_context *ctx = ibv_open_device(NULL);
+	struct udhost a, b;
+	struct ibv_ah *to_b, *to_a;
+	uint8_t rb[ESV_GRH_BYTES + 64], ra[ESV_GRH_BYTES + 64];
+	struct ibv_wc wc[2];
+
+	make_ud(ctx, &a, 1);
+	make_ud(ctx, &b, 2);
+	to_b = ah_to(&b);
+	to_a = ah_to(&a);
+	memset(rb, 0, sizeof(rb));
+	assert_int_equal(post_recv(b.qp, 20, rb, sizeof(rb)), 0);
+	/* UD drops what finds no receive: the answer lands in A's. */
+	assert_int_equal(post_recv(a.qp, 30, ra, sizeof(ra)), 0);
+	assert_int_equal(post_send_ud(&a, to_b, &b, 10, marker, sizeof(marker),
+				      IBV_WR_SEND_WITH_IMM), 0);
+	assert_int_equal(nwire, 1); /* the HELLO only: no keys yet */
+	assert_int_equal(wire[0].len, ESV_HELLO_BYTES);
+	assert_int_equal(wire[0].data[6], 0); /* asks for an answer */
+	assert_int_equal(poll_n(b.cq, wc, 1), 0); /* B answers */
+	assert_int_equal(wire[1].len, ESV_HELLO_BYTES);
+	assert_int_equal(wire[1].data[6], 1);
+	assert_int_equal(poll_n(a.cq, wc, 1), 1); /* A: keys, sends */
+	assert_int_equal(wc[0].wr_id, 10);
+	assert_int_equal(wc[0].status, IBV_WC_SUCCESS);
+	assert_int_equal(poll_n(b.cq, wc, 1), 1);
+	assert_int_equal(wc[0].wr_id, 20);
+	assert_int_equal(wc[0].status, IBV_WC_SUCCESS);
+	assert_int_equal(wc[0].byte_len, ESV_GRH_BYTES + sizeof(marker));
+	assert_true(wc[0].wc_flags & IBV_WC_WITH_IMM);
+	assert_int_equal(ntohl(wc[0].imm_data), 0x01020304);
+	assert_int_equal(wc[0].src_qp, a.qp->qp_num);
+	assert_int_equal(rb[8 + 15], 1); /* GRH: A's GID */
+	assert_memory_equal(rb + ESV_GRH_BYTES, marker, sizeof(marker));
+	assert_int_equal(wire[2].len, sizeof(marker) + ESV_OVERHEAD);
+	/* And back: B has A's keys already, no more HELLOs. */
+	assert_int_equal(post_send_ud(&b, to_a, &a, 40, marker, 12, IBV_WR_SEND), 0);
+	assert_int_equal(nwire, 4);
+	assert_int_equal(poll_n(b.cq, wc, 1), 1);
+	assert_int_equal(wc[0].wr_id, 40);
+	assert_int_equal(poll_n(a.cq, wc, 1), 1);
+	assert_int_equal(wc[0].wr_id, 30);
+	assert_int_equal(wc[0].byte_len, ESV_GRH_BYTES + 12);
+	assert_false(wc[0].wc_flags & IBV_WC_WITH_IMM);
+	assert_memory_equal(ra + ESV_GRH_BYTES, marker, 12);
+	assert_false(wire_has(marker, 12));
+	assert_int_equal(ibv_destroy_ah(to_a), 0);
+	assert_int_equal(ibv_destroy_ah(to_b), 0);
+	free_ud(&a);
+	free_ud(&b);
+	cleanup_wire(ctx);
+}
+
+/* A UD QP sending to itself (UCX does) gets its own HELLO back and keys
+ * of the mirror identity: both datagrams open, in order, none in clear. */
+static void test_ud_self(void **state)
+{
+	struct ibv_context *ctx = ibv_open_device(NULL);
+	struct udhost a;
+	struct ibv_ah *self;
+	uint8_t r[2][ESV_GRH_BYTES + 64];
+	struct ibv_wc wc[4];
+	int got, recvs = 0;
+
+	make_ud(ctx, &a, 1);
+	self = ah_to(&a);
+	assert_int_equal(post_recv(a.qp, 1, r[0], sizeof(r[0])), 0);
+	assert_int_equal(post_recv(a.qp, 2, r[1], sizeof(r[1])), 0);
+	assert_int_equal(post_send_ud(&a, self, &a, 5, marker, 20, IBV_WR_SEND), 0);
+	assert_int_equal(post_send_ud(&a, self, &a, 6, marker + 1, 20, IBV_WR_SEND), 0);
+	got = poll_n(a.cq, wc, 4);
+	assert_int_equal(got, 4);
+	for (int i = 0; i < got; i++) {
+		assert_int_equal(wc[i].status, IBV_WC_SUCCESS);
+		if (wc[i].opcode == IBV_WC_RECV)
+			assert_int_equal(wc[i].wr_id, (uint64_t)++recvs);
+	}
+	assert_int_equal(recvs, 2);
+	assert_memory_equal(r[0] + ESV_GRH_BYTES, marker, 20);
+	assert_memory_equal(r[1] + ESV_GRH_BYTES, marker + 1, 20);
+	assert_false(wire_has(marker + 1, 16));
+	assert_int_equal(ibv_destroy_ah(self), 0);
+	free_ud(&a);
+	cleanup_wire(ctx);
+}
+
+/* A datagram from a sender without keys (no preload) is never delivered:
+ * the receive completes with GENERAL_ERR (vendor_err 0xe5e5), zeroed; the
+ * QP stays up for its other peers. */
+static void test_ud_unkeyed_sender(void **state)
+{
+	struct ibv_context *ctx = ibv_open_device(NULL);
+	struct udhost a, b;
+	struct ibv_ah *to_b;
+	uint8_t rb[ESV_GRH_BYTES + 64], ra[ESV_GRH_BYTES + 64];
+	struct ibv_sge sg = { (uintptr_t)marker, sizeof(marker), 1 };
+	struct ibv_send_wr w, *bad;
+	struct ibv_wc wc[2];
+
+	make_ud(ctx, &a, 1);
+	make_ud(ctx, &b, 2);
+	to_b = ah_to(&b);
+	memset(rb, 0, sizeof(rb));
+	assert_int_equal(post_recv(b.qp, 7, rb, sizeof(rb)), 0);
+	assert_int_equal(post_recv(a.qp, 1, ra, sizeof(ra)), 0);
+	memset(&w, 0, sizeof(w));
+	w.sg_list = &sg;
+	w.num_sge = 1;
+	w.opcode = IBV_WR_SEND;
+	w.wr.ud.ah = to_b;
+	w.wr.ud.remote_qpn = b.qp->qp_num;
+	assert_int_equal(f_post_send(a.qp, &w, &bad), 0); /* bypasses the shim */
+	assert_int_equal(poll_n(b.cq, wc, 1), 1);
+	assert_int_equal(wc[0].wr_id, 7);
+	assert_int_equal(wc[0].status, IBV_WC_GENERAL_ERR);
+	assert_int_equal(wc[0].vendor_err, 0xe5e5);
+	assert_null(memmem(rb, sizeof(rb), "ENCSHIM", 7));
+	/* The same sender, now through the shim: delivered. */
+	assert_int_equal(post_recv(b.qp, 8, rb, sizeof(rb)), 0);
+	assert_int_equal(post_send_ud(&a, to_b, &b, 9, marker, 16, IBV_WR_SEND), 0);
+	(void)poll_n(b.cq, wc, 1);
+	assert_int_equal(poll_n(a.cq, wc, 1), 1);
+	assert_int_equal(wc[0].wr_id, 9);
+	assert_int_equal(poll_n(b.cq, wc, 1), 1);
+	assert_int_equal(wc[0].wr_id, 8);
+	assert_int_equal(wc[0].status, IBV_WC_SUCCESS);
+	assert_memory_equal(rb + ESV_GRH_BYTES, marker, 16);
+	assert_int_equal(ibv_destroy_ah(to_b), 0);
+	free_ud(&a);
+	free_ud(&b);
+	cleanup_wire(ctx);
+}
+
+/* ------------------------------------------------- completion channels */
+
+/* Completions the shim makes (here: the flushes of a QP whose peer never
+ * answered) are announced by ONE software event on a non-blocking channel;
+ * the next ibv_get_cq_event says EAGAIN at once instead of announcing them
+ * again (UCX's pre_arm drains events until EAGAIN from its async thread),
+ * and acknowledging the software event does not reach libibverbs. */
+static void test_channel_soft_event_once(void **state)
+{
+	struct ibv_context *ctx = ibv_open_device(NULL);
+	struct ibv_comp_channel ch = { .context = ctx };
+	struct ibv_qp_init_attr ia;
+	struct ibv_cq *scq, *rcq, *ev = NULL;
+	struct ibv_qp *qp;
+	struct ibv_wc wc[2];
+	void *evctx = NULL;
+	double saved = esv_cfg.hello_timeout;
+	char buf[16] = "x";
+
+	ch.fd = eventfd(0, EFD_NONBLOCK);
+	assert_true(ch.fd >= 0);
+	scq = ibv_create_cq(ctx, 16, &ch, &ch, 0);
+	rcq = ibv_create_cq(ctx, 16, NULL, NULL, 0);
+	memset(&ia, 0, sizeof(ia));
+	ia.send_cq = scq;
+	ia.recv_cq = rcq;
+	ia.qp_type = IBV_QPT_RC;
+	ia.cap.max_send_wr = ia.cap.max_recv_wr = 4;
+	ia.cap.max_send_sge = ia.cap.max_recv_sge = 1;
+	qp = ibv_create_qp(&fpd, &ia);
+	assert_non_null(qp);
+	connect_qp(qp, 0x999); /* nobody there: no HELLO will come */
+	esv_cfg.hello_timeout = 1e-6;
+	assert_int_equal(post_send(qp, 77, buf, 1, IBV_WR_SEND), 0);
+	usleep(1000);
+	real_events = real_acks = 0;
+	assert_int_equal(ibv_get_cq_event(&ch, &ev, &evctx), 0);
+	assert_ptr_equal(ev, scq);
+	assert_ptr_equal(evctx, &ch);
+	assert_int_equal(ibv_get_cq_event(&ch, &ev, &evctx), -1);
+	assert_int_equal(errno, EAGAIN);
+	ibv_ack_cq_events(scq, 1);
+	assert_int_equal(real_events, 0);
+	assert_int_equal(real_acks, 0);
+	assert_int_equal(ibv_poll_cq(scq, 2, wc), 1);
+	assert_int_equal(wc[0].wr_id, 77);
+	assert_int_equal(wc[0].status, IBV_WC_WR_FLUSH_ERR);
+	esv_cfg.hello_timeout = saved;
+	assert_int_equal(ibv_destroy_qp(qp), 0);
+	assert_int_equal(ibv_destroy_cq(scq), 0);
+	assert_int_equal(ibv_destroy_cq(rcq), 0);
+	close(ch.fd);
+	cleanup_wire(ctx);
+}
+
+/* The application sleeps on its send CQ's channel while the peer's HELLO
+ * arrives on the receive CQ: the wait polls the handshake forward, the
+ * queued send goes out sealed, and the hardware event is passed on. */
+static void test_channel_progress_while_waiting(void **state)
+{
+	struct ibv_context *ctx = ibv_open_device(NULL);
+	struct ibv_comp_channel ch = { .context = ctx };
+	struct ibv_qp_init_attr ia;
+	struct ibv_cq *cq[3], *ev = NULL;
+	struct ibv_qp *qp[2];
+	struct ibv_wc wc[2];
+	void *evctx = NULL;
+	char r[64];
+	uint64_t one = 1;
+
+	ch.fd = eventfd(0, 0); /* blocking, as ibv_rc_pingpong -e */
+	assert_true(ch.fd >= 0);
+	cq[0] = ibv_create_cq(ctx, 16, NULL, &ch, 0); /* A's send CQ */
+	cq[1] = ibv_create_cq(ctx, 16, NULL, NULL, 0); /* A's receive CQ */
+	cq[2] = ibv_create_cq(ctx, 16, NULL, NULL, 0); /* B's */
+	for (int i = 0; i < 2; i++) {
+		memset(&ia, 0, sizeof(ia));
+		ia.send_cq = cq[i ? 2 : 0];
+		ia.recv_cq = cq[i ? 2 : 1];
+		ia.qp_type = IBV_QPT_RC;
+		ia.cap.max_send_wr = ia.cap.max_recv_wr = 4;
+		ia.cap.max_send_sge = ia.cap.max_recv_sge = 1;
+		qp[i] = ibv_create_qp(&fpd, &ia);
+		assert_non_null(qp[i]);
+	}
+	((struct fqp *)qp[0])->peer = (struct fqp *)qp[1];
+	((struct fqp *)qp[1])->peer = (struct fqp *)qp[0];
+	connect_qp(qp[0], qp[1]->qp_num);
+	connect_qp(qp[1], qp[0]->qp_num);
+	assert_int_equal(post_recv(qp[1], 3, r, sizeof(r)), 0);
+	assert_int_equal(post_send(qp[0], 4, marker, sizeof(marker), IBV_WR_SEND), 0);
+	assert_int_equal(poll_n(cq[2], wc, 1), 0); /* B answers A's HELLO */
+	assert_int_equal(nwire, 2);
+	/* The "hardware" will announce A's send completion. */
+	assert_int_equal(write(ch.fd, &one, sizeof(one)), (ssize_t)sizeof(one));
+	real_events = 0;
+	fake_event_cq = cq[0];
+	assert_int_equal(ibv_get_cq_event(&ch, &ev, &evctx), 0);
+	assert_ptr_equal(ev, cq[0]);
+	assert_int_equal(real_events, 1);
+	assert_int_equal(nwire, 3); /* the queued send went out, sealed */
+	assert_int_equal(poll_n(cq[0], wc, 1), 1);
+	assert_int_equal(wc[0].wr_id, 4);
+	ibv_ack_cq_events(cq[0], 1);
+	assert_int_equal(poll_n(cq[2], wc, 1), 1);
+	assert_int_equal(wc[0].wr_id, 3);
+	assert_string_equal(r, marker);
+	assert_false(wire_has(marker, 16));
+	fake_event_cq = NULL;
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(ibv_destroy_qp(qp[i]), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(ibv_destroy_cq(cq[i]), 0);
+	close(ch.fd);
+	cleanup_wire(ctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -876,6 +1324,11 @@ int main(void)
 		cmocka_unit_test(test_raw_refused),
 		cmocka_unit_test(test_mlx5dv_refused),
 		cmocka_unit_test(test_reconnect_fresh_keys),
+		cmocka_unit_test(test_ud_sealed),
+		cmocka_unit_test(test_ud_self),
+		cmocka_unit_test(test_ud_unkeyed_sender),
+		cmocka_unit_test(test_channel_soft_event_once),
+		cmocka_unit_test(test_channel_progress_while_waiting),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
