@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <arpa/inet.h>
@@ -1246,6 +1247,42 @@ static void test_channel_soft_event_once(void **state)
 	cleanup_wire(ctx);
 }
 
+/* A QP waiting for its peer's HELLO makes a blocking channel wait in
+ * 10 ms steps; a non-blocking one (UCX's) must answer EAGAIN at once. */
+static void test_channel_nonblocking_no_wait(void **state)
+{
+	struct ibv_context *ctx = ibv_open_device(NULL);
+	struct ibv_comp_channel ch = { .context = ctx };
+	struct ibv_qp_init_attr ia;
+	struct ibv_cq *cq, *ev = NULL;
+	struct ibv_qp *qp;
+	void *evctx = NULL;
+	struct timespec t0, t1;
+	char buf[4] = "x";
+
+	ch.fd = eventfd(0, EFD_NONBLOCK);
+	assert_true(ch.fd >= 0);
+	cq = ibv_create_cq(ctx, 16, NULL, &ch, 0);
+	memset(&ia, 0, sizeof(ia));
+	ia.send_cq = ia.recv_cq = cq;
+	ia.qp_type = IBV_QPT_RC;
+	ia.cap.max_send_wr = ia.cap.max_recv_wr = 4;
+	ia.cap.max_send_sge = ia.cap.max_recv_sge = 1;
+	qp = ibv_create_qp(&fpd, &ia);
+	assert_non_null(qp);
+	connect_qp(qp, 0x999); /* nobody there: the HELLO stays unanswered */
+	assert_int_equal(post_send(qp, 1, buf, 1, IBV_WR_SEND), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(ibv_get_cq_event(&ch, &ev, &evctx), -1);
+	assert_int_equal(errno, EAGAIN);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_true(t1.tv_sec - t0.tv_sec < 2);
+	assert_int_equal(ibv_destroy_qp(qp), 0);
+	assert_int_equal(ibv_destroy_cq(cq), 0);
+	close(ch.fd);
+	cleanup_wire(ctx);
+}
+
 /* The application sleeps on its send CQ's channel while the peer's HELLO
  * arrives on the receive CQ: the wait polls the handshake forward, the
  * queued send goes out sealed, and the hardware event is passed on. */
@@ -1328,6 +1365,7 @@ int main(void)
 		cmocka_unit_test(test_ud_self),
 		cmocka_unit_test(test_ud_unkeyed_sender),
 		cmocka_unit_test(test_channel_soft_event_once),
+		cmocka_unit_test(test_channel_nonblocking_no_wait),
 		cmocka_unit_test(test_channel_progress_while_waiting),
 	};
 
