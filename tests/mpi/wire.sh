@@ -2,17 +2,38 @@
 # Wire proof on loopback: a job whose buffers hold a known marker runs
 # over btl tcp while tcpdump captures; the marker is on the wire without
 # encshim and absent with it (and absent when the user names a PML and
-# hook/encshim stops the job).
+# hook/encshim stops the job). Everything runs in a network namespace of
+# its own, so that the capture sees only this test's traffic (make -j
+# runs other tests beside it).
 . "$top_srcdir/tests/mpi/lib.sh"
-need_root "tcpdump on lo"
+need_root "tcpdump, network namespace"
 command -v tcpdump >/dev/null || skip "tcpdump not installed"
+command -v ip >/dev/null || skip "iproute2 not installed"
 MARK=ENCSHIM-PLAINTEXT-MARKER-7f3a9c
+NS=esmpiw$$
+ip netns add $NS 2>/dev/null || skip "cannot create a network namespace"
+CLEANUP="ip netns del $NS 2>/dev/null;"
+ip -n $NS link set lo up || fail "lo up"
+# the jobs of this script run in the namespace
+plain() {
+	rc=0
+	ip netns exec $NS timeout "$LIMIT" mpirun $MPIRUN_OPTS "$@" >"$T/out" 2>&1 || rc=$?
+	[ "$rc" = 124 ] && fail "timed out after ${LIMIT}s: mpirun $*"
+	return 0
+}
+enc() {
+	rc=0
+	ip netns exec $NS timeout "$LIMIT" "$B/encshim" mpirun $MPIRUN_OPTS "$@" >"$T/out" 2>&1 || rc=$?
+	[ "$rc" = 124 ] && fail "timed out after ${LIMIT}s: encshim mpirun $*"
+	return 0
+}
 
 # capture NAME: starts tcpdump on lo into $T/NAME.pcap
 capture() {
-	tcpdump -i lo -U --immediate-mode -Z root -s 0 -w "$T/$1.pcap" tcp >"$T/$1.tcpdump" 2>&1 &
+	ip netns exec $NS tcpdump -i lo -U --immediate-mode -Z root -s 0 \
+		-w "$T/$1.pcap" tcp >"$T/$1.tcpdump" 2>&1 &
 	CAP=$!
-	CLEANUP="kill $CAP 2>/dev/null;"
+	CLEANUP="kill $CAP 2>/dev/null; ip netns del $NS 2>/dev/null;"
 	for _ in 1 2 3 4 5 6 7 8 9 10; do
 		grep -qs "listening" "$T/$1.tcpdump" && return 0
 		sleep 0.2
@@ -22,7 +43,7 @@ capture() {
 stop() {
 	sleep 0.5
 	kill "$CAP"; wait "$CAP" 2>/dev/null
-	CLEANUP=""
+	CLEANUP="ip netns del $NS 2>/dev/null;"
 }
 has_marker() { grep -a -q "$MARK" "$T/$1.pcap"; }
 
