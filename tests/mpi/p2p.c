@@ -42,6 +42,46 @@ static size_t first_bad(const unsigned char *b, size_t n, int seed)
 	return n;
 }
 
+/* Buffered sends that are not MPI_Bsend: MPI_Ibsend and MPI_Bsend_init. */
+static void buffered(size_t n)
+{
+	int next = (rank + 1) % size, prev = (rank + size - 1) % size;
+	/* room for every message that may still be in flight: the Ibsend and
+	 * the three rounds (a buffered send ends when the transport is done) */
+	int bsz = 4 * ((int)n + MPI_BSEND_OVERHEAD);
+	unsigned char *s = malloc(n + 1), *r = malloc(n + 1);
+	void *bb = malloc((size_t)bsz), *old;
+	MPI_Request sreq, rreq, preq;
+	MPI_Status st;
+	int count, round;
+
+	MPI_Buffer_attach(bb, bsz);
+	fill(s, n, rank + 500);
+	MPI_Irecv(r, (int)n, MPI_BYTE, prev, 20, MPI_COMM_WORLD, &rreq);
+	MPI_Ibsend(s, (int)n, MPI_BYTE, next, 20, MPI_COMM_WORLD, &sreq);
+	MPI_Wait(&sreq, MPI_STATUS_IGNORE); /* local completion */
+	memset(s, 0, n);                     /* the message is ours to keep */
+	MPI_Wait(&rreq, &st);
+	MPI_Get_count(&st, MPI_BYTE, &count);
+	CHECK(count == (int)n && first_bad(r, n, prev + 500) == n, "ibsend %zu", n);
+
+	MPI_Bsend_init(s, (int)n, MPI_BYTE, next, 21, MPI_COMM_WORLD, &preq);
+	for (round = 0; round < 3; round++) {
+		fill(s, n, rank + 600 + round);
+		MPI_Irecv(r, (int)n, MPI_BYTE, prev, 21, MPI_COMM_WORLD, &rreq);
+		MPI_Start(&preq);
+		MPI_Wait(&preq, MPI_STATUS_IGNORE);
+		MPI_Wait(&rreq, MPI_STATUS_IGNORE);
+		CHECK(first_bad(r, n, prev + 600 + round) == n, "bsend_init %zu round %d",
+		      n, round);
+	}
+	MPI_Request_free(&preq);
+	MPI_Buffer_detach(&old, &bsz);
+	free(old);
+	free(s);
+	free(r);
+}
+
 /* Ring exchange of n bytes with a given send mode, blocking. */
 static void modes(size_t n)
 {
@@ -289,8 +329,10 @@ int main(int argc, char **argv)
 	MPI_Init(&argc, &argv);
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
 	MPI_Comm_size(MPI_COMM_WORLD, &size);
-	for (size_t i = 0; i < sizeof(sizes) / sizeof(*sizes); i++)
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(*sizes); i++) {
 		modes(sizes[i]);
+		buffered(sizes[i]);
+	}
 	wildcards();
 	MPI_Barrier(MPI_COMM_WORLD);
 	datatypes();
