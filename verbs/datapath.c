@@ -496,6 +496,21 @@ static void flush_pending_to_cq(struct esv_qp *q)
 		e->tag = 0;
 	}
 	q->count = q->nposted;
+	for (; q->held_count; q->held_count--) {
+		struct esv_swr *h = &q->held[q->held_head];
+		struct ibv_wc wc;
+
+		memset(&wc, 0, sizeof(wc));
+		wc.wr_id = h->app_wr_id;
+		wc.status = IBV_WC_WR_FLUSH_ERR;
+		wc.opcode = IBV_WC_SEND;
+		wc.qp_num = q->qpn;
+		if (q->scq)
+			stash_push(q->scq, &wc);
+		pool_put(h->sh);
+		h->up->held--;
+		q->held_head = (q->held_head + 1) % q->cap;
+	}
 }
 
 /* Fail closed: the QP goes to the error state (outstanding work flushes
@@ -518,8 +533,9 @@ static void qp_fail(struct esv_qp *q, const char *why)
 
 /* Posts our HELLO: on RC/UC to the connected peer; on UD to peer up
  * through address handle ah with Q_Key qkey, as an answer (flag 1: do not
- * answer it) or asking for one. Not posted behind queued sends on RC (it
- * is the first message) but in ring order on UD. */
+ * answer it) or asking for one. Posted at once: on RC it is the first
+ * message, on UD the ring holds no unposted sends (they wait in the held
+ * FIFO). */
 static int hello_out(struct esv_qp *q, struct esv_udpeer *up, int answer,
 		     struct ibv_ah *ah, uint32_t qkey)
 {
@@ -557,8 +573,7 @@ static int hello_out(struct esv_qp *q, struct esv_udpeer *up, int answer,
 		e->wr.wr.ud.ah = ah;
 		e->wr.wr.ud.remote_qpn = up->qpn;
 		e->wr.wr.ud.remote_qkey = qkey;
-		if (q->nposted + 1 != q->count)
-			return 0; /* behind queued sends: ring order */
+		up->hello_at = now_s();
 	}
 	rc = swr_post(q, e);
 	if (rc) {
@@ -578,15 +593,14 @@ static int send_hello(struct esv_qp *q)
 	return hello_out(q, NULL, 0, NULL, 0);
 }
 
-/* Keys exist: seal and post what the application queued meanwhile. */
+/* RC/UC keys exist: seal and post what the application queued meanwhile
+ * (UD queues in the held FIFO instead: ud_flush_held). */
 static void flush_pending(struct esv_qp *q)
 {
 	while (q->nposted < q->count) {
 		struct esv_swr *e = &q->ring[(q->head + q->nposted) % q->cap];
 		int rc = 0;
 
-		if (e->kind == ESV_SWR_APP && e->up && !e->up->peer)
-			return; /* UD: this peer's HELLO has not come yet */
 		if (e->kind == ESV_SWR_APP)
 			rc = swr_seal(q, e);
 		if (!rc)
@@ -800,6 +814,84 @@ static void ud_source(const struct ibv_wc *wc, const uint8_t *grh, uint8_t addr[
 	}
 }
 
+/* Seals and posts a UD send entry of the ring; 0 or an errno. */
+static int ud_seal_post(struct esv_qp *q, struct esv_swr *e)
+{
+	int rc = swr_seal(q, e);
+
+	return rc ? rc : swr_post(q, e);
+}
+
+/* Moves the held sends whose peer has keys now into the ring and posts
+ * them, in their order; the others stay held, in theirs. When the ring
+ * is full the rest waits for the next send completion. */
+static void ud_flush_held(struct esv_qp *q)
+{
+	unsigned n = q->held_count, kept = 0;
+	int full = 0, failed = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct esv_swr h = q->held[(q->held_head + i) % q->cap];
+		struct esv_swr *e = NULL;
+
+		if (h.up->peer && !full && !failed) {
+			e = swr_alloc(q);
+			full = !e;
+		}
+		if (e) {
+			e->kind = h.kind;
+			e->up = h.up;
+			e->app_wr_id = h.app_wr_id;
+			e->signaled = h.signaled;
+			e->wr = h.wr;
+			e->ptlen = h.ptlen;
+			e->sh = h.sh;
+			if (!ud_seal_post(q, e)) {
+				h.up->held--;
+				continue;
+			}
+			e->sh = NULL; /* stays with the held copy, flushed below */
+			swr_unalloc(q, e);
+			failed = 1;
+		}
+		q->held[(q->held_head + kept++) % q->cap] = h;
+	}
+	q->held_count = kept;
+	if (failed)
+		qp_fail(q, "posting a held UD send failed");
+}
+
+/* A send to a peer without keys (or behind held sends to it) waits in
+ * the held FIFO; its payload is already in its shadow. */
+static int ud_hold(struct esv_qp *q, const struct esv_swr *e)
+{
+	if (q->held_count == q->cap)
+		return ENOMEM;
+	q->held[(q->held_head + q->held_count++) % q->cap] = *e;
+	e->up->held++;
+	return 0;
+}
+
+/* The first send to a peer asks for its HELLO; while the answer is
+ * missing, a later send repeats the HELLO now and then (UD may lose it;
+ * the peer answers a repeat with the same keys). */
+static int ud_ask_hello(struct esv_qp *q, struct esv_udpeer *up,
+			const struct ibv_send_wr *w)
+{
+	int rc;
+
+	if (up->peer || (up->hello_sent &&
+			 now_s() - up->hello_at < ESV_UD_HELLO_RESEND))
+		return 0;
+	rc = hello_out(q, up, 0, w->wr.ud.ah, w->wr.ud.remote_qkey);
+	if (rc || up->hello_sent)
+		return rc;
+	up->hello_sent = 1;
+	up->deadline = now_s() + esv_cfg.hello_timeout;
+	ud_update_waiting(q);
+	return 0;
+}
+
 static int post_one_send_ud(struct esv_qp *q, struct ibv_send_wr *w)
 {
 	struct esv_udpeer *up;
@@ -823,14 +915,9 @@ static int post_one_send_ud(struct esv_qp *q, struct ibv_send_wr *w)
 	up = udpeer_get(q, w->wr.ud.remote_qpn, addr);
 	if (!up)
 		return ENOMEM;
-	if (!up->peer && !up->hello_sent) {
-		rc = hello_out(q, up, 0, w->wr.ud.ah, w->wr.ud.remote_qkey);
-		if (rc)
-			return rc;
-		up->hello_sent = 1;
-		up->deadline = now_s() + esv_cfg.hello_timeout;
-		ud_update_waiting(q);
-	}
+	rc = ud_ask_hello(q, up, w);
+	if (rc)
+		return rc;
 	e = swr_alloc(q);
 	if (!e)
 		return ENOMEM;
@@ -857,11 +944,16 @@ static int post_one_send_ud(struct esv_qp *q, struct ibv_send_wr *w)
 		       w->sg_list[i].length);
 		p += w->sg_list[i].length;
 	}
-	if (!up->peer || q->nposted + 1 != q->count)
-		return 0; /* queued until this peer's HELLO arrives */
-	rc = swr_seal(q, e);
-	if (!rc)
-		rc = swr_post(q, e);
+	if (!up->peer || up->held) {
+		/* Until this peer's HELLO arrives: out of the ring, which
+		 * holds posted entries only. */
+		rc = ud_hold(q, e);
+		if (!rc)
+			e->sh = NULL; /* the held copy owns the shadow now */
+		swr_unalloc(q, e);
+		return rc;
+	}
+	rc = ud_seal_post(q, e);
 	if (rc)
 		swr_unalloc(q, e);
 	return rc;
@@ -931,7 +1023,7 @@ static void ud_hello(struct esv_qp *q, const struct ibv_wc *wc,
 			esv_log("UD QP %u: keys to itself failed: %s", q->qpn,
 				encshim_strerror(rc));
 		ud_update_waiting(q);
-		flush_pending(q);
+		ud_flush_held(q);
 		return;
 	}
 	/* The same HELLO again (an answer, or a repeat) keeps the keys and
@@ -965,7 +1057,7 @@ static void ud_hello(struct esv_qp *q, const struct ibv_wc *wc,
 			esv_log("UD QP %u: cannot answer the HELLO of QP %u",
 				q->qpn, wc->src_qp);
 	}
-	flush_pending(q);
+	ud_flush_held(q);
 }
 
 /* A receive on a UD QP: shadow = GRH (40) || HELLO or frame. HELLOs and
@@ -1085,7 +1177,10 @@ int esv_qp_created(struct ibv_qp *qp, struct ibv_pd *pd,
 	q->max_sge = ia->cap.max_send_sge ? ia->cap.max_send_sge : 1;
 	q->ring = calloc(cap, sizeof(*q->ring));
 	q->ring_sges = calloc((size_t)cap * q->max_sge, sizeof(*q->ring_sges));
-	if (!q->ec || !q->ring || !q->ring_sges || (ia->srq && !q->srq))
+	if (q->type == IBV_QPT_UD)
+		q->held = calloc(cap, sizeof(*q->held));
+	if (!q->ec || !q->ring || !q->ring_sges || (ia->srq && !q->srq) ||
+	    (q->type == IBV_QPT_UD && !q->held))
 		goto fail;
 	for (unsigned i = 0; i < cap; i++)
 		q->ring[i].sge = q->ring_sges + (size_t)i * q->max_sge;
@@ -1099,6 +1194,7 @@ int esv_qp_created(struct ibv_qp *qp, struct ibv_pd *pd,
 fail:
 	free(q->ring);
 	free(q->ring_sges);
+	free(q->held);
 	free(q);
 	return -1;
 }
@@ -1111,6 +1207,7 @@ static void qp_reset_session(struct esv_qp *q)
 		encshim_local_free(q->local);
 	q->peer = NULL;
 	q->local = NULL;
+	q->held_head = q->held_count = 0; /* their shadows: pool_reclaim */
 	udpeers_free(q);
 	q->hello_sent = q->peer_hello = q->reply_owed = 0;
 	sodium_memzero(q->conn_id, sizeof(q->conn_id));
@@ -1215,6 +1312,7 @@ void esv_qp_destroyed(struct ibv_qp *qp)
 		rq_fini(&q->rq);
 	free(q->ring);
 	free(q->ring_sges);
+	free(q->held);
 	free(q);
 }
 
@@ -1667,6 +1765,8 @@ static int on_send(struct esv_qp *q, struct esv_swr *e, struct ibv_wc *wc)
 	uint64_t app = e->app_wr_id;
 
 	swr_release_upto(q, e);
+	if (q->held_count)
+		ud_flush_held(q); /* the ring had been full */
 	if (kind == ESV_SWR_HELLO) {
 		if (wc->status != IBV_WC_SUCCESS && wc->status != IBV_WC_WR_FLUSH_ERR)
 			qp_fail(q, "the HELLO could not be delivered (is the peer QP ready?)");

@@ -113,7 +113,9 @@ struct esv_udpeer {
 	struct ibv_ah *ah;         /* the shim's AH to answer the peer */
 	uint32_t qkey;             /* the peer's Q_Key, from its HELLO */
 	int hello_sent;            /* our HELLO asking for an answer is out */
+	double hello_at;           /* when it was (last) sent */
 	double deadline;           /* for the answer */
+	unsigned held;             /* sends to this peer in the QP's held FIFO */
 	struct esv_udpeer *next;
 };
 
@@ -173,6 +175,11 @@ struct esv_qp {
 	struct ibv_sge *ring_sges;
 	unsigned cap, max_sge, head, count, nposted; /* head: oldest unreleased */
 	struct esv_pool spool;
+	/* UD: sends to peers without keys yet, in order, not in the ring
+	 * (which holds posted entries only), so that they hold back no
+	 * other peer's sends */
+	struct esv_swr *held;
+	unsigned held_head, held_count;
 	/* receive side (no SRQ) */
 	struct esv_rq rq;
 	/* connection */
@@ -297,6 +304,9 @@ int esv_ah_addr(struct ibv_ah *ah, uint8_t addr[16]);
 #define ESV_EXTRA_SEND_UD 16u
 #define ESV_EXTRA_RECV 1u
 #define ESV_EXTRA_SRQ 16u
+/* UD: a HELLO still unanswered is sent again with the next send to that
+ * peer after this many seconds (a datagram may be lost). */
+#define ESV_UD_HELLO_RESEND 1.0
 
 const char *esv_opcode_name(enum ibv_wr_opcode op);
 

@@ -1192,6 +1192,75 @@ static void test_ud_unkeyed_sender(void **state)
 	cleanup_wire(ctx);
 }
 
+static int hellos_to(uint32_t qpn)
+{
+	int n = 0;
+
+	for (int i = 0; i < nwire; i++)
+		if (wire[i].len == ESV_HELLO_BYTES && !memcmp(wire[i].data, "ESVH", 4) &&
+		    ntohl(*(uint32_t *)(wire[i].data + 12)) == qpn)
+			n++;
+	return n;
+}
+
+/* Sends to a UD peer that has not answered yet wait without holding back
+ * sends to a peer that has; a later send repeats the unanswered HELLO
+ * after ESV_UD_HELLO_RESEND, and the held sends then go out in order. */
+static void test_ud_no_head_of_line(void **state)
+{
+	struct ibv_context *ctx = ibv_open_device(NULL);
+	struct udhost a, b, c;
+	struct ibv_ah *to_b, *to_c;
+	uint8_t ra[2][ESV_GRH_BYTES + 64], rb[ESV_GRH_BYTES + 64];
+	uint8_t rc[2][ESV_GRH_BYTES + 64];
+	struct ibv_wc wc[4];
+	int got;
+
+	make_ud(ctx, &a, 1);
+	make_ud(ctx, &b, 2);
+	make_ud(ctx, &c, 3);
+	to_b = ah_to(&b);
+	to_c = ah_to(&c);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(post_recv(a.qp, 1, ra[i], sizeof(ra[i])), 0);
+		assert_int_equal(post_recv(c.qp, 60 + i, rc[i], sizeof(rc[i])), 0);
+	}
+	assert_int_equal(post_recv(b.qp, 50, rb, sizeof(rb)), 0);
+	/* C does not answer while nobody polls it. */
+	assert_int_equal(post_send_ud(&a, to_c, &c, 1, "to-c-1", 7, IBV_WR_SEND), 0);
+	assert_int_equal(post_send_ud(&a, to_b, &b, 2, "to-b", 5, IBV_WR_SEND), 0);
+	assert_int_equal(poll_n(b.cq, wc, 1), 0); /* B answers */
+	assert_int_equal(poll_n(a.cq, wc, 1), 1); /* the send to B went out */
+	assert_int_equal(wc[0].wr_id, 2);
+	assert_int_equal(poll_n(b.cq, wc, 1), 1);
+	assert_int_equal(wc[0].wr_id, 50);
+	assert_memory_equal(rb + ESV_GRH_BYTES, "to-b", 5);
+	/* C's HELLO (in C's receive queue) is repeated by a later send. */
+	assert_int_equal(hellos_to(c.qp->qp_num), 1);
+	assert_int_equal(post_send_ud(&a, to_c, &c, 3, "to-c-2", 7, IBV_WR_SEND), 0);
+	assert_int_equal(hellos_to(c.qp->qp_num), 1);
+	usleep((useconds_t)(ESV_UD_HELLO_RESEND * 1e6) + 50000);
+	assert_int_equal(post_send_ud(&a, to_c, &c, 4, "to-c-3", 7, IBV_WR_SEND), 0);
+	assert_int_equal(hellos_to(c.qp->qp_num), 2);
+	assert_int_equal(poll_n(c.cq, wc, 2), 0); /* C answers both */
+	got = poll_n(a.cq, wc, 4);
+	assert_int_equal(got, 3);
+	assert_int_equal(wc[0].wr_id, 1); /* in order */
+	assert_int_equal(wc[1].wr_id, 3);
+	assert_int_equal(wc[2].wr_id, 4);
+	got = poll_n(c.cq, wc, 4);
+	assert_int_equal(got, 2); /* two receives posted: the third is lost */
+	assert_int_equal(wc[0].wr_id, 60);
+	assert_memory_equal(rc[0] + ESV_GRH_BYTES, "to-c-1", 7);
+	assert_memory_equal(rc[1] + ESV_GRH_BYTES, "to-c-2", 7);
+	assert_int_equal(ibv_destroy_ah(to_b), 0);
+	assert_int_equal(ibv_destroy_ah(to_c), 0);
+	free_ud(&a);
+	free_ud(&b);
+	free_ud(&c);
+	cleanup_wire(ctx);
+}
+
 /* ------------------------------------------------- completion channels */
 
 /* Completions the shim makes (here: the flushes of a QP whose peer never
@@ -1364,6 +1433,7 @@ int main(void)
 		cmocka_unit_test(test_ud_sealed),
 		cmocka_unit_test(test_ud_self),
 		cmocka_unit_test(test_ud_unkeyed_sender),
+		cmocka_unit_test(test_ud_no_head_of_line),
 		cmocka_unit_test(test_channel_soft_event_once),
 		cmocka_unit_test(test_channel_nonblocking_no_wait),
 		cmocka_unit_test(test_channel_progress_while_waiting),
