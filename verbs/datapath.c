@@ -1027,13 +1027,20 @@ static void ud_hello(struct esv_qp *q, const struct ibv_wc *wc,
 		return;
 	}
 	/* The same HELLO again (an answer, or a repeat) keeps the keys and
-	 * so the sequence numbers; a new one (the peer QP was reset) makes
-	 * new keys. */
-	if (!up->peer || memcmp(up->conn_id, h + 16, ESV_CONNID_BYTES) ||
-	    memcmp(up->pub, h + 48, 32)) {
-		if (up->peer)
-			encshim_peer_free(up->peer);
-		up->peer = NULL;
+	 * so the sequence numbers. Another HELLO from a keyed peer is
+	 * refused: taking it would start a fresh replay window, and a
+	 * replayed earlier HELLO would then let that earlier session's
+	 * frames be delivered again. A peer that reset its QP under the
+	 * same QP number reaches us again once this QP is reset. */
+	if (up->peer && (memcmp(up->conn_id, h + 16, ESV_CONNID_BYTES) ||
+			 memcmp(up->pub, h + 48, 32))) {
+		__atomic_add_fetch(&esv_stats.handshake_failures, 1, __ATOMIC_RELAXED);
+		esv_log("UD QP %u: a second, different HELLO from QP %u was "
+			"dropped (a replay, or the peer reset its QP: reset this "
+			"QP to talk to it again)", q->qpn, wc->src_qp);
+		return;
+	}
+	if (!up->peer) {
 		idlen = make_identity(id, q->type, wc->src_qp, h + 32, h + 16);
 		rc = encshim_peer_new(&up->peer, q->local, id, idlen, h + 48, 0);
 		if (rc) {

@@ -1192,6 +1192,67 @@ static void test_ud_unkeyed_sender(void **state)
 	cleanup_wire(ctx);
 }
 
+/* Sends raw bytes below the shim: what an attacker on the wire injects. */
+static void raw_send_ud(struct udhost *from, struct ibv_ah *ah, struct udhost *to,
+			const void *buf, uint32_t len)
+{
+	struct ibv_sge sg = { (uintptr_t)buf, len, 1 };
+	struct ibv_send_wr w, *bad;
+
+	memset(&w, 0, sizeof(w));
+	w.sg_list = &sg;
+	w.num_sge = 1;
+	w.opcode = IBV_WR_SEND;
+	w.wr.ud.ah = ah;
+	w.wr.ud.remote_qpn = to->qp->qp_num;
+	assert_int_equal(f_post_send(from->qp, &w, &bad), 0);
+}
+
+/* A keyed UD peer's second, different HELLO is dropped. Taking it would
+ * start a fresh replay window, and the first HELLO replayed after it
+ * would let the first session's frames be delivered a second time. */
+static void test_ud_hello_replay(void **state)
+{
+	struct ibv_context *ctx = ibv_open_device(NULL);
+	uint8_t rb[ESV_GRH_BYTES + 64], ra[ESV_GRH_BYTES + 64];
+	uint8_t h1[ESV_HELLO_BYTES], h2[ESV_HELLO_BYTES], f1[16 + ESV_OVERHEAD];
+	struct udhost a, b;
+	struct ibv_ah *to_b;
+	struct ibv_wc wc[2];
+
+	make_ud(ctx, &a, 1);
+	make_ud(ctx, &b, 2);
+	to_b = ah_to(&b);
+	assert_int_equal(post_recv(b.qp, 20, rb, sizeof(rb)), 0);
+	assert_int_equal(post_recv(a.qp, 30, ra, sizeof(ra)), 0);
+	assert_int_equal(post_send_ud(&a, to_b, &b, 10, marker, 16, IBV_WR_SEND), 0);
+	assert_int_equal(poll_n(b.cq, wc, 1), 0); /* B answers the HELLO */
+	assert_int_equal(poll_n(a.cq, wc, 1), 1);
+	assert_int_equal(poll_n(b.cq, wc, 1), 1);
+	assert_int_equal(wc[0].status, IBV_WC_SUCCESS);
+	assert_int_equal(wire[0].len, sizeof(h1));
+	assert_int_equal(wire[2].len, sizeof(f1));
+	memcpy(h1, wire[0].data, sizeof(h1));
+	memcpy(f1, wire[2].data, sizeof(f1));
+	memcpy(h2, h1, sizeof(h2));
+	h2[16] ^= 1; /* another connection id: other keys */
+	assert_int_equal(post_recv(b.qp, 21, rb, sizeof(rb)), 0);
+	/* B polls after each: the fake drops datagrams that find no
+	 * receive, and the shim re-posts a HELLO's receive as it polls */
+	raw_send_ud(&a, to_b, &b, h2, sizeof(h2));
+	assert_int_equal(poll_n(b.cq, wc, 1), 0);
+	raw_send_ud(&a, to_b, &b, h1, sizeof(h1));
+	assert_int_equal(poll_n(b.cq, wc, 1), 0);
+	raw_send_ud(&a, to_b, &b, f1, sizeof(f1));
+	assert_int_equal(poll_n(b.cq, wc, 1), 1);
+	assert_int_equal(wc[0].wr_id, 21);
+	assert_int_equal(wc[0].status, IBV_WC_GENERAL_ERR); /* a replay */
+	assert_int_equal(ibv_destroy_ah(to_b), 0);
+	free_ud(&a);
+	free_ud(&b);
+	cleanup_wire(ctx);
+}
+
 static int hellos_to(uint32_t qpn)
 {
 	int n = 0;
@@ -1433,6 +1494,7 @@ int main(void)
 		cmocka_unit_test(test_ud_sealed),
 		cmocka_unit_test(test_ud_self),
 		cmocka_unit_test(test_ud_unkeyed_sender),
+		cmocka_unit_test(test_ud_hello_replay),
 		cmocka_unit_test(test_ud_no_head_of_line),
 		cmocka_unit_test(test_channel_soft_event_once),
 		cmocka_unit_test(test_channel_nonblocking_no_wait),
