@@ -22,9 +22,6 @@
 
 #define VERBS_LIB "libencshim-verbs.so"
 
-/* Also declared in commands.h once the lead adds it to the table. */
-int cmd_preload(int argc, char **argv);
-
 static void preload_usage(FILE *f)
 {
 	fprintf(f,
