@@ -27,7 +27,7 @@ static void preload_usage(FILE *f)
 	fprintf(f,
 		"usage: encshim preload [--allow-one-sided] [--stats] CMD [ARGS...]\n\n"
 		"Runs CMD with " VERBS_LIB " preloaded: its two-sided RDMA traffic\n"
-		"(SEND/RECV on RC/UC queue pairs, SRQs) is sealed with AES-256-GCM;\n"
+		"(SEND/RECV on RC, UC and UD queue pairs, SRQs) is sealed with AES-256-GCM;\n"
 		"one-sided operations (RDMA READ/WRITE, atomics) and direct verbs\n"
 		"(mlx5dv) are refused. Both ends of every connection need it.\n\n"
 		"  --allow-one-sided  let RDMA READ/WRITE/atomics through IN CLEAR\n"
