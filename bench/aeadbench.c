@@ -35,6 +35,8 @@
 
 #include "encshim.h"
 
+#include "size.h"
+
 enum kind { BARE, CORE, PEER };
 enum be { B_OPENSSL, B_SODIUM };
 
@@ -259,29 +261,6 @@ static double median(const double *s, int n)
 	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
-static int parse_size(const char *s, size_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -1;
-	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
-	default: break;
-	}
-	if (*end == 'i')
-		end++;
-	if (*end == 'B' || *end == 'b')
-		end++;
-	if (*end || v == 0)
-		return -1;
-	*out = (size_t)v;
-	return 0;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -356,7 +335,8 @@ int main(int argc, char **argv)
 	}
 	dup = strdup(defsizes);
 	for (tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if (nsizes == MAXSIZES || parse_size(tok, &sizes[nsizes])) {
+		if (nsizes == MAXSIZES || bench_parse_size(tok, &sizes[nsizes]) ||
+		    sizes[nsizes] == 0) {
 			fprintf(stderr, "aeadbench: bad size '%s'\n", tok);
 			return 2;
 		}

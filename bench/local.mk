@@ -2,13 +2,13 @@
 # See bench/README.md.
 
 noinst_PROGRAMS += bench/aeadbench
-bench_aeadbench_SOURCES = bench/aeadbench.c
+bench_aeadbench_SOURCES = bench/aeadbench.c bench/size.h bench/size.c
 bench_aeadbench_CFLAGS = $(AM_CFLAGS) $(SODIUM_CFLAGS) $(CRYPTO_CFLAGS)
 bench_aeadbench_LDADD = shim/libencshim_core.la $(SODIUM_LIBS) $(CRYPTO_LIBS)
 
 if BUILD_MPI
 noinst_PROGRAMS += bench/mpibench
-bench_mpibench_SOURCES = bench/mpibench.c
+bench_mpibench_SOURCES = bench/mpibench.c bench/size.h bench/size.c
 bench_mpibench_CFLAGS = $(AM_CFLAGS) $(MPI_CFLAGS)
 bench_mpibench_LDADD = $(MPI_LIBS) -lm
 endif

@@ -22,6 +22,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "size.h"
+
 enum op {
 	OP_ALLREDUCE,
 	OP_ALLGATHER,
@@ -108,29 +110,6 @@ static void usage(FILE *f)
 "Exit status 1 if any check failed.\n");
 }
 
-static int parse_size(const char *s, size_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -1;
-	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
-	default: break;
-	}
-	if (*end == 'i') /* accept KiB, MiB */
-		end++;
-	if (*end == 'B' || *end == 'b')
-		end++;
-	if (*end)
-		return -1;
-	*out = (size_t)v;
-	return 0;
-}
-
 static void add_size(struct opts *o, size_t v)
 {
 	size_t *n = realloc(o->sizes, sizeof(*n) * (size_t)(o->nsizes + 1));
@@ -151,8 +130,8 @@ static void parse_sizes(struct opts *o, const char *arg)
 		char *a = strtok_r(dup, ":", &save);
 		char *b = strtok_r(NULL, ":", &save);
 		char *c = strtok_r(NULL, ":", &save);
-		if (!a || !b || parse_size(a, &lo) || parse_size(b, &hi) ||
-		    (c && parse_size(c, &f)) || lo == 0 || f < 2 || lo > hi)
+		if (!a || !b || bench_parse_size(a, &lo) || bench_parse_size(b, &hi) ||
+		    (c && bench_parse_size(c, &f)) || lo == 0 || f < 2 || lo > hi)
 			die("bad size range '%s'", arg);
 		for (size_t v = lo; v <= hi; v *= f) {
 			add_size(o, v);
@@ -163,7 +142,7 @@ static void parse_sizes(struct opts *o, const char *arg)
 		for (tok = strtok_r(dup, ",", &save); tok;
 		     tok = strtok_r(NULL, ",", &save)) {
 			size_t v;
-			if (parse_size(tok, &v) || v == 0)
+			if (bench_parse_size(tok, &v) || v == 0)
 				die("bad size '%s'", tok);
 			add_size(o, v);
 		}
@@ -521,11 +500,11 @@ int main(int argc, char **argv)
 		case 'm': o.min_iters = atoi(optarg); break;
 		case 't': o.budget = atof(optarg); break;
 		case 'M':
-			if (parse_size(optarg, &o.model_bytes))
+			if (bench_parse_size(optarg, &o.model_bytes))
 				die("bad --model '%s'", optarg);
 			break;
 		case 'B':
-			if (parse_size(optarg, &o.bucket_bytes))
+			if (bench_parse_size(optarg, &o.bucket_bytes))
 				die("bad --bucket '%s'", optarg);
 			break;
 		case 'c':
