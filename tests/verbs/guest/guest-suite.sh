@@ -7,9 +7,12 @@ LIB=$top/verbs/.libs/libencshim-verbs.so
 PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 export PATH
 mount -t proc proc /proc; mount -t sysfs sys /sys
-mount -t tmpfs tmpfs /tmp; mount -t tmpfs tmpfs /run
+# /run is the scratch space: /tmp stays the host's (under the overlay), so a
+# build tree under /tmp (a CI clone) is visible here
+mount -t tmpfs tmpfs /run
 mkdir -p /dev/shm; mount -t tmpfs tmpfs /dev/shm  # UCX probes it
 exec >"$R/suite.log" 2>&1
+[ -f "$LIB" ] || echo "FAIL setup: the build tree is not visible in the guest (no $LIB)" >> "$R/summary.txt"
 say() { echo "$*"; echo "$*" >> "$R/summary.txt"; }
 off() { sync; touch "$R/suite.done"; sync; busybox poweroff -f; }
 trap off EXIT
@@ -39,7 +42,7 @@ sleep 1
 G0=$(gidx rxe0 0a00:0001); G1=$(gidx rxe1 0a00:0002)
 echo "setup done at $(cut -d' ' -f1 /proc/uptime)s, gid index rxe0=$G0 rxe1=$G1"
 
-KA=/tmp/a.key; KB=/tmp/b.key
+KA=/run/a.key; KB=/run/b.key
 ENCSHIM_KEY_FILE=$KA $top/encshim keygen >/dev/null || say "SETUP keygen failed"
 ENCSHIM_KEY_FILE=$KB $top/encshim keygen >/dev/null
 PA="env LD_PRELOAD=$LIB ENCSHIM_KEY_FILE=$KA ENCSHIM_STATS=1 ENCSHIM_VERBS_HELLO_TIMEOUT=10"
@@ -52,7 +55,7 @@ want() { case ",$esv_tests," in *,$1,*|*,all,*) return 0;; *) return 1;; esac; }
 # Runs a server on rxe0 (10.0.0.1) and a client on rxe1 with a capture.
 pair() {
 	name=$1 expect=$2 tmo=$3 scmd=$4 ccmd=$5
-	tcpdump -i veth0 -B 65536 -s 0 -w /tmp/$name.pcap udp port 4791 2>/dev/null &
+	tcpdump -i veth0 -B 65536 -s 0 -w /run/$name.pcap udp port 4791 2>/dev/null &
 	tp=$!
 	sleep 1
 	timeout $tmo sh -c "$scmd" > $R/$name.server.log 2>&1 &
@@ -63,7 +66,7 @@ pair() {
 	wait $sp; src=$?
 	sleep 1
 	kill -INT $tp; wait $tp
-	cp /tmp/$name.pcap $R/$name.pcap
+	cp /run/$name.pcap $R/$name.pcap
 	if [ $expect = ok ]; then
 		if [ $src -eq 0 ] && [ $crc -eq 0 ]; then say "PASS $name"; else say "FAIL $name (server rc=$src client rc=$crc)"; fi
 	else
@@ -73,14 +76,14 @@ pair() {
 # job NAME TMO CMD: runs CMD (an mpirun starting both ranks) with a capture.
 job() {
 	name=$1 tmo=$2 cmd=$3
-	tcpdump -i veth0 -B 65536 -s 0 -w /tmp/$name.pcap udp port 4791 2>/dev/null &
+	tcpdump -i veth0 -B 65536 -s 0 -w /run/$name.pcap udp port 4791 2>/dev/null &
 	tp=$!
 	sleep 1
 	timeout $tmo sh -c "$cmd" > $R/$name.log 2>&1
 	jrc=$?
 	sleep 1
 	kill -INT $tp; wait $tp
-	cp /tmp/$name.pcap $R/$name.pcap
+	cp /run/$name.pcap $R/$name.pcap
 	if [ $jrc -eq 0 ]; then say "PASS $name"; else say "FAIL $name (rc=$jrc)"; fi
 }
 # grep_job NAME COUNT PATTERN: PATTERN is on COUNT lines of the job's log
@@ -174,16 +177,16 @@ fi
 # mpirun here; the ranks inherit the UCX settings from the environment.
 MARK=ENCSHIM-MPI-MARKER-5d41402abc4b2a76
 MPIPROG=$top/tests/verbs/mpi_marker
-printf '#!/bin/sh\nUCX_NET_DEVICES=rxe${OMPI_COMM_WORLD_RANK}:1 exec "$@"\n' > /tmp/rankdev
-chmod +x /tmp/rankdev
+printf '#!/bin/sh\nUCX_NET_DEVICES=rxe${OMPI_COMM_WORLD_RANK}:1 exec "$@"\n' > /run/rankdev
+chmod +x /run/rankdev
 MPIRUN="--allow-run-as-root --oversubscribe -np 2 --mca btl self --mca pml_ucx_tls any --mca pml_ucx_devices any"
 MPIENV="UCX_TLS=rc_verbs,ud_verbs,self UCX_UD_VERBS_ETH_DGID_CHECK=n"
 if want mpi && [ -x $MPIPROG ]; then
 	# The MPI plugin (pml/encshim around pml ucx): its protection, no preload.
-	job mpi_clear 120 "env $MPIENV mpirun $MPIRUN --mca pml ucx /tmp/rankdev $MPIPROG"
+	job mpi_clear 120 "env $MPIENV mpirun $MPIRUN --mca pml ucx /run/rankdev $MPIPROG"
 	check mpi_clear clear marker=$MARK runs=no
 	grep_job mpi_clear 2 "mpi_marker: ok rank"
-	job mpi_plugin 120 "env $MPIENV ENCSHIM_KEY_FILE=$KA ENCSHIM_COMPONENT_DIR=$top/mpi-plugin/components $top/encshim mpirun $MPIRUN --mca pml ucx,encshim --mca pml_encshim_verbose 1 /tmp/rankdev $MPIPROG"
+	job mpi_plugin 120 "env $MPIENV ENCSHIM_KEY_FILE=$KA ENCSHIM_COMPONENT_DIR=$top/mpi-plugin/components $top/encshim mpirun $MPIRUN --mca pml ucx,encshim --mca pml_encshim_verbose 1 /run/rankdev $MPIPROG"
 	check mpi_plugin sealed marker=$MARK runs=no
 	grep_job mpi_plugin 2 "mpi_marker: ok rank"
 	grep_job mpi_plugin 2 "encshim: rank [01]: sealed [1-9][0-9]* msgs"
@@ -194,7 +197,7 @@ if want mpiverbs && [ -x $MPIPROG ]; then
 	# endpoint flushes by a flow-control SEND instead of a zero-length
 	# RDMA WRITE (refused by the shim) at MPI_Finalize.
 	UCX2="UCX_RNDV_THRESH=inf UCX_RC_VERBS_FLUSH_MODE=fc"
-	job mpi_preload 180 "env $MPIENV $UCX2 ENCSHIM_KEY_FILE=$KA ENCSHIM_STATS=1 ENCSHIM_VERBS_HELLO_TIMEOUT=20 $top/encshim preload mpirun $MPIRUN --mca pml ucx -x LD_PRELOAD /tmp/rankdev $MPIPROG"
+	job mpi_preload 180 "env $MPIENV $UCX2 ENCSHIM_KEY_FILE=$KA ENCSHIM_STATS=1 ENCSHIM_VERBS_HELLO_TIMEOUT=20 $top/encshim preload mpirun $MPIRUN --mca pml ucx -x LD_PRELOAD /run/rankdev $MPIPROG"
 	check mpi_preload sealed marker=$MARK
 	grep_job mpi_preload 2 "mpi_marker: ok rank"
 	grep_job mpi_preload 2 "stats: sealed [1-9][0-9]* msgs"
