@@ -128,6 +128,18 @@ static int check_choice(int argc, char **argv, const char *fw)
 	return EXIT_USAGE;
 }
 
+/* Appends the -x options every app context needs; returns the new count. */
+static int add_env(char **av, int n, char *keyarg)
+{
+	av[n++] = "-x";
+	av[n++] = keyarg;
+	if (NULL != getenv("ENCSHIM_BACKEND")) {
+		av[n++] = "-x";
+		av[n++] = "ENCSHIM_BACKEND";
+	}
+	return n;
+}
+
 int cmd_mpirun(int argc, char **argv)
 {
 	static char keyarg[sizeof("ENCSHIM_KEY_FILE=") + 4096];
@@ -161,7 +173,9 @@ int cmd_mpirun(int argc, char **argv)
 	if (NULL == mpirun || '\0' == mpirun[0])
 		mpirun = "mpirun";
 
-	av = calloc((size_t)argc + 16, sizeof(*av));
+	/* Each MPMD app context after a ':' gets the -x options again:
+	 * mpirun applies -x only to the context it precedes. */
+	av = calloc((size_t)argc * 5 + 16, sizeof(*av));
 	if (NULL == av)
 		return EXIT_FAIL;
 	av[n++] = (char *)mpirun;
@@ -171,12 +185,7 @@ int cmd_mpirun(int argc, char **argv)
 	av[n++] = "--mca";
 	av[n++] = "pml_encshim_enable";
 	av[n++] = "1";
-	av[n++] = "-x";
-	av[n++] = keyarg;
-	if (NULL != getenv("ENCSHIM_BACKEND")) {
-		av[n++] = "-x";
-		av[n++] = "ENCSHIM_BACKEND";
-	}
+	n = add_env(av, n, keyarg);
 	/* Naming the hook makes Open MPI stop at MPI_Init if it cannot load
 	 * it, rather than run without the check. */
 	if (NULL == user_choice(argc, argv, "hook")) {
@@ -189,8 +198,11 @@ int cmd_mpirun(int argc, char **argv)
 		av[n++] = "osc";
 		av[n++] = "pt2pt";
 	}
-	for (int i = 1; i < argc; i++)
+	for (int i = 1; i < argc; i++) {
 		av[n++] = argv[i];
+		if (!strcmp(argv[i], ":"))
+			n = add_env(av, n, keyarg);
+	}
 	av[n] = NULL;
 	execvp(mpirun, av);
 	fprintf(stderr, "encshim mpirun: cannot run %s: %s\n", mpirun,
