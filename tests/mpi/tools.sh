@@ -14,3 +14,10 @@ ok "ompi_info --param pml encshim --level 9 lists parameters and counters"
 ok "encshim mpirun --help"
 rc=0; ENCSHIM_COMPONENT_DIR="$T/none" "$B/encshim" mpirun -np 1 true >"$T/out" 2>&1 || rc=$?
 expect_refused "plugin directory missing" "the Open MPI plugin is not at"
+# MPMD: a job of two app contexts runs encrypted. (encshim mpirun repeats
+# its -x options after each ':', which matters on remote nodes; local ranks
+# inherit mpirun's environment, so this job cannot show that part.)
+enc --mca pml_encshim_verbose 1 -np 1 "$TB/marker" 2 64 : -np 1 "$TB/marker" 2 64
+expect_ok "MPMD job (two app contexts)" "marker: ok"
+[ "$(grep -c 'auth failures 0' "$T/out")" = 2 ] || fail "MPMD: both ranks must seal and open"
+ok "MPMD: both app contexts read the job secret"
