@@ -44,7 +44,8 @@ void encshim_aead_free(struct encshim_aead *a);
 int encshim_aead_seal(struct encshim_aead *a, const uint8_t nonce[12],
 		      const void *aad, size_t aadlen, const void *in,
 		      size_t len, void *out, uint8_t tag[16]) ENCSHIM_WUR;
-/* On failure out holds zeros, never unauthenticated plaintext. */
+/* On failure out never holds unauthenticated plaintext: zeroed once
+ * decryption has run, untouched if len was refused up front. */
 int encshim_aead_open(struct encshim_aead *a, const uint8_t nonce[12],
 		      const void *aad, size_t aadlen, const void *in,
 		      size_t len, void *out, const uint8_t tag[16]) ENCSHIM_WUR;

@@ -63,7 +63,9 @@ int encshim_peer_seal(struct encshim_peer *p, const void *env, size_t envlen,
 /*
  * Authenticates, then checks replay, then releases the plaintext
  * (framelen - ENCSHIM_OVERHEAD bytes) into pt, which may equal
- * frame + ENCSHIM_HEADER_BYTES. On any failure pt holds zeros.
+ * frame + ENCSHIM_HEADER_BYTES. On failure pt never holds plaintext:
+ * zeroed once decryption has run, untouched if the frame was refused
+ * before (malformed, unknown epoch).
  */
 int encshim_peer_open(struct encshim_peer *p, const void *env, size_t envlen,
 		      const void *frame, size_t framelen,
