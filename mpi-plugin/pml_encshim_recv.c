@@ -8,7 +8,7 @@
  * authenticated and only then released: straight into the user's
  * buffer when it is contiguous, else opened in the staging frame and
  * unpacked. A frame that fails is never delivered: the user's buffer is
- * left as it was (non-contiguous) or zeroed (contiguous), the request
+ * left as it was, or zeroed where decryption into it ran, the request
  * completes with MPI_ERR_OTHER, and stderr names the peer and the cause.
  */
 #include "pml_encshim.h"
