@@ -1516,8 +1516,10 @@ out:
 	return rc;
 }
 
-static int post_one_recv(struct esv_qp *q, struct esv_rq *rq,
-			 struct ibv_recv_wr *w)
+/* Posts one shadow receive of the application's receive w: to the
+ * QP q's receive queue, or to srq when the QP uses one (q is NULL then). */
+static int post_one_recv(struct esv_qp *q, struct esv_srq *srq,
+			 struct esv_rq *rq, struct ibv_recv_wr *w)
 {
 	struct ibv_recv_wr sw, *bad = NULL;
 	struct esv_shadow *s;
@@ -1544,7 +1546,8 @@ static int post_one_recv(struct esv_qp *q, struct esv_rq *rq,
 	sw.wr_id = (uintptr_t)s;
 	sw.sg_list = &sg;
 	sw.num_sge = 1;
-	rc = q ? q->ec->orig.post_recv(q->qp, &sw, &bad) : 0;
+	rc = srq ? srq->ec->orig.post_srq_recv(srq->srq, &sw, &bad)
+		 : q->ec->orig.post_recv(q->qp, &sw, &bad);
 	if (rc) {
 		pool_put(s);
 		return rc;
@@ -1573,7 +1576,7 @@ int esv_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr,
 		goto out;
 	}
 	for (; wr; wr = wr->next) {
-		rc = post_one_recv(q, &q->rq, wr);
+		rc = post_one_recv(q, NULL, &q->rq, wr);
 		if (rc) {
 			*bad_wr = wr;
 			break;
@@ -1600,44 +1603,7 @@ int esv_post_srq_recv(struct ibv_srq *srq, struct ibv_recv_wr *wr,
 		goto out;
 	}
 	for (; wr; wr = wr->next) {
-		struct ibv_recv_wr sw, *bad = NULL;
-		struct esv_shadow *sh;
-		struct esv_rwr *r;
-		struct ibv_sge sg;
-		size_t len;
-
-		if (wr->num_sge < 0 || (unsigned)wr->num_sge > s->rq.max_sge) {
-			rc = EINVAL;
-		} else if (s->rq.count == s->rq.cap) {
-			rc = ENOMEM;
-		} else {
-			len = sge_total(wr->sg_list, wr->num_sge);
-			if (len > s->rq.maxlen)
-				s->rq.maxlen = len;
-			sh = pool_get(&s->rq.pool, s->rq.maxlen + ESV_OVERHEAD);
-			if (!sh) {
-				rc = ENOMEM;
-			} else {
-				sg.addr = (uintptr_t)sh->buf;
-				sg.length = (uint32_t)sh->region->slot_size;
-				sg.lkey = sh->region->mr->lkey;
-				memset(&sw, 0, sizeof(sw));
-				sw.wr_id = (uintptr_t)sh;
-				sw.sg_list = &sg;
-				sw.num_sge = 1;
-				rc = s->ec->orig.post_srq_recv(srq, &sw, &bad);
-				if (rc) {
-					pool_put(sh);
-				} else {
-					r = &s->rq.ring[(s->rq.head + s->rq.count) % s->rq.cap];
-					r->wr_id = wr->wr_id;
-					r->num_sge = wr->num_sge;
-					memcpy(r->sge, wr->sg_list,
-					       (size_t)wr->num_sge * sizeof(*r->sge));
-					s->rq.count++;
-				}
-			}
-		}
+		rc = post_one_recv(NULL, s, &s->rq, wr);
 		if (rc) {
 			*bad_wr = wr;
 			break;
