@@ -48,6 +48,8 @@ mpi-plugin/components/.stamp: mpi-plugin/mca_pml_encshim.la mpi-plugin/mca_hook_
 	$(AM_V_GEN)$(MKDIR_P) mpi-plugin/components && \
 	cp -f mpi-plugin/.libs/mca_pml_encshim.so mpi-plugin/.libs/mca_hook_encshim.so mpi-plugin/components/ && \
 	touch $@
-clean-local:
-	rm -rf mpi-plugin/components
 endif
+
+clean-mpi-components:
+	rm -rf mpi-plugin/components
+.PHONY: clean-mpi-components

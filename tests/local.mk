@@ -35,3 +35,8 @@ EXTRA_DIST += tests/vectors/keyschedule.py
 TESTS += tests/fuzz/run.sh
 EXTRA_DIST += tests/fuzz/fuzz_open.c tests/fuzz/fuzz_keyfile.c
 dist_noinst_SCRIPTS += tests/fuzz/run.sh
+# run.sh builds its targets and corpora in the build tree.
+clean-fuzz:
+	rm -rf tests/fuzz/fuzz_open tests/fuzz/fuzz_keyfile tests/fuzz/probe \
+		tests/fuzz/probe.c tests/fuzz/corpus-fuzz_open tests/fuzz/corpus-fuzz_keyfile
+.PHONY: clean-fuzz
