@@ -86,6 +86,16 @@ int encshim_local_new(struct encshim_local **out,
 	return 0;
 }
 
+int encshim_local_set_job(struct encshim_local *l, const void *job_id,
+			  size_t job_id_len)
+{
+	if (!job_id_len || job_id_len > ENCSHIM_MAX_JOB_ID)
+		return ENCSHIM_E_INVAL;
+	memcpy(l->job, job_id, job_id_len);
+	l->joblen = job_id_len;
+	return 0;
+}
+
 void encshim_local_free(struct encshim_local *l)
 {
 	sodium_free(l); /* zeroes before unmapping; NULL is a no-op */
