@@ -3,9 +3,11 @@ noinst_LTLIBRARIES += shim/libencshim_core.la
 shim_libencshim_core_la_SOURCES = \
 	include/encshim.h include/encshim/wire.h include/encshim/error.h \
 	include/encshim/aead.h include/encshim/keyfile.h include/encshim/session.h \
+	include/encshim/env.h \
 	shim/aead_impl.h shim/aead.c shim/aead_sodium.c \
 	shim/kdf.h shim/kdf.c shim/keyschedule.h shim/keyschedule.c \
-	shim/replay.h shim/replay.c shim/session_internal.h shim/session.c shim/keyfile.c shim/error.c
+	shim/replay.h shim/replay.c shim/session_internal.h shim/session.c shim/keyfile.c shim/error.c \
+	shim/env.c
 if HAVE_OPENSSL
 shim_libencshim_core_la_SOURCES += shim/aead_openssl.c
 endif
