@@ -16,6 +16,7 @@ shim_libencshim_core_la_LIBADD = $(SODIUM_LIBS) $(CRYPTO_LIBS) -lpthread
 
 bin_PROGRAMS += encshim
 encshim_SOURCES = shim/commands.h shim/encshim.c shim/cmd_keygen.c \
-	shim/cmd_info.c shim/cmd_selftest.c shim/cmd_mpirun.c shim/cmd_preload.c
+	shim/cmd_info.c shim/cmd_selftest.c shim/cmd_mpirun.c shim/cmd_preload.c \
+	shim/mca_check.h shim/mca_check.c
 encshim_CFLAGS = $(AM_CFLAGS) $(SODIUM_CFLAGS)
 encshim_LDADD = shim/libencshim_core.la $(SODIUM_LIBS)
