@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Where an Open MPI 4.x job takes its MCA parameters from, as far as
- * the pml and hook component lists go (docs/MPI.md, "encshim mpirun"):
+ * the pml and hook component lists and pml_encshim_enable go (docs/MPI.md,
+ * "encshim mpirun"):
  *   command line   -mca/--mca/-gmca/--gmca KEY VALUE, -x OMPI_MCA_KEY=VALUE
  *   environment    OMPI_MCA_KEY=VALUE (mpirun forwards these to the ranks)
  *   files          $HOME/.openmpi/mca-params.conf, mca_base_param_files,
@@ -31,6 +32,7 @@ enum key {
 	KEY_OTHER,
 	KEY_PML,
 	KEY_HOOK,
+	KEY_ENABLE,      /* pml_encshim_enable: encshim mpirun sets it to 1 */
 	KEY_PARAM_FILES, /* "key = value" files; a missing one is skipped */
 	KEY_AM_FILES,    /* the same, named by --am: a missing one is refused */
 	KEY_TUNE_FILES,  /* --tune: also command-line options */
@@ -92,6 +94,8 @@ static enum key key_of(const char *k)
 		return KEY_PML;
 	if (!strcmp(k, "hook"))
 		return KEY_HOOK;
+	if (!strcmp(k, "pml_encshim_enable"))
+		return KEY_ENABLE;
 	if (!strcmp(k, "mca_base_param_files") || !strcmp(k, "mca_param_files") ||
 	    !strcmp(k, "mca_base_override_param_file"))
 		return KEY_PARAM_FILES;
@@ -200,6 +204,17 @@ static void check_param(struct scan *s, const char *key, const char *value,
 	case KEY_HOOK:
 		if (!mca_list_keeps(value, COMPONENT))
 			refuse_list(s, shown, origin, k, value);
+		break;
+	case KEY_ENABLE:
+		/* -x OMPI_MCA_pml_encshim_enable=0 reaches the ranks past the
+		 * command line's 1 and turns the wrapper off */
+		if (strcmp(value, "1") && strcmp(value, "true")) {
+			s->refused = 1;
+			fprintf(stderr, "encshim mpirun: '%s' (%s) turns encryption "
+				"off: the job would run unencrypted. Drop it "
+				"(encshim mpirun sets pml_encshim_enable to 1).\n",
+				shown, origin);
+		}
 		break;
 	case KEY_PARAM_FILES:
 	case KEY_AM_FILES:

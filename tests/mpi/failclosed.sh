@@ -12,6 +12,10 @@ expect_refused "encshim mpirun --mca pml ob1" "'--mca pml ob1' (command line) ke
 enc $TCP --mca pml ^encshim --mca hook ^encshim -np 2 "$TB/marker"
 expect_refused "encshim mpirun --mca pml ^encshim --mca hook ^encshim" "'--mca pml ^encshim' (command line) keeps the encshim plugin from loading"
 if grep -q "marker: ok" "$T/out"; then fail "the job ran"; fi
+# 454c9f4 ran this job in clear: -x reaches the ranks past --mca's 1
+enc $TCP -x OMPI_MCA_pml_encshim_enable=0 -np 2 "$TB/marker"
+expect_refused "encshim mpirun -x OMPI_MCA_pml_encshim_enable=0" "'-x OMPI_MCA_pml_encshim_enable=0' (command line) turns encryption off"
+if grep -q "marker: ok" "$T/out"; then fail "the job ran"; fi
 rc=0; OMPI_MCA_hook=^encshim timeout "$LIMIT" "$B/encshim" mpirun $MPIRUN_OPTS $TCP \
 	-gmca pml ob1 -np 2 "$TB/marker" >"$T/out" 2>&1 || rc=$?
 expect_refused "encshim mpirun -gmca pml ob1, OMPI_MCA_hook=^encshim" "'OMPI_MCA_hook=^encshim' (environment) keeps the encshim plugin from loading"

@@ -57,6 +57,8 @@ refused_early "--mca pml ob1,^encshim" "'--mca pml ob1,^encshim' (command line) 
 refused_early "-x OMPI_MCA_pml=ob1" "'-x OMPI_MCA_pml=ob1' (command line) $K" -x OMPI_MCA_pml=ob1 -np 1 true
 refused_early "mca_base_env_list" "'mca_base_env_list OMPI_MCA_hook=^encshim' (command line) $K" \
 	--mca mca_base_env_list "A=1;OMPI_MCA_hook=^encshim" -np 1 true
+refused_early "-x OMPI_MCA_pml_encshim_enable=0" "'-x OMPI_MCA_pml_encshim_enable=0' (command line) turns encryption off" \
+	-x OMPI_MCA_pml_encshim_enable=0 -np 1 true
 STUB_ENV="OMPI_MCA_pml=^encshim"
 refused_early "OMPI_MCA_pml=^encshim" "'OMPI_MCA_pml=^encshim' (environment) $K" -np 1 true
 STUB_ENV="OMPI_MCA_ompi_hook=ucx"

@@ -92,6 +92,10 @@ static void test_command_line(void **state)
 		{ { "--mca", "mca_base_env_list", "A=1;OMPI_MCA_pml=ob1" }, -1, 0 },
 		{ { "a.out", "--mca", "pml", "ob1" }, -1, 0 }, /* refuses more */
 		{ { "--mca", "pml" }, 0, 0 },
+		{ { "-x", "OMPI_MCA_pml_encshim_enable=0", "a.out" }, -1, 0 },
+		{ { "-x", "OMPI_MCA_ompi_pml_encshim_enable=false" }, -1, 0 },
+		{ { "-x", "OMPI_MCA_pml_encshim_enable=1", "a.out" }, 0, 0 },
+		{ { "--mca", "pml_encshim_enable", "0", "a.out" }, -1, 0 },
 	};
 
 	for (size_t i = 0; i < sizeof(jobs) / sizeof(jobs[0]); i++) {
@@ -115,6 +119,8 @@ static void test_environment(void **state)
 		{ "OMPI_MCA_pml", "ucx,encshim", 0 },
 		{ "OMPI_MCA_pml", "^ucx", 0 },
 		{ "OMPI_MCA_mca_base_env_list", "OMPI_MCA_hook=none", -1 },
+		{ "OMPI_MCA_pml_encshim_enable", "0", -1 },
+		{ "OMPI_MCA_pml_encshim_enable", "1", 0 },
 	};
 
 	for (size_t i = 0; i < sizeof(envs) / sizeof(envs[0]); i++) {
