@@ -86,11 +86,12 @@ static void cpu_features(void)
 
 static void backends(int measure)
 {
-	static const enum encshim_backend all[] = { ENCSHIM_BACKEND_OPENSSL,
+	static const enum encshim_backend all[] = { ENCSHIM_BACKEND_IPSECMB,
+						    ENCSHIM_BACKEND_OPENSSL,
 						    ENCSHIM_BACKEND_SODIUM };
 	static const size_t sizes[] = { 1024, 16384, 1 << 20 };
 
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		enum encshim_backend got;
 		const char *why;
 
@@ -133,16 +134,21 @@ int cmd_info(int argc, char **argv)
 		}
 	}
 	printf("encshim %s (wire version 1, AES-256-GCM)\n", PACKAGE_VERSION);
-	printf("libs:     libsodium %s%s\n", sodium_version_string(),
+	printf("libs:     libsodium %s%s%s\n", sodium_version_string(),
 #ifdef HAVE_OPENSSL
-	       ", OpenSSL libcrypto"
+	       ", OpenSSL libcrypto",
 #else
-	       " (OpenSSL backend not built)"
+	       " (OpenSSL backend not built)",
+#endif
+#ifdef HAVE_IPSEC_MB
+	       ", Intel ipsec-mb"
+#else
+	       " (ipsec-mb backend not built)"
 #endif
 	);
 	cpu_features();
 	if (encshim_backend_parse(env, &want)) {
-		printf("selected: none: ENCSHIM_BACKEND='%s' is not auto, openssl or sodium\n", env);
+		printf("selected: none: ENCSHIM_BACKEND='%s' is not auto, ipsecmb, openssl or sodium\n", env);
 		return EXIT_USAGE;
 	}
 	rc = encshim_backend_resolve(want, &got, &why);
