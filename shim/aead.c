@@ -78,9 +78,9 @@ int encshim_backend_resolve(enum encshim_backend want,
 		  NULL /* its usable() names the code path it runs */ },
 		{ ENCSHIM_BACKEND_OPENSSL,
 		  "OpenSSL backend not built in (configured --without-openssl)",
-		  "auto: OpenSSL libcrypto (ipsec-mb not built in or unusable)" },
+		  "auto: OpenSSL libcrypto; ipsec-mb not built in or unusable" },
 		{ ENCSHIM_BACKEND_SODIUM, NULL,
-		  "auto: libsodium AES-NI path (ipsec-mb and OpenSSL not built in or unusable)" },
+		  "auto: libsodium AES-NI path; ipsec-mb and OpenSSL not built in or unusable" },
 	};
 	const char *reason = "no such backend";
 
