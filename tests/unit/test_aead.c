@@ -75,6 +75,26 @@ static void test_kat(void **state)
 		kat_one(b, &kats[i]);
 }
 
+/* Empty message and AAD given as NULL: GCM test case 13's tag. */
+static void test_null_empty(void **state)
+{
+	enum encshim_backend b = (enum encshim_backend)(intptr_t)*state;
+	uint8_t key[32] = { 0 }, iv[12] = { 0 }, tag[16];
+	uint8_t *want = hex(kats[0].tag, NULL);
+	struct encshim_aead *a;
+
+	if (!backend_usable(b))
+		skip();
+	assert_int_equal(encshim_aead_new(&a, b, key), 0);
+	assert_int_equal(encshim_aead_seal(a, iv, NULL, 0, NULL, 0, NULL, tag), 0);
+	assert_memory_equal(tag, want, 16);
+	assert_int_equal(encshim_aead_open(a, iv, NULL, 0, NULL, 0, NULL, tag), 0);
+	tag[15] ^= 1;
+	assert_int_equal(encshim_aead_open(a, iv, NULL, 0, NULL, 0, NULL, tag), ENCSHIM_E_AUTH);
+	encshim_aead_free(a);
+	free(want);
+}
+
 /* x and y seal alike, and each opens the other's frame. */
 static void same_bytes(struct encshim_aead *x, struct encshim_aead *y, size_t n)
 {
@@ -243,6 +263,9 @@ int main(void)
 		cmocka_unit_test_prestate(test_kat, (void *)(intptr_t)ENCSHIM_BACKEND_IPSECMB),
 		cmocka_unit_test_prestate(test_kat, (void *)(intptr_t)ENCSHIM_BACKEND_OPENSSL),
 		cmocka_unit_test_prestate(test_kat, (void *)(intptr_t)ENCSHIM_BACKEND_SODIUM),
+		cmocka_unit_test_prestate(test_null_empty, (void *)(intptr_t)ENCSHIM_BACKEND_IPSECMB),
+		cmocka_unit_test_prestate(test_null_empty, (void *)(intptr_t)ENCSHIM_BACKEND_OPENSSL),
+		cmocka_unit_test_prestate(test_null_empty, (void *)(intptr_t)ENCSHIM_BACKEND_SODIUM),
 		cmocka_unit_test(test_backends_identical),
 		cmocka_unit_test_prestate(test_refused_open_zeroes, (void *)(intptr_t)ENCSHIM_BACKEND_IPSECMB),
 		cmocka_unit_test_prestate(test_refused_open_zeroes, (void *)(intptr_t)ENCSHIM_BACKEND_OPENSSL),
