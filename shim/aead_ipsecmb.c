@@ -58,6 +58,14 @@ static int usable(const char **why)
 		*why = "ipsec-mb could not allocate its manager (out of memory)";
 		return -1;
 	}
+#ifdef IMB_FEATURE_SELF_TEST_PASS
+	/* Builds with self-tests (1.3 on) run them when a manager is set up. */
+	if ((lib.mgr->features & IMB_FEATURE_SELF_TEST) &&
+	    !(lib.mgr->features & IMB_FEATURE_SELF_TEST_PASS)) {
+		*why = "ipsec-mb's own known-answer self-test failed: its library is broken here";
+		return -1;
+	}
+#endif
 	/* The code path init_mb_mgr_auto() picked. Below SSE it is the
 	 * library's software AES emulation: refused, as libsodium does. */
 	switch (lib.arch) {
