@@ -29,5 +29,8 @@ extern const struct encshim_aead_ops encshim_aead_sodium_ops;
 #ifdef HAVE_OPENSSL
 extern const struct encshim_aead_ops encshim_aead_openssl_ops;
 #endif
+#ifdef HAVE_IPSEC_MB
+extern const struct encshim_aead_ops encshim_aead_ipsecmb_ops;
+#endif
 
 #endif

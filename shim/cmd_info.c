@@ -87,11 +87,12 @@ static void cpu_features(void)
 
 static void backends(int measure)
 {
-	static const enum encshim_backend all[] = { ENCSHIM_BACKEND_OPENSSL,
+	static const enum encshim_backend all[] = { ENCSHIM_BACKEND_IPSECMB,
+						    ENCSHIM_BACKEND_OPENSSL,
 						    ENCSHIM_BACKEND_SODIUM };
 	static const size_t sizes[] = { 1024, 16384, 1 << 20 };
 
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		enum encshim_backend got;
 		const char *why;
 
@@ -136,11 +137,16 @@ int cmd_info(int argc, char **argv)
 		}
 	}
 	printf("encshim %s (wire version 1, AES-256-GCM)\n", PACKAGE_VERSION);
-	printf("libs:     libsodium %s%s\n", sodium_version_string(),
+	printf("libs:     libsodium %s%s%s\n", sodium_version_string(),
 #ifdef HAVE_OPENSSL
-	       ", OpenSSL libcrypto"
+	       ", OpenSSL libcrypto",
 #else
-	       " (OpenSSL backend not built)"
+	       " (OpenSSL backend not built)",
+#endif
+#ifdef HAVE_IPSEC_MB
+	       ", Intel ipsec-mb"
+#else
+	       " (ipsec-mb backend not built)"
 #endif
 	);
 	cpu_features();

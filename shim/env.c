@@ -100,7 +100,7 @@ int encshim_env_backend(enum encshim_backend *out, char *why)
 	if (!encshim_backend_parse(v, out))
 		return ENCSHIM_OK;
 	*out = ENCSHIM_BACKEND_AUTO;
-	return refuse("ENCSHIM_BACKEND", v, "use one of auto, openssl, sodium", why);
+	return refuse("ENCSHIM_BACKEND", v, "use one of auto, ipsecmb, openssl, sodium", why);
 }
 
 int encshim_env_verbs(struct encshim_verbs_env *out, char *why)

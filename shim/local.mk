@@ -11,8 +11,11 @@ shim_libencshim_core_la_SOURCES = \
 if HAVE_OPENSSL
 shim_libencshim_core_la_SOURCES += shim/aead_openssl.c
 endif
+if HAVE_IPSEC_MB
+shim_libencshim_core_la_SOURCES += shim/aead_ipsecmb.c
+endif
 shim_libencshim_core_la_CFLAGS = $(AM_CFLAGS) $(SODIUM_CFLAGS) $(CRYPTO_CFLAGS) -pthread
-shim_libencshim_core_la_LIBADD = $(SODIUM_LIBS) $(CRYPTO_LIBS) -lpthread
+shim_libencshim_core_la_LIBADD = $(SODIUM_LIBS) $(CRYPTO_LIBS) $(IPSEC_MB_LIBS) -lpthread
 
 bin_PROGRAMS += encshim
 encshim_SOURCES = shim/commands.h shim/encshim.c shim/cmd_keygen.c \

@@ -16,9 +16,11 @@ if ! clang -fsanitize=fuzzer "$out/probe.c" -o "$out/probe" 2>/dev/null; then
 fi
 core="aead.c aead_sodium.c kdf.c keyschedule.c replay.c session.c keyfile.c error.c"
 grep -q 'define HAVE_OPENSSL 1' "$top_builddir/config.h" && core="$core aead_openssl.c"
+grep -q 'define HAVE_IPSEC_MB 1' "$top_builddir/config.h" && core="$core aead_ipsecmb.c"
 srcs=""
 for f in $core; do srcs="$srcs $top_srcdir/shim/$f"; done
 libs="$(pkg-config --libs libsodium) $(pkg-config --libs libcrypto 2>/dev/null || true) -lpthread"
+grep -q 'define HAVE_IPSEC_MB 1' "$top_builddir/config.h" && libs="$libs -lIPSec_MB"
 for t in fuzz_open fuzz_keyfile; do
 	# shellcheck disable=SC2086
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
