@@ -89,6 +89,17 @@ def fmt_us(v):
     return "%.2f" % v
 
 
+def fmt_gbps(v):
+    """GB/s in at most 7 characters, 4 decimals below 0.1 (8 B messages
+    move a few MB/s)."""
+    if v is None:
+        return ""
+    for lim, f in ((100, "%.1f"), (1, "%.2f"), (0.1, "%.3f")):
+        if v >= lim:
+            return f % v
+    return "%.4f" % v
+
+
 def median(v):
     v = sorted(v)
     n = len(v)
@@ -365,8 +376,8 @@ def main():
             last = r["nb"]
             if op == "bw":
                 gb = lambda t: r["nb"] / t / 1e3 if t else None
-                cells = (x(r["gbps"], "%.3f"),
-                         "%s..%s" % (x(gb(r["p90"]), "%.3f"), x(gb(r["p10"]), "%.3f")),
+                cells = (fmt_gbps(r["gbps"]),
+                         "%s..%s" % (fmt_gbps(gb(r["p90"])), fmt_gbps(gb(r["p10"]))),
                          x(1 / r["xplain"] if r["xplain"] else None))
                 vswg = x(1 / r["vswg"] if r["vswg"] else None)
             else:
@@ -377,7 +388,7 @@ def main():
             cells = (sz, r["cfg"]) + cells + (
                 fmt_us(r["floor"]) if r["floor"] else "", x(r["excess"]), vswg)
             if op == "allreduce":
-                cells += (x(r["algbw"], "%.3f"), x(r["busbw"], "%.3f"))
+                cells += (fmt_gbps(r["algbw"]), fmt_gbps(r["busbw"]))
             L.append(hdr % (cells + (r["check"],)))
 
     # ---------------------------------------------------------- targets
