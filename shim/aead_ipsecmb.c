@@ -17,16 +17,17 @@
 #include "config.h"
 
 #include <pthread.h>
-#include <stdlib.h>
 #include <sodium.h>
 #include <intel-ipsec-mb.h>
 
 #include "aead_impl.h"
+#include "secmem.h"
 
 /*
  * The library is built with struct gcm_key_data aligned to 64 bytes (its
  * header says so only under -DLINUX) and its code crashes on key data
- * aligned to less than 16: allocate it 64-aligned, whole cache lines.
+ * aligned to less than 16: key memory (secmem.c) is 64-aligned, whole
+ * cache lines, and never dumped.
  */
 #define KEY_ALIGN 64
 #define KEY_BYTES ((sizeof(struct gcm_key_data) + KEY_ALIGN - 1) & ~(size_t)(KEY_ALIGN - 1))
@@ -90,7 +91,7 @@ static int usable(const char **why)
 
 static int init(struct encshim_aead *a, const uint8_t key[32])
 {
-	struct gcm_key_data *kd = aligned_alloc(KEY_ALIGN, KEY_BYTES);
+	struct gcm_key_data *kd = secmem_alloc(KEY_BYTES);
 
 	if (!kd)
 		return ENCSHIM_E_NOMEM;
@@ -101,8 +102,7 @@ static int init(struct encshim_aead *a, const uint8_t key[32])
 
 static void fini(struct encshim_aead *a)
 {
-	sodium_memzero(a->state, KEY_BYTES);
-	free(a->state);
+	secmem_free(a->state, KEY_BYTES); /* wipes the round keys */
 	a->state = NULL;
 }
 
