@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
@@ -122,6 +123,7 @@ int encshim_aead_new(struct encshim_aead **out, enum encshim_backend b,
 	if (!a)
 		return ENCSHIM_E_NOMEM;
 	a->ops = ops_of(b);
+	atomic_init(&a->holds, 1);
 	rc = a->ops->init(a, key);
 	if (rc) {
 		free(a);
@@ -133,10 +135,16 @@ int encshim_aead_new(struct encshim_aead **out, enum encshim_backend b,
 
 void encshim_aead_free(struct encshim_aead *a)
 {
-	if (!a)
+	if (!a || atomic_fetch_sub(&a->holds, 1) != 1)
 		return;
 	a->ops->fini(a);
 	free(a);
+}
+
+struct encshim_aead *encshim_aead_hold(struct encshim_aead *a)
+{
+	atomic_fetch_add(&a->holds, 1);
+	return a;
 }
 
 int encshim_aead_seal(struct encshim_aead *a, const uint8_t nonce[12],

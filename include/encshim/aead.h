@@ -41,10 +41,14 @@ struct encshim_aead;
 
 int encshim_aead_new(struct encshim_aead **out, enum encshim_backend b,
 		     const uint8_t key[32]) ENCSHIM_WUR;
-/* Wipes the key schedule. NULL is a no-op. */
+/* Drops one hold; the last wipes the key schedule. NULL is a no-op. */
 void encshim_aead_free(struct encshim_aead *a);
+/* One more hold on a (it starts with one), so that a thread can seal or
+ * open with a key that another thread retires meanwhile. Returns a. */
+struct encshim_aead *encshim_aead_hold(struct encshim_aead *a);
 
-/* out may equal in. Not thread safe per object: callers serialise. */
+/* out may equal in. Thread safe: one key seals or opens on several
+ * threads at once. */
 int encshim_aead_seal(struct encshim_aead *a, const uint8_t nonce[12],
 		      const void *aad, size_t aadlen, const void *in,
 		      size_t len, void *out, uint8_t tag[16]) ENCSHIM_WUR;
