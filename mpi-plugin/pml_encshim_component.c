@@ -256,6 +256,7 @@ static int component_finalize(void)
 	mca_pml = encshim_inner;
 	installed = false;
 	encshim_keys_fini();
+	encshim_comms_fini();
 	encshim_pool_fini();
 	if (NULL != inner_component.pmlm_finalize)
 		return inner_component.pmlm_finalize();

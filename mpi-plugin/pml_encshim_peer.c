@@ -47,15 +47,6 @@ static void put_be32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)v;
 }
 
-void encshim_envelope(uint8_t env[ENCSHIM_ENV_BYTES], uint32_t src_vpid,
-		      uint32_t dst_vpid, uint32_t cid, int tag)
-{
-	put_be32(env, src_vpid);
-	put_be32(env + 4, dst_vpid);
-	put_be32(env + 8, cid);
-	put_be32(env + 12, (uint32_t)tag);
-}
-
 /* identity = BE32(jobid) || BE32(vpid), plus a marker for the mirror. */
 static size_t identity_of(uint8_t id[9], uint32_t jobid, uint32_t vpid,
 			  bool mirror)
