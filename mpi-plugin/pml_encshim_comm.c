@@ -738,8 +738,13 @@ void encshim_audit_truncated(struct encshim_comm *c, struct encshim_post *r,
 
 /* ---- management calls carrying no message data: forwarded ---- */
 
+/* Runs after the modex fence of MPI_Init, before any message. */
 int encshim_add_procs(struct ompi_proc_t **procs, size_t nprocs)
 {
+	int rc = encshim_keys_bind_job();
+
+	if (OMPI_SUCCESS != rc)
+		return rc;
 	return encshim_inner.pml_add_procs(procs, nprocs);
 }
 

@@ -90,37 +90,91 @@ static int pick_backend(enum encshim_backend *b)
 				"pml_encshim_backend / ENCSHIM_BACKEND");
 }
 
-static bool window_ok(int w)
-{
-	return w >= (int)ENCSHIM_REPLAY_WINDOW_MIN &&
-	       w <= (int)ENCSHIM_REPLAY_WINDOW_MAX && 0 == (w & (w - 1));
-}
-
+/* The job id is not known yet (encshim_keys_bind_job sets it): the key
+ * pairs must exist now, to be published before the modex fence. */
 static int make_locals(const uint8_t secret[ENCSHIM_SECRET_BYTES],
 		       enum encshim_backend b)
 {
-	uint8_t job[4], id[9], mid[9];
+	static const uint8_t pending[] = "encshim: job id not bound yet";
+	uint8_t id[9], mid[9];
+	size_t idlen = identity_of(id, my_jobid, my_vpid, false);
+	size_t midlen = identity_of(mid, my_jobid, my_vpid, true);
+	int rc;
+
+	rc = encshim_local_new(&local_keys, secret, pending, sizeof(pending),
+			       id, idlen, b);
+	if (ENCSHIM_OK == rc)
+		rc = encshim_local_new(&mirror_keys, secret, pending,
+				       sizeof(pending), mid, midlen, b);
+	return check_env_status(rc, "key set-up");
+}
+
+/*
+ * A session whose receive direction keeps no replay state: the order
+ * audit (pml_encshim_comm.c) refuses every duplicate and every frame out
+ * of MPI's order, per communicator stream, so the core's window (128 KiB
+ * per peer at 2^20 frames) is not needed. The smallest window is made
+ * and dropped at once.
+ */
+static int session_new(struct encshim_peer **out, const struct encshim_local *l,
+		       const void *id, size_t idlen,
+		       const uint8_t pub[ENCSHIM_PUBKEY_BYTES])
+{
+	int rc = encshim_peer_new(out, l, id, idlen, pub,
+				  ENCSHIM_REPLAY_WINDOW_MIN);
+
+	if (ENCSHIM_OK == rc) {
+		rc = encshim_peer_set_order(*out, ENCSHIM_ORDER_EXTERNAL);
+		if (ENCSHIM_OK != rc) {
+			encshim_peer_free(*out);
+			*out = NULL;
+		}
+	}
+	return rc;
+}
+
+static int make_self_sessions(void)
+{
+	uint8_t id[9], mid[9];
 	size_t idlen = identity_of(id, my_jobid, my_vpid, false);
 	size_t midlen = identity_of(mid, my_jobid, my_vpid, true);
 	uint8_t pub[ENCSHIM_PUBKEY_BYTES];
 	int rc;
 
-	put_be32(job, my_jobid);
-	rc = encshim_local_new(&local_keys, secret, job, sizeof(job), id,
-			       idlen, b);
-	if (ENCSHIM_OK == rc)
-		rc = encshim_local_new(&mirror_keys, secret, job, sizeof(job),
-				       mid, midlen, b);
-	if (ENCSHIM_OK != rc)
-		return check_env_status(rc, "key set-up");
 	encshim_local_public_key(mirror_keys, pub);
-	rc = encshim_peer_new(&self_tx, local_keys, mid, midlen, pub,
-			      (size_t)encshim_param.replay_window);
+	rc = session_new(&self_tx, local_keys, mid, midlen, pub);
 	encshim_local_public_key(local_keys, pub);
 	if (ENCSHIM_OK == rc)
-		rc = encshim_peer_new(&self_rx, mirror_keys, id, idlen, pub,
-				      (size_t)encshim_param.replay_window);
+		rc = session_new(&self_rx, mirror_keys, id, idlen, pub);
 	return check_env_status(rc, "session with self");
+}
+
+/* "job 0x1234abcd nonce 0123..." : shows which launch keys belong to. */
+static void log_job(const uint8_t job[ENCSHIM_MPI_JOB_BYTES])
+{
+	char hex[2 * ENCSHIM_MPI_NONCE_BYTES + 1];
+
+	sodium_bin2hex(hex, sizeof(hex), job + 4, ENCSHIM_MPI_NONCE_BYTES);
+	encshim_log("job id: Open MPI jobid 0x%08x, nonce %s", my_jobid, hex);
+}
+
+int encshim_keys_bind_job(void)
+{
+	uint8_t job[ENCSHIM_MPI_JOB_BYTES];
+	int rc;
+
+	if (NULL != self_tx)
+		return OMPI_SUCCESS; /* bound at the first add_procs */
+	if (OMPI_SUCCESS != encshim_job_id(job))
+		return OMPI_ERROR;
+	rc = encshim_local_set_job(local_keys, job, sizeof(job));
+	if (ENCSHIM_OK == rc)
+		rc = encshim_local_set_job(mirror_keys, job, sizeof(job));
+	if (ENCSHIM_OK != rc)
+		return check_env_status(rc, "job id");
+	if (encshim_param.verbose > 1)
+		log_job(job);
+	return make_self_sessions();
 }
 
 static int publish_key(void)
@@ -148,12 +202,6 @@ int encshim_keys_init(void)
 	my_jobid = me->jobid;
 	my_vpid = me->vpid;
 	npeers = (uint32_t)ompi_process_info.num_procs;
-	if (!window_ok(encshim_param.replay_window)) {
-		encshim_log("pml_encshim_replay_window=%d is not a power of two "
-			    "in [%u, %u]", encshim_param.replay_window,
-			    ENCSHIM_REPLAY_WINDOW_MIN, ENCSHIM_REPLAY_WINDOW_MAX);
-		return OMPI_ERROR;
-	}
 	if (OMPI_SUCCESS != check_env_status(encshim_init(), "crypto init") ||
 	    OMPI_SUCCESS != pick_backend(&b) ||
 	    OMPI_SUCCESS != load_secret(secret))
@@ -165,7 +213,8 @@ int encshim_keys_init(void)
 	peers = calloc(npeers ? npeers : 1, sizeof(*peers));
 	if (NULL == peers)
 		return OMPI_ERR_OUT_OF_RESOURCE;
-	return publish_key();
+	rc = publish_key();
+	return OMPI_SUCCESS == rc ? encshim_job_publish() : rc;
 }
 
 void encshim_keys_fini(void)
@@ -204,8 +253,7 @@ static struct encshim_peer *derive(const opal_process_name_t *name)
 		free(pub);
 		return NULL;
 	}
-	rc = encshim_peer_new(&p, local_keys, id, idlen, pub,
-			      (size_t)encshim_param.replay_window);
+	rc = session_new(&p, local_keys, id, idlen, pub);
 	free(pub);
 	if (ENCSHIM_OK != rc) {
 		encshim_log("session with rank %u: %s", (unsigned)name->vpid,
