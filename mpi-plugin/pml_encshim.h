@@ -101,7 +101,7 @@ struct encshim_post {
 	uint64_t p;                   /* posting order in the communicator */
 	int src, tag;                 /* as posted: may be wildcards */
 	struct encshim_post *next, *prev;
-	bool listed, lost;
+	bool listed, lost, phantom;
 	/* per source: this receive must take a place below n */
 	struct encshim_bound {
 		int src;
@@ -143,12 +143,11 @@ void encshim_post_withdraw(struct encshim_comm *c, struct encshim_post *r);
 int encshim_audit(struct encshim_comm *c, struct encshim_post *r, int src,
 		  int tag, const uint8_t stream[ENCSHIM_MPI_STREAM_BYTES],
 		  const char **why);
-/* r took a message too long for it (MPI_ERR_TRUNCATE, never opened):
- * its place, read unauthenticated, counts as taken so that the stream
- * goes on; the receive reports the error anyway. */
-void encshim_audit_truncated(struct encshim_comm *c, struct encshim_post *r,
-			     int src, int tag,
-			     const uint8_t stream[ENCSHIM_MPI_STREAM_BYTES]);
+/* r took a message too long for it (MPI_ERR_TRUNCATE, never opened; the
+ * receive reports the error). Which place it took is unknown (a PML may
+ * write none of the frame), so r stays pending for ever, as the receive
+ * that took some earlier message of its pattern: the stream goes on. */
+void encshim_audit_truncated(struct encshim_comm *c, struct encshim_post *r);
 /* The posted probe that matched message, handed to its receive. */
 void encshim_mprobe_keep(struct ompi_message_t *message,
 			 struct encshim_post *post);

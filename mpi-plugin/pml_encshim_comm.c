@@ -172,11 +172,19 @@ struct tx_stream {
 	} slot[TAG_SLOTS];
 };
 
-/* Consecutive places consumed past `next`, by receives of one tag
- * pattern posted in increasing order (so p_lo is the earliest). */
+/* Consecutive places taken past `next`; per tag pattern of the
+ * receives that took them, the earliest posting number among them. That
+ * is all the crossing check needs, exactly: a receive posted before p
+ * with a pattern fitting the tag took a place of the run. */
+#define RUN_PATTERNS 4u
+
 struct run {
-	uint64_t lo, hi, p_lo, p_hi;
-	int tag;
+	uint64_t lo, hi;
+	uint32_t npat;
+	struct {
+		int tag;
+		uint64_t p_min;
+	} pat[RUN_PATTERNS];
 };
 
 struct rx_stream {
@@ -250,28 +258,33 @@ static void peer_state_free(struct peer_state *ps)
 #define CHUNK (1u << CHUNK_BITS)
 #define CHUNKS 4096u /* context ids below 2^22 */
 
-static _Atomic(struct encshim_comm *) *chunks[CHUNKS];
-static pthread_mutex_t chunks_lock = PTHREAD_MUTEX_INITIALIZER;
+typedef _Atomic(struct encshim_comm *) comm_slot;
+static _Atomic(comm_slot *) chunks[CHUNKS];
 
-static _Atomic(struct encshim_comm *) *slot_of(uint32_t cid, bool make)
+/* Lock-free: every send and receive looks its communicator up. */
+static comm_slot *slot_of(uint32_t cid, bool make)
 {
 	uint32_t hi = cid >> CHUNK_BITS;
-	_Atomic(struct encshim_comm *) *chunk;
+	comm_slot *chunk, *expected = NULL;
 
 	if (hi >= CHUNKS)
 		return NULL;
-	pthread_mutex_lock(&chunks_lock);
-	chunk = chunks[hi];
-	if (NULL == chunk && make)
-		chunk = chunks[hi] = calloc(CHUNK, sizeof(*chunk));
-	pthread_mutex_unlock(&chunks_lock);
+	chunk = atomic_load_explicit(&chunks[hi], memory_order_acquire);
+	if (NULL == chunk && make) {
+		chunk = calloc(CHUNK, sizeof(*chunk));
+		if (NULL != chunk &&
+		    !atomic_compare_exchange_strong(&chunks[hi], &expected,
+						    chunk)) {
+			free(chunk);
+			chunk = expected;
+		}
+	}
 	return NULL == chunk ? NULL : &chunk[cid & (CHUNK - 1)];
 }
 
 struct encshim_comm *encshim_comm_of(ompi_communicator_t *comm)
 {
-	_Atomic(struct encshim_comm *) *slot =
-		slot_of(ompi_comm_get_cid(comm), false);
+	comm_slot *slot = slot_of(ompi_comm_get_cid(comm), false);
 	struct encshim_comm *c =
 		NULL == slot ? NULL
 			     : atomic_load_explicit(slot, memory_order_acquire);
@@ -285,14 +298,35 @@ struct encshim_comm *encshim_comm_of(ompi_communicator_t *comm)
 	return c;
 }
 
+/* Phantoms (encshim_audit_truncated) are ours; the rest belong to
+ * requests and matched probes. */
+static void free_phantoms(struct encshim_post *r)
+{
+	while (NULL != r) {
+		struct encshim_post *next = r->next;
+
+		if (r->phantom) {
+			free(r->bounds);
+			free(r);
+		}
+		r = next;
+	}
+}
+
 static void comm_free(struct encshim_comm *c)
 {
 	int i;
 
 	if (NULL == c)
 		return;
-	for (i = 0; NULL != c->peers && i < c->npeers; i++)
-		peer_state_free(atomic_load(&c->peers[i]));
+	free_phantoms(c->any_head);
+	for (i = 0; NULL != c->peers && i < c->npeers; i++) {
+		struct peer_state *ps = atomic_load(&c->peers[i]);
+
+		if (NULL != ps)
+			free_phantoms(ps->head);
+		peer_state_free(ps);
+	}
 	free(c->peers);
 	pthread_mutex_destroy(&c->post_lock);
 	pthread_mutex_destroy(&c->audit_lock);
@@ -325,8 +359,7 @@ static int comm_new(ompi_communicator_t *comm, struct encshim_comm **out)
 
 int encshim_add_comm(ompi_communicator_t *comm)
 {
-	_Atomic(struct encshim_comm *) *slot =
-		slot_of(ompi_comm_get_cid(comm), true);
+	comm_slot *slot = slot_of(ompi_comm_get_cid(comm), true);
 	struct encshim_comm *c = NULL;
 	int rc;
 
@@ -344,8 +377,7 @@ int encshim_add_comm(ompi_communicator_t *comm)
 
 int encshim_del_comm(ompi_communicator_t *comm)
 {
-	_Atomic(struct encshim_comm *) *slot =
-		slot_of(ompi_comm_get_cid(comm), false);
+	comm_slot *slot = slot_of(ompi_comm_get_cid(comm), false);
 	struct encshim_comm *c = NULL == slot ? NULL : atomic_load(slot);
 
 	/* The communicator is destructed: no request of ours holds it. */
@@ -362,10 +394,11 @@ void encshim_comms_fini(void)
 	uint32_t i, j;
 
 	for (i = 0; i < CHUNKS; i++) {
-		for (j = 0; NULL != chunks[i] && j < CHUNK; j++)
-			comm_free(atomic_load(&chunks[i][j]));
-		free(chunks[i]);
-		chunks[i] = NULL;
+		comm_slot *chunk = atomic_exchange(&chunks[i], NULL);
+
+		for (j = 0; NULL != chunk && j < CHUNK; j++)
+			comm_free(atomic_load(&chunk[j]));
+		free(chunk);
 	}
 	while (NULL != (s = seen_head)) {
 		seen_head = s->next;
@@ -462,7 +495,9 @@ int encshim_post_begin(struct encshim_comm *c, struct encshim_post *r,
 		return OMPI_ERR_OUT_OF_RESOURCE;
 	r->src = src;
 	r->tag = tag;
-	r->nbounds = 0;
+	r->phantom = false;
+	r->bounds = NULL; /* freed when the last activation ended */
+	r->nbounds = r->cap = 0;
 	r->lost = false;
 	r->next = NULL;
 	pthread_mutex_lock(&c->post_lock);
@@ -603,6 +638,40 @@ static bool oblige(struct encshim_post *r0, int src, uint64_t n)
 	return false;
 }
 
+/* Adds (ptag, p) to run r; false if r has no slot left for ptag. */
+static bool run_note(struct run *r, int ptag, uint64_t p)
+{
+	for (uint32_t i = 0; i < r->npat; i++) {
+		if (r->pat[i].tag == ptag) {
+			if (p < r->pat[i].p_min)
+				r->pat[i].p_min = p;
+			return true;
+		}
+	}
+	if (r->npat == RUN_PATTERNS)
+		return false;
+	r->pat[r->npat].tag = ptag;
+	r->pat[r->npat++].p_min = p;
+	return true;
+}
+
+/* Folds run i + 1 into run i when they touch and the patterns fit. */
+static void run_join(struct rx_stream *rx, uint32_t i)
+{
+	struct run *a = &rx->runs[i], *b = &rx->runs[i + 1], m;
+
+	if (i + 1 >= rx->nruns || a->hi + 1 != b->lo)
+		return;
+	m = *a;
+	for (uint32_t k = 0; k < b->npat; k++)
+		if (!run_note(&m, b->pat[k].tag, b->pat[k].p_min))
+			return;
+	m.hi = b->hi;
+	*a = m;
+	memmove(b, b + 1, (rx->nruns - i - 2) * sizeof(*b));
+	rx->nruns--;
+}
+
 /* Marks n consumed; false when the run table is full. */
 static bool consume(struct rx_stream *rx, uint64_t n, uint64_t p, int ptag)
 {
@@ -611,7 +680,7 @@ static bool consume(struct rx_stream *rx, uint64_t n, uint64_t p, int ptag)
 
 	if (n == rx->next) {
 		rx->next++;
-		if (rx->nruns > 0 && rx->runs[0].lo == rx->next) {
+		while (rx->nruns > 0 && rx->runs[0].lo == rx->next) {
 			rx->next = rx->runs[0].hi + 1;
 			memmove(rx->runs, rx->runs + 1,
 				--rx->nruns * sizeof(*rx->runs));
@@ -621,16 +690,14 @@ static bool consume(struct rx_stream *rx, uint64_t n, uint64_t p, int ptag)
 	while (i < rx->nruns && rx->runs[i].hi < n)
 		i++;
 	/* joins the run ending just below, or starting just above */
-	if (i > 0 && (r = &rx->runs[i - 1])->hi + 1 == n && r->tag == ptag &&
-	    r->p_hi < p) {
+	if (i > 0 && (r = &rx->runs[i - 1])->hi + 1 == n && run_note(r, ptag, p)) {
 		r->hi = n;
-		r->p_hi = p;
+		run_join(rx, i - 1);
 		return true;
 	}
 	if (i < rx->nruns && (r = &rx->runs[i])->lo == n + 1 &&
-	    r->tag == ptag && p < r->p_lo) {
+	    run_note(r, ptag, p)) {
 		r->lo = n;
-		r->p_lo = p;
 		return true;
 	}
 	if (rx->nruns == rx->cap) {
@@ -646,9 +713,26 @@ static bool consume(struct rx_stream *rx, uint64_t n, uint64_t p, int ptag)
 	}
 	memmove(rx->runs + i + 1, rx->runs + i,
 		(rx->nruns - i) * sizeof(*rx->runs));
-	rx->runs[i] = (struct run){ n, n, p, p, ptag };
+	r = &rx->runs[i];
+	r->lo = r->hi = n;
+	r->npat = 0;
+	(void)run_note(r, ptag, p);
 	rx->nruns++;
 	return true;
+}
+
+/* A receive posted before p, of a pattern fitting tag, took a place of
+ * a run above n. */
+static bool crossed(struct rx_stream *rx, uint64_t n, uint64_t p, int tag)
+{
+	for (uint32_t i = 0; i < rx->nruns; i++) {
+		const struct run *r = &rx->runs[i];
+
+		for (uint32_t k = 0; r->lo > n && k < r->npat; k++)
+			if (r->pat[k].p_min < p && fits_tag(r->pat[k].tag, tag))
+				return true;
+	}
+	return false;
 }
 
 #define DROPPED                                                          \
@@ -661,7 +745,6 @@ static const char *check(struct encshim_comm *c, struct peer_state *ps,
 {
 	struct rx_stream *rx = &ps->rx[tag_class(tag)];
 	uint64_t *b = bound_of(r, src);
-	uint32_t i;
 
 	if (r->lost)
 		return "out of memory for the order audit";
@@ -671,12 +754,9 @@ static const char *check(struct encshim_comm *c, struct peer_state *ps,
 		return "reordered: a receive posted later took an earlier "
 		       "message from this peer (frames were reordered below "
 		       "MPI)";
-	for (i = 0; i < rx->nruns; i++)
-		if (rx->runs[i].lo > n && rx->runs[i].p_lo < r->p &&
-		    fits_tag(rx->runs[i].tag, tag))
-			return "reordered: a receive posted earlier took a "
-			       "later message from this peer (frames were "
-			       "reordered below MPI)";
+	if (crossed(rx, n, r->p, tag))
+		return "reordered: a receive posted earlier took a later message "
+		       "from this peer (frames were reordered below MPI)";
 	/* The previous message this receive could take must have gone to
 	 * an earlier receive: delivered, or one still in progress. For an
 	 * MPI_ANY_TAG receive that is any place below n. */
@@ -719,17 +799,39 @@ int encshim_audit(struct encshim_comm *c, struct encshim_post *r, int src,
 	return rc;
 }
 
-void encshim_audit_truncated(struct encshim_comm *c, struct encshim_post *r,
-			     int src, int tag,
-			     const uint8_t stream[ENCSHIM_MPI_STREAM_BYTES])
+/* Audit lock held: r's list slot goes to a copy that is never audited. */
+static void leave_phantom(struct encshim_comm *c, struct encshim_post *r)
 {
-	struct peer_state *ps = peer_state(c, src);
-	uint64_t n = get_be64(stream);
+	struct encshim_post *ph = malloc(sizeof(*ph));
+	struct peer_state *ps = MPI_ANY_SOURCE == r->src
+					? NULL
+					: atomic_load(&c->peers[r->src]);
+	struct encshim_post **head, **tail;
 
+	if (NULL == ph) {
+		unlist(c, r); /* later receives may be refused: fail closed */
+		return;
+	}
+	*ph = *r;
+	ph->phantom = true;
+	ph->bounds = NULL;
+	ph->nbounds = ph->cap = 0;
+	head = list_head(c, ps, &tail);
+	if (NULL != ph->prev)
+		ph->prev->next = ph;
+	else
+		*head = ph;
+	if (NULL != ph->next)
+		ph->next->prev = ph;
+	else
+		*tail = ph;
+	r->listed = false;
+}
+
+void encshim_audit_truncated(struct encshim_comm *c, struct encshim_post *r)
+{
 	pthread_mutex_lock(&c->audit_lock);
-	unlist(c, r);
-	if (NULL != ps && !consumed(&ps->rx[tag_class(tag)], n))
-		(void)consume(&ps->rx[tag_class(tag)], n, r->p, r->tag);
+	leave_phantom(c, r);
 	pthread_mutex_unlock(&c->audit_lock);
 	free(r->bounds);
 	r->bounds = NULL;

@@ -217,11 +217,8 @@ int encshim_recv_finish(encshim_request_t *r)
 	st->_ucount = 0;
 	if (in->_cancelled || MPI_SUCCESS != in->MPI_ERROR) {
 		/* cancelled, or truncated: nothing opened */
-		if (!in->_cancelled && MPI_ERR_TRUNCATE == in->MPI_ERROR &&
-		    in->_ucount >= ENCSHIM_MPI_STREAM_BYTES)
-			encshim_audit_truncated(r->ecomm, r->posted,
-						in->MPI_SOURCE, in->MPI_TAG,
-						r->frame);
+		if (!in->_cancelled && MPI_ERR_TRUNCATE == in->MPI_ERROR)
+			encshim_audit_truncated(r->ecomm, r->posted);
 		else
 			encshim_post_withdraw(r->ecomm, r->posted);
 		rc = in->MPI_ERROR;

@@ -30,6 +30,8 @@
 #include "ompi/mca/pml/base/pml_base_bsend.h"
 #include "opal/datatype/opal_convertor.h"
 
+#include <sodium.h>
+
 struct sealed {
 	uint8_t *frame;
 	size_t cap, len;
@@ -172,6 +174,10 @@ static int seal_and_post(const void *buf, size_t count, ompi_datatype_t *dtype,
 		encshim_tx_end(c, &t, OMPI_SUCCESS == rc);
 	}
 	if (OMPI_SUCCESS != rc) {
+		/* packed plaintext that was never sealed must not go back
+		 * to the pool */
+		if (pt == s->frame + ENCSHIM_MPI_STREAM_BYTES + ENCSHIM_HEADER_BYTES)
+			sodium_memzero(s->frame, s->len);
 		*inner = NULL;
 		sealed_release(s);
 	}

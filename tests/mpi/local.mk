@@ -10,7 +10,7 @@ EXTRA_DIST += tests/mpi/lib.sh tests/mpi/rsh-netns.sh $(MPITEST_SH)
 if BUILD_MPI
 MPITEST_BIN = tests/mpi/p2p tests/mpi/coll tests/mpi/threads \
 	tests/mpi/pvars tests/mpi/marker tests/mpi/rma \
-	tests/mpi/order
+	tests/mpi/order tests/mpi/peermem
 check_PROGRAMS += $(MPITEST_BIN)
 TESTS += $(MPITEST_SH)
 MPITEST_CFLAGS = $(AM_CFLAGS) $(MPI_CFLAGS) -pthread -Wno-shadow
@@ -35,6 +35,9 @@ tests_mpi_rma_LDADD = $(MPI_LIBS)
 tests_mpi_order_SOURCES = tests/mpi/order.c
 tests_mpi_order_CFLAGS = $(MPITEST_CFLAGS)
 tests_mpi_order_LDADD = $(MPI_LIBS)
+tests_mpi_peermem_SOURCES = tests/mpi/peermem.c
+tests_mpi_peermem_CFLAGS = $(MPITEST_CFLAGS)
+tests_mpi_peermem_LDADD = $(MPI_LIBS)
 
 # The attacker below MPI, for tamper.sh (a module: -rpath makes it shared).
 check_LTLIBRARIES = tests/mpi/libtamper.la

@@ -42,3 +42,9 @@ attack "frame of a freed communicator, same context id and group" \
 	"-x TAMPER_MODE=replay" 4096 $FRAME reuse "authentication failed"
 attack "frame of a freed communicator, same context id, other group" \
 	"-x TAMPER_MODE=replay" 4096 $FRAME regroup "authentication failed"
+
+# MPI's own out-of-order completions are never refused.
+for tr in tcp vader ucx; do
+	enc $(transport $tr 1) -np 2 "$TB/order" honest
+	expect_ok "honest out-of-order completions over $tr" "order: ok"
+done
