@@ -10,8 +10,8 @@
  * with (context id c, groups G) before this one. Each process counts
  * them, and the communicator is named
  *   SHA-256("encshim v1 comm" || BE32(c) || groups || BE32(count))[0..16)
- * with groups = 1 || H(local) for an intracommunicator and
- * 2 || min(H(local), H(remote)) || max(...) for an intercommunicator
+ * with groups = 0x01 || H(local) for an intracommunicator and
+ * 0x02 || min(H(local), H(remote)) || max(...) for an intercommunicator
  * (both sides agree), H = SHA-256 of the members' BE32 WORLD ranks in
  * rank order. A frame of a freed communicator never opens on a later one.
  *
@@ -21,8 +21,8 @@
  * MPI orders nothing between the two). The number is assigned under a
  * per-(peer, communicator) lock held until the wrapped PML has taken the
  * frame, so the PML sends in n order. The receiver audits every
- * completed receive against MPI's matching rules (pml_encshim_audit.c
- * would be its own file; it lives here with the state it reads).
+ * completed receive against MPI's matching rules, here beside the state
+ * that audit reads.
  *
  * State lives in our own table indexed by context id: c_pml_comm belongs
  * to the wrapped PML.
@@ -35,6 +35,7 @@
 
 #include "ompi/constants.h"
 #include "ompi/group/group.h"
+#include "opal/threads/threads.h"
 
 #include <sodium.h>
 
@@ -406,6 +407,20 @@ void encshim_comms_fini(void)
 	}
 }
 
+/* ---- locks: only where MPI may be called from several threads ---- */
+
+static void lock(pthread_mutex_t *m)
+{
+	if (opal_using_threads())
+		pthread_mutex_lock(m);
+}
+
+static void unlock(pthread_mutex_t *m)
+{
+	if (opal_using_threads())
+		pthread_mutex_unlock(m);
+}
+
 /* ---- envelope ---- */
 
 void encshim_envelope(uint8_t env[ENCSHIM_MPI_ENV_BYTES],
@@ -438,7 +453,7 @@ int encshim_tx_begin(struct encshim_comm *c, int dst, int tag,
 
 	if (NULL == ps)
 		return OMPI_ERR_OUT_OF_RESOURCE;
-	pthread_mutex_lock(&ps->tx_lock);
+	lock(&ps->tx_lock);
 	tx = &ps->tx[tag_class(tag)];
 	t->dst = dst;
 	t->tag = tag;
@@ -467,7 +482,7 @@ void encshim_tx_end(struct encshim_comm *c, const struct encshim_tx_ticket *t,
 		tx->slot[s].tag = t->old_tag;
 		tx->slot[s].last1 = t->old_last1;
 	}
-	pthread_mutex_unlock(&ps->tx_lock);
+	unlock(&ps->tx_lock);
 }
 
 /* ---- receive side: posting ---- */
@@ -500,8 +515,8 @@ int encshim_post_begin(struct encshim_comm *c, struct encshim_post *r,
 	r->nbounds = r->cap = 0;
 	r->lost = false;
 	r->next = NULL;
-	pthread_mutex_lock(&c->post_lock);
-	pthread_mutex_lock(&c->audit_lock);
+	lock(&c->post_lock);
+	lock(&c->audit_lock);
 	r->p = c->next_post++;
 	head = list_head(c, ps, &tail);
 	r->prev = *tail;
@@ -511,13 +526,13 @@ int encshim_post_begin(struct encshim_comm *c, struct encshim_post *r,
 		*head = r;
 	*tail = r;
 	r->listed = true;
-	pthread_mutex_unlock(&c->audit_lock);
+	unlock(&c->audit_lock);
 	return OMPI_SUCCESS;
 }
 
 void encshim_post_end(struct encshim_comm *c)
 {
-	pthread_mutex_unlock(&c->post_lock);
+	unlock(&c->post_lock);
 }
 
 /* Audit lock held. */
@@ -544,9 +559,9 @@ static void unlist(struct encshim_comm *c, struct encshim_post *r)
 
 void encshim_post_withdraw(struct encshim_comm *c, struct encshim_post *r)
 {
-	pthread_mutex_lock(&c->audit_lock);
+	lock(&c->audit_lock);
 	unlist(c, r);
-	pthread_mutex_unlock(&c->audit_lock);
+	unlock(&c->audit_lock);
 	free(r->bounds);
 	r->bounds = NULL;
 	r->nbounds = r->cap = 0;
@@ -778,7 +793,7 @@ int encshim_audit(struct encshim_comm *c, struct encshim_post *r, int src,
 	int rc = OMPI_SUCCESS;
 
 	*why = NULL;
-	pthread_mutex_lock(&c->audit_lock);
+	lock(&c->audit_lock);
 	unlist(c, r);
 	if (NULL == ps)
 		*why = "out of memory for the peer's stream state";
@@ -792,7 +807,7 @@ int encshim_audit(struct encshim_comm *c, struct encshim_post *r, int src,
 		(void)earlier_fitting(c, ps, src, tag, r->p, oblige, n);
 	else
 		rc = OMPI_ERROR;
-	pthread_mutex_unlock(&c->audit_lock);
+	unlock(&c->audit_lock);
 	free(r->bounds);
 	r->bounds = NULL;
 	r->nbounds = r->cap = 0;
@@ -830,9 +845,9 @@ static void leave_phantom(struct encshim_comm *c, struct encshim_post *r)
 
 void encshim_audit_truncated(struct encshim_comm *c, struct encshim_post *r)
 {
-	pthread_mutex_lock(&c->audit_lock);
+	lock(&c->audit_lock);
 	leave_phantom(c, r);
-	pthread_mutex_unlock(&c->audit_lock);
+	unlock(&c->audit_lock);
 	free(r->bounds);
 	r->bounds = NULL;
 	r->nbounds = r->cap = 0;
