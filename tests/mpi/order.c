@@ -10,6 +10,8 @@
  *   any      2 messages, two tags, received with ANY_SOURCE/ANY_TAG
  *   mprobe   as any, received with MPI_Mprobe + MPI_Mrecv
  *   bcast    a pipelined MPI_Bcast (segments on one tag)
+ *   threads  as tag, under MPI_THREAD_MULTIPLE: two threads of rank 1
+ *            each post one receive (one after the other) and wait
  *   reuse    a message left unreceived on a communicator that is freed;
  *            the next one gets the same context id and group
  *   regroup  as reuse, the next one has the same context id, the ranks
@@ -19,6 +21,8 @@
  * Every message is LEN bytes, each filled with its own byte value.
  */
 #include <mpi.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +75,47 @@ static void pair(int how)
 			wrong("tag", st.MPI_TAG, tag);
 		check(b, 1 + i);
 	}
+}
+
+struct waiter {
+	MPI_Request rq;
+	unsigned char b[LEN];
+	_Atomic int *posted;
+	int me;
+};
+
+/* Posts after the thread before it, then waits on its own. */
+static void *waiter(void *arg)
+{
+	struct waiter *w = arg;
+
+	while (atomic_load(w->posted) != w->me)
+		;
+	MPI_Irecv(w->b, LEN, MPI_BYTE, 0, 5, MPI_COMM_WORLD, &w->rq);
+	atomic_store(w->posted, w->me + 1);
+	MPI_Wait(&w->rq, MPI_STATUS_IGNORE);
+	return NULL;
+}
+
+static void threads(void)
+{
+	struct waiter w[2];
+	pthread_t t[2];
+	_Atomic int posted = 0;
+
+	if (rank == 0) {
+		pair(0);
+		return;
+	}
+	for (int i = 0; i < 2; i++) {
+		w[i].posted = &posted;
+		w[i].me = i;
+		pthread_create(&t[i], NULL, waiter, &w[i]);
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < 2; i++)
+		check(w[i].b, 1 + i);
 }
 
 static void bcast(void)
@@ -206,8 +251,11 @@ static void honest(void)
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "tag";
+	int provided;
 
-	MPI_Init(&argc, &argv);
+	MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+	if (provided != MPI_THREAD_MULTIPLE)
+		MPI_Abort(MPI_COMM_WORLD, 77);
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
 	if (!strcmp(mode, "tag"))
 		pair(0);
@@ -215,6 +263,8 @@ int main(int argc, char **argv)
 		pair(1);
 	else if (!strcmp(mode, "mprobe"))
 		pair(2);
+	else if (!strcmp(mode, "threads"))
+		threads();
 	else if (!strcmp(mode, "bcast"))
 		bcast();
 	else if (!strcmp(mode, "honest"))

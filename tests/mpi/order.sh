@@ -35,6 +35,7 @@ attack() {
 attack "swapped same-tag messages" "$SWAP" 0 0 tag "dropped or reordered"
 attack "dropped message" "-x TAMPER_MODE=drop" 4096 $FRAME tag "dropped or reordered"
 attack "duplicated message" "-x TAMPER_MODE=replay" 4096 $FRAME tag "replayed frame"
+attack "swapped same-tag messages, receives in two threads (MPI_THREAD_MULTIPLE)" "$SWAP" 0 0 threads "dropped or reordered"
 attack "swapped messages, ANY_SOURCE/ANY_TAG receives" "$SWAP" 0 0 any "dropped or reordered"
 attack "swapped messages, MPI_Mprobe/MPI_Mrecv" "$SWAP" 0 0 mprobe "dropped or reordered"
 attack "swapped segments of a pipelined MPI_Bcast" "$SWAP $BCAST" 0 0 bcast "dropped or reordered"
