@@ -17,12 +17,15 @@
  * that the PML sees nothing wrong); TAMPER_MODE=drop discards the first
  * one's last TAMPER_TAIL bytes (its frame) and sends the second one's in
  * both slots. The caller's buffer is never changed: altered bytes go out
- * from a copy.
+ * from a copy. send() (UCX's tcp transport), and sendmsg() in the
+ * replay, swap and drop modes, go through writev(); TAMPER_LOG=1 prints
+ * the length of every targeted write.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -32,6 +35,7 @@
 ssize_t write(int fd, const void *buf, size_t len);
 ssize_t writev(int fd, const struct iovec *iov, int iovcnt);
 ssize_t sendmsg(int fd, const struct msghdr *msg, int flags);
+ssize_t send(int fd, const void *buf, size_t len, int flags);
 
 static int port_of(const struct sockaddr_storage *ss)
 {
@@ -232,6 +236,14 @@ ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 		real = (ssize_t(*)(int, const struct iovec *, int))dlsym(RTLD_NEXT, "writev");
 	if (iovcnt <= 0 || !targeted(fd, iov_total(iov, iovcnt)))
 		return real(fd, iov, iovcnt);
+	if (env_int("TAMPER_LOG", 0)) {
+		char line[64];
+		int n = snprintf(line, sizeof(line), "tamper: fd %d write of %zu\n", fd,
+				 iov_total(iov, iovcnt));
+		struct iovec l = { line, (size_t)n };
+
+		real(2, &l, 1);
+	}
 	if (holding()) {
 		rc = held(real, fd, iov, iovcnt);
 		return rc >= 0 ? rc : real(fd, iov, iovcnt);
@@ -265,6 +277,8 @@ ssize_t write(int fd, const void *buf, size_t len)
 	return real(fd, buf, len);
 }
 
+/* Replay, swap and drop rewrite whole writes: sendmsg() and send() (UCX's
+ * tcp transport) go through writev() then; only flip keeps sendmsg(). */
 ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	static ssize_t (*real)(int, const struct msghdr *, int);
@@ -274,6 +288,9 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 
 	if (!real)
 		real = (ssize_t(*)(int, const struct msghdr *, int))dlsym(RTLD_NEXT, "sendmsg");
+	if (msg->msg_iovlen > 0 && (replaying() || holding()) && !msg->msg_controllen &&
+	    targeted(fd, iov_total(msg->msg_iov, (int)msg->msg_iovlen)))
+		return writev(fd, msg->msg_iov, (int)msg->msg_iovlen);
 	if (msg->msg_iovlen <= 0 || replaying() || holding() ||
 	    !targeted(fd, iov_total(msg->msg_iov, (int)msg->msg_iovlen)) ||
 	    !(m.msg_iov = altered(msg->msg_iov, (int)msg->msg_iovlen, &copy)))
@@ -282,4 +299,16 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	free(m.msg_iov);
 	free(copy);
 	return rc;
+}
+
+ssize_t send(int fd, const void *buf, size_t len, int flags)
+{
+	static ssize_t (*real)(int, const void *, size_t, int);
+	struct iovec one = { (void *)buf, len };
+
+	if (!real)
+		real = (ssize_t(*)(int, const void *, size_t, int))dlsym(RTLD_NEXT, "send");
+	if (len && targeted(fd, len))
+		return writev(fd, &one, 1);
+	return real(fd, buf, len, flags);
 }
