@@ -6,9 +6,10 @@
  * The frame's place in its stream is taken, sealed into the envelope and
  * handed to the wrapped PML under the stream's lock, so the PML sends
  * the stream's frames in the order of their places (also when several
- * threads send to one peer). Blocking sends are posted the same way and
- * waited for outside the lock: a blocked send must not hold up the next
- * one, which the receiver may need first.
+ * threads send to one peer). With several threads, blocking sends are
+ * posted the same way and waited for outside the lock: a blocked send
+ * must not hold up another thread's next one, which the receiver may
+ * need first.
  *
  * Contiguous data is sealed straight from the user's buffer into the
  * frame; other layouts are packed into the frame's ciphertext slot and
@@ -29,6 +30,7 @@
 #include "ompi/constants.h"
 #include "ompi/mca/pml/base/pml_base_bsend.h"
 #include "opal/datatype/opal_convertor.h"
+#include "opal/threads/threads.h"
 
 #include <sodium.h>
 
@@ -145,8 +147,9 @@ static int seal_frame(struct encshim_comm *c, int dst, int tag,
 	return OMPI_SUCCESS;
 }
 
-/* Seals the message into s and hands it to the PML's isend, in stream
- * order. On failure nothing was sent and s holds no frame. */
+/* Seals the message into s and hands it to the PML's isend (or, with
+ * inner NULL, its blocking send), in stream order. On failure s holds no
+ * frame. */
 static int seal_and_post(const void *buf, size_t count, ompi_datatype_t *dtype,
 			 int dst, int tag, mca_pml_base_send_mode_t mode,
 			 ompi_communicator_t *comm, struct sealed *s,
@@ -166,19 +169,28 @@ static int seal_and_post(const void *buf, size_t count, ompi_datatype_t *dtype,
 		return rc;
 	rc = encshim_tx_begin(c, dst, tag, &t, stream);
 	if (OMPI_SUCCESS == rc) {
+		bool handed = false;
+
 		rc = seal_frame(c, dst, tag, comm, pt, stream, s);
-		if (OMPI_SUCCESS == rc)
+		if (OMPI_SUCCESS == rc && NULL == inner) {
+			handed = true; /* a failed blocking send may be half out */
+			rc = encshim_inner.pml_send(s->frame, s->len, MPI_BYTE,
+						    dst, tag, mode, comm);
+		} else if (OMPI_SUCCESS == rc) {
 			rc = encshim_inner.pml_isend(s->frame, s->len, MPI_BYTE,
 						     dst, tag, wire_mode(mode),
 						     comm, inner);
-		encshim_tx_end(c, &t, OMPI_SUCCESS == rc);
+			handed = OMPI_SUCCESS == rc;
+		}
+		encshim_tx_end(c, &t, handed);
 	}
 	if (OMPI_SUCCESS != rc) {
 		/* packed plaintext that was never sealed must not go back
 		 * to the pool */
 		if (pt == s->frame + ENCSHIM_MPI_STREAM_BYTES + ENCSHIM_HEADER_BYTES)
 			sodium_memzero(s->frame, s->len);
-		*inner = NULL;
+		if (NULL != inner)
+			*inner = NULL;
 		sealed_release(s);
 	}
 	return rc;
@@ -263,6 +275,15 @@ int encshim_send(const void *buf, size_t count, ompi_datatype_t *dtype,
 					      comm);
 	if (MCA_PML_BASE_SEND_BUFFERED == mode)
 		return encshim_bsend_detached(buf, count, dtype, dst, tag, comm);
+	if (!opal_using_threads()) {
+		/* one thread: nobody waits on the stream's lock (it is not
+		 * taken), so the PML's own blocking send may run inside */
+		rc = seal_and_post(buf, count, dtype, dst, tag, mode, comm, &s,
+				   NULL);
+		if (OMPI_SUCCESS == rc)
+			sealed_release(&s);
+		return rc;
+	}
 	rc = seal_and_post(buf, count, dtype, dst, tag, mode, comm, &s, &inner);
 	if (OMPI_SUCCESS != rc)
 		return rc;
