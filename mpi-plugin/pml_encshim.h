@@ -123,7 +123,7 @@ void encshim_envelope(uint8_t env[ENCSHIM_MPI_ENV_BYTES],
  * A place whose frame was not handed over (sent false) is given back. */
 struct encshim_tx_ticket {
 	int dst, tag;
-	int32_t old_tag;
+	int32_t old_tag, old_last_tag;
 	uint64_t n, old_last1;
 };
 int encshim_tx_begin(struct encshim_comm *c, int dst, int tag,

@@ -90,13 +90,23 @@ static void put_be64(uint8_t *p, uint64_t v)
 	put_be32(p + 4, (uint32_t)v);
 }
 
-static uint64_t get_be64(const uint8_t *p)
+static uint64_t get_be(const uint8_t *p, int bytes)
 {
 	uint64_t v = 0;
 
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < bytes; i++)
 		v = v << 8 | p[i];
 	return v;
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+	return get_be(p, 8);
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+	return (uint32_t)get_be(p, 4);
 }
 
 static void group_hash(ompi_group_t *g, uint8_t h[crypto_hash_sha256_BYTES])
@@ -162,11 +172,12 @@ static int comm_identity(ompi_communicator_t *comm,
 /* ---- per-peer stream state ---- */
 
 /* The last few tags sent in a stream, direct-mapped by tag: a tag that
- * was evicted sends d = 0 and its next frame skips the gap check. */
+ * was evicted sends delta 0 and its next frame skips one gap check. */
 #define TAG_SLOTS 4u
 
 struct tx_stream {
 	uint64_t next;
+	int32_t last_tag; /* of place next - 1 */
 	struct {
 		int32_t tag;
 		uint64_t last1; /* 1 + n of its last frame; 0: empty */
@@ -443,6 +454,15 @@ static unsigned tag_class(int tag)
 
 /* ---- send side ---- */
 
+/* n - (place of the previous frame of the tag), 0: none known or too far
+ * back for 32 bits (that frame's receive then skips one check). */
+static uint32_t delta_of(uint64_t n, uint64_t last1)
+{
+	return 0 == last1 || n - (last1 - 1) > UINT32_MAX
+		       ? 0
+		       : (uint32_t)(n - (last1 - 1));
+}
+
 int encshim_tx_begin(struct encshim_comm *c, int dst, int tag,
 		     struct encshim_tx_ticket *t,
 		     uint8_t stream[ENCSHIM_MPI_STREAM_BYTES])
@@ -460,10 +480,13 @@ int encshim_tx_begin(struct encshim_comm *c, int dst, int tag,
 	t->n = tx->next;
 	t->old_tag = tx->slot[s].tag;
 	t->old_last1 = tx->slot[s].last1;
+	t->old_last_tag = tx->last_tag;
 	put_be64(stream, tx->next);
-	put_be64(stream + 8, t->old_tag == tag ? t->old_last1 : 0);
+	put_be32(stream + 8, delta_of(tx->next, t->old_tag == tag ? t->old_last1 : 0));
+	put_be32(stream + 12, (uint32_t)tx->last_tag);
 	tx->slot[s].tag = tag;
 	tx->slot[s].last1 = ++tx->next;
+	tx->last_tag = tag;
 	return OMPI_SUCCESS;
 }
 
@@ -481,6 +504,7 @@ void encshim_tx_end(struct encshim_comm *c, const struct encshim_tx_ticket *t,
 		tx->next = t->n;
 		tx->slot[s].tag = t->old_tag;
 		tx->slot[s].last1 = t->old_last1;
+		tx->last_tag = t->old_last_tag;
 	}
 	unlock(&ps->tx_lock);
 }
@@ -754,10 +778,18 @@ static bool crossed(struct rx_stream *rx, uint64_t n, uint64_t p, int tag)
 	"dropped or reordered: an earlier message from this peer that "   \
 	"this receive had to take first is missing"
 
+/* The frame's stream field, parsed. */
+struct place {
+	uint64_t n;
+	uint32_t delta; /* n - place of the previous frame of its tag; 0: none */
+	int32_t prev_tag; /* tag of place n - 1 (n > 0) */
+};
+
 static const char *check(struct encshim_comm *c, struct peer_state *ps,
-			 struct encshim_post *r, int src, int tag, uint64_t n,
-			 uint64_t d)
+			 struct encshim_post *r, int src, int tag,
+			 const struct place *f)
 {
+	uint64_t n = f->n;
 	struct rx_stream *rx = &ps->rx[tag_class(tag)];
 	uint64_t *b = bound_of(r, src);
 
@@ -774,12 +806,15 @@ static const char *check(struct encshim_comm *c, struct peer_state *ps,
 		       "from this peer (frames were reordered below MPI)";
 	/* The previous message this receive could take must have gone to
 	 * an earlier receive: delivered, or one still in progress. For an
-	 * MPI_ANY_TAG receive that is any place below n. */
-	if (0 != d && !consumed(rx, d - 1) &&
+	 * MPI_ANY_TAG receive that is any place below n: place n - 1, whose
+	 * tag is known, or else some place, whose tag is not. */
+	if (0 != f->delta && f->delta <= n && !consumed(rx, n - f->delta) &&
 	    !earlier_fitting(c, ps, src, tag, r->p, exists, 0))
 		return DROPPED;
 	if (MPI_ANY_TAG == r->tag && n > rx->next &&
-	    !earlier_fitting(c, ps, src, MPI_ANY_TAG, r->p, exists, 0))
+	    !earlier_fitting(c, ps, src,
+			     consumed(rx, n - 1) ? MPI_ANY_TAG : f->prev_tag,
+			     r->p, exists, 0))
 		return DROPPED;
 	return NULL;
 }
@@ -789,7 +824,8 @@ int encshim_audit(struct encshim_comm *c, struct encshim_post *r, int src,
 		  const char **why)
 {
 	struct peer_state *ps = peer_state(c, src);
-	uint64_t n = get_be64(stream), d = get_be64(stream + 8);
+	struct place f = { get_be64(stream), get_be32(stream + 8),
+			   (int32_t)get_be32(stream + 12) };
 	int rc = OMPI_SUCCESS;
 
 	*why = NULL;
@@ -798,13 +834,13 @@ int encshim_audit(struct encshim_comm *c, struct encshim_post *r, int src,
 	if (NULL == ps)
 		*why = "out of memory for the peer's stream state";
 	else
-		*why = check(c, ps, r, src, tag, n, d);
+		*why = check(c, ps, r, src, tag, &f);
 	if (NULL == *why &&
-	    !consume(&ps->rx[tag_class(tag)], n, r->p, r->tag))
+	    !consume(&ps->rx[tag_class(tag)], f.n, r->p, r->tag))
 		*why = "too many messages taken past an earlier one from this "
 		       "peer that is still unreceived (limit 65536 runs)";
 	if (NULL == *why)
-		(void)earlier_fitting(c, ps, src, tag, r->p, oblige, n);
+		(void)earlier_fitting(c, ps, src, tag, r->p, oblige, f.n);
 	else
 		rc = OMPI_ERROR;
 	unlock(&c->audit_lock);

@@ -54,11 +54,12 @@
 
 /*
  * MPI front end (docs/PROTOCOL.md section 11). A message travels as
- * stream(16) || frame: stream = BE64(n) || BE64(d), n the message's place
- * in its (sender, receiver, communicator, tag class) stream, d = 1 + the
- * place of the previous message with the same tag (0: none known). Both
- * are in clear for the receiver's order audit and authenticated as part
- * of the envelope: "ESM2" || BE32(src) || BE32(dst) || comm id(16) ||
+ * stream(16) || frame: stream = BE64(n) || BE32(delta) || BE32(prev tag),
+ * n the message's place in its (sender, receiver, communicator, tag
+ * class) stream, delta = n - the place of the previous message with the
+ * same tag (0: none known), prev tag the tag of place n - 1. They are in
+ * clear for the receiver's order audit and authenticated as part of the
+ * envelope: "ESM2" || BE32(src) || BE32(dst) || comm id(16) ||
  * BE32(tag) || stream(16).
  */
 #define ENCSHIM_MPI_STREAM_BYTES 16u

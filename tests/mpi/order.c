@@ -9,6 +9,8 @@
  *   tag      2 messages, one tag, received by tag
  *   any      2 messages, two tags, received with ANY_SOURCE/ANY_TAG
  *   mprobe   as any, received with MPI_Mprobe + MPI_Mrecv
+ *   bystander as any, while a receive of another tag, posted first,
+ *            waits (it could take some earlier message, not these)
  *   bcast    a pipelined MPI_Bcast (segments on one tag)
  *   threads  as tag, under MPI_THREAD_MULTIPLE: two threads of rank 1
  *            each post one receive (one after the other) and wait
@@ -116,6 +118,23 @@ static void threads(void)
 		pthread_join(t[i], NULL);
 	for (int i = 0; i < 2; i++)
 		check(w[i].b, 1 + i);
+}
+
+static void bystander(void)
+{
+	unsigned char b[LEN];
+	MPI_Request rq;
+
+	if (rank == 1)
+		MPI_Irecv(b, LEN, MPI_BYTE, 0, 99, MPI_COMM_WORLD, &rq);
+	pair(1);
+	if (rank == 0) {
+		memset(b, 3, LEN);
+		MPI_Send(b, LEN, MPI_BYTE, 1, 99, MPI_COMM_WORLD);
+	} else {
+		MPI_Wait(&rq, MPI_STATUS_IGNORE);
+		check(b, 3);
+	}
 }
 
 static void bcast(void)
@@ -263,6 +282,8 @@ int main(int argc, char **argv)
 		pair(1);
 	else if (!strcmp(mode, "mprobe"))
 		pair(2);
+	else if (!strcmp(mode, "bystander"))
+		bystander();
 	else if (!strcmp(mode, "threads"))
 		threads();
 	else if (!strcmp(mode, "bcast"))

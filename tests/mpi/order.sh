@@ -55,6 +55,8 @@ for pml in ob1 ucx; do
 	attack "swapped same-tag messages, receives in two threads (MPI_THREAD_MULTIPLE)" \
 		"$SWAP" 0 0 threads "dropped or reordered"
 	attack "swapped messages, ANY_SOURCE/ANY_TAG receives" "$SWAP" 0 0 any "dropped or reordered"
+	attack "swapped messages, ANY_TAG receives, a receive of another tag pending" \
+		"$SWAP" 0 0 bystander "dropped or reordered"
 	attack "swapped messages, MPI_Mprobe/MPI_Mrecv" "$SWAP" 0 0 mprobe "dropped or reordered"
 	attack "swapped segments of a pipelined MPI_Bcast" "$SWAP $BCAST" 0 0 bcast "dropped or reordered"
 	attack "frame of a freed communicator, same context id and group" \
