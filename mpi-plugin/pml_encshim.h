@@ -7,8 +7,8 @@
  * PML framework closes the losing components, see
  * pml_encshim_component.c) and forwards every call to the saved module,
  * after sealing on send and before completing on receive. On the wire a
- * message of N plaintext bytes is an MPI_BYTE message of N + 32 bytes:
- * header(16) || ciphertext(N) || tag(16) (docs/MPI.md).
+ * message of N plaintext bytes is an MPI_BYTE message of N + 48 bytes:
+ * stream(16) || header(16) || ciphertext(N) || tag(16) (docs/MPI.md).
  */
 #ifndef PML_ENCSHIM_H
 #define PML_ENCSHIM_H
@@ -41,7 +41,6 @@ struct encshim_params {
 	bool enable;          /* pml_encshim_enable */
 	int verbose;          /* pml_encshim_verbose: 1 = summary at finalize */
 	char *backend;        /* pml_encshim_backend: auto|openssl|sodium */
-	int replay_window;    /* pml_encshim_replay_window (frames) */
 	size_t pool_max;      /* pml_encshim_pool_max_bytes */
 };
 extern struct encshim_params encshim_param;
@@ -90,12 +89,69 @@ int encshim_job_id(uint8_t job[ENCSHIM_MPI_JOB_BYTES]);
 struct encshim_peer *encshim_peer_get(ompi_communicator_t *comm, int rank,
 				      bool sealing);
 
-/* The bytes bound into every frame (docs/MPI.md, "Envelope"). */
-#define ENCSHIM_ENV_BYTES 16
-void encshim_envelope(uint8_t env[ENCSHIM_ENV_BYTES], uint32_t src_vpid,
-		      uint32_t dst_vpid, uint32_t cid, int tag);
 uint32_t encshim_vpid_of(ompi_communicator_t *comm, int rank);
 uint32_t encshim_my_vpid(void);
+
+/* ---- communicators and streams (pml_encshim_comm.c) ---- */
+
+struct encshim_comm;
+
+/* A posted receive, pending in its communicator until audited. */
+struct encshim_post {
+	uint64_t p;                   /* posting order in the communicator */
+	int src, tag;                 /* as posted: may be wildcards */
+	struct encshim_post *next, *prev;
+	bool listed, lost, phantom;
+	/* per source: this receive must take a place below n */
+	struct encshim_bound {
+		int src;
+		uint64_t n;
+	} *bounds;
+	uint32_t nbounds, cap;
+};
+
+/* Our state of comm (logs and returns NULL if there is none). */
+struct encshim_comm *encshim_comm_of(ompi_communicator_t *comm);
+void encshim_comms_fini(void);
+/* The bytes bound into every frame (docs/MPI.md, "Envelope"). */
+void encshim_envelope(uint8_t env[ENCSHIM_MPI_ENV_BYTES],
+		      const struct encshim_comm *c, uint32_t src_vpid,
+		      uint32_t dst_vpid, int tag,
+		      const uint8_t stream[ENCSHIM_MPI_STREAM_BYTES]);
+/* Takes the next place in the stream to dst (comm rank) and holds the
+ * stream until encshim_tx_end: hand the frame to the PML in between.
+ * A place whose frame was not handed over (sent false) is given back. */
+struct encshim_tx_ticket {
+	int dst, tag;
+	int32_t old_tag, old_last_tag;
+	uint64_t n, old_last1;
+};
+int encshim_tx_begin(struct encshim_comm *c, int dst, int tag,
+		     struct encshim_tx_ticket *t,
+		     uint8_t stream[ENCSHIM_MPI_STREAM_BYTES]);
+void encshim_tx_end(struct encshim_comm *c, const struct encshim_tx_ticket *t,
+		    bool sent);
+/* Numbers r and makes it pending; holds the posting order until
+ * encshim_post_end: post to the PML in between. */
+int encshim_post_begin(struct encshim_comm *c, struct encshim_post *r,
+		       int src, int tag);
+void encshim_post_end(struct encshim_comm *c);
+/* r ends without a message (failed, cancelled, truncated, unmatched). */
+void encshim_post_withdraw(struct encshim_comm *c, struct encshim_post *r);
+/* r took the authenticated frame of (src, tag) with this stream field:
+ * OMPI_SUCCESS if MPI's matching rules allow it, else *why says why. */
+int encshim_audit(struct encshim_comm *c, struct encshim_post *r, int src,
+		  int tag, const uint8_t stream[ENCSHIM_MPI_STREAM_BYTES],
+		  const char **why);
+/* r took a message too long for it (MPI_ERR_TRUNCATE, never opened; the
+ * receive reports the error). Which place it took is unknown (a PML may
+ * write none of the frame), so r stays pending for ever, as the receive
+ * that took some earlier message of its pattern: the stream goes on. */
+void encshim_audit_truncated(struct encshim_comm *c, struct encshim_post *r);
+/* The posted probe that matched message, handed to its receive. */
+void encshim_mprobe_keep(struct ompi_message_t *message,
+			 struct encshim_post *post);
+struct encshim_post *encshim_mprobe_take(struct ompi_message_t *message);
 
 /* ---- staging pool (pml_encshim_pool.c) ---- */
 
@@ -135,6 +191,9 @@ typedef struct encshim_request {
 	int peer;                     /* dst for sends, src for receives */
 	int tag;
 	mca_pml_base_send_mode_t mode;
+	/* receives: the posting, ours or a matched probe's (malloc'd) */
+	struct encshim_comm *ecomm;
+	struct encshim_post post, *posted;
 	struct encshim_request *watch_next, *grave_next;
 	bool watched;
 } encshim_request_t;

@@ -27,7 +27,6 @@ struct encshim_params encshim_param = {
 	.enable = false,
 	.verbose = 0,
 	.backend = NULL,
-	.replay_window = (int)ENCSHIM_REPLAY_WINDOW_MAX,
 	.pool_max = (size_t)1 << 30,
 };
 struct encshim_counters encshim_stats;
@@ -134,14 +133,6 @@ int encshim_register_vars(void)
 		       "(default: $ENCSHIM_BACKEND, else auto)",
 		       MCA_BASE_VAR_TYPE_STRING, OPAL_INFO_LVL_5,
 		       &encshim_param.backend);
-	register_param("replay_window",
-		       "Frames per peer that may arrive out of order (MPI lets "
-		       "a receiver take messages with different tags in any "
-		       "order); a frame older than this many later frames "
-		       "from the same peer is refused as stale. Power of two, "
-		       "128..1048576",
-		       MCA_BASE_VAR_TYPE_INT, OPAL_INFO_LVL_5,
-		       &encshim_param.replay_window);
 	register_param("pool_max_bytes",
 		       "Bytes of staging buffers kept for reuse (so that the "
 		       "registration caches of ob1/ucx keep hitting)",
@@ -159,8 +150,8 @@ int encshim_register_vars(void)
 		      "Plaintext bytes authenticated and delivered",
 		      &encshim_stats.opened_bytes);
 	register_pvar("auth_failures",
-		      "Frames refused: forged, tampered, replayed, stale or "
-		      "malformed",
+		      "Frames refused: forged, tampered, replayed, out of "
+		      "MPI order, dropped or malformed",
 		      &encshim_stats.auth_failures);
 	return OMPI_SUCCESS;
 }
@@ -257,6 +248,7 @@ static int component_finalize(void)
 	mca_pml = encshim_inner;
 	installed = false;
 	encshim_keys_fini();
+	encshim_comms_fini();
 	encshim_pool_fini();
 	if (NULL != inner_component.pmlm_finalize)
 		return inner_component.pmlm_finalize();

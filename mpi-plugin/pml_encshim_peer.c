@@ -47,15 +47,6 @@ static void put_be32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)v;
 }
 
-void encshim_envelope(uint8_t env[ENCSHIM_ENV_BYTES], uint32_t src_vpid,
-		      uint32_t dst_vpid, uint32_t cid, int tag)
-{
-	put_be32(env, src_vpid);
-	put_be32(env + 4, dst_vpid);
-	put_be32(env + 8, cid);
-	put_be32(env + 12, (uint32_t)tag);
-}
-
 /* identity = BE32(jobid) || BE32(vpid), plus a marker for the mirror. */
 static size_t identity_of(uint8_t id[9], uint32_t jobid, uint32_t vpid,
 			  bool mirror)
@@ -99,12 +90,6 @@ static int pick_backend(enum encshim_backend *b)
 				"pml_encshim_backend / ENCSHIM_BACKEND");
 }
 
-static bool window_ok(int w)
-{
-	return w >= (int)ENCSHIM_REPLAY_WINDOW_MIN &&
-	       w <= (int)ENCSHIM_REPLAY_WINDOW_MAX && 0 == (w & (w - 1));
-}
-
 /* The job id is not known yet (encshim_keys_bind_job sets it): the key
  * pairs must exist now, to be published before the modex fence. */
 static int make_locals(const uint8_t secret[ENCSHIM_SECRET_BYTES],
@@ -124,6 +109,30 @@ static int make_locals(const uint8_t secret[ENCSHIM_SECRET_BYTES],
 	return check_env_status(rc, "key set-up");
 }
 
+/*
+ * A session whose receive direction keeps no replay state: the order
+ * audit (pml_encshim_comm.c) refuses every duplicate and every frame out
+ * of MPI's order, per communicator stream, so the core's window (128 KiB
+ * per peer at 2^20 frames) is not needed. The smallest window is made
+ * and dropped at once.
+ */
+static int session_new(struct encshim_peer **out, const struct encshim_local *l,
+		       const void *id, size_t idlen,
+		       const uint8_t pub[ENCSHIM_PUBKEY_BYTES])
+{
+	int rc = encshim_peer_new(out, l, id, idlen, pub,
+				  ENCSHIM_REPLAY_WINDOW_MIN);
+
+	if (ENCSHIM_OK == rc) {
+		rc = encshim_peer_set_order(*out, ENCSHIM_ORDER_EXTERNAL);
+		if (ENCSHIM_OK != rc) {
+			encshim_peer_free(*out);
+			*out = NULL;
+		}
+	}
+	return rc;
+}
+
 static int make_self_sessions(void)
 {
 	uint8_t id[9], mid[9];
@@ -133,12 +142,10 @@ static int make_self_sessions(void)
 	int rc;
 
 	encshim_local_public_key(mirror_keys, pub);
-	rc = encshim_peer_new(&self_tx, local_keys, mid, midlen, pub,
-			      (size_t)encshim_param.replay_window);
+	rc = session_new(&self_tx, local_keys, mid, midlen, pub);
 	encshim_local_public_key(local_keys, pub);
 	if (ENCSHIM_OK == rc)
-		rc = encshim_peer_new(&self_rx, mirror_keys, id, idlen, pub,
-				      (size_t)encshim_param.replay_window);
+		rc = session_new(&self_rx, mirror_keys, id, idlen, pub);
 	return check_env_status(rc, "session with self");
 }
 
@@ -195,12 +202,6 @@ int encshim_keys_init(void)
 	my_jobid = me->jobid;
 	my_vpid = me->vpid;
 	npeers = (uint32_t)ompi_process_info.num_procs;
-	if (!window_ok(encshim_param.replay_window)) {
-		encshim_log("pml_encshim_replay_window=%d is not a power of two "
-			    "in [%u, %u]", encshim_param.replay_window,
-			    ENCSHIM_REPLAY_WINDOW_MIN, ENCSHIM_REPLAY_WINDOW_MAX);
-		return OMPI_ERROR;
-	}
 	if (OMPI_SUCCESS != check_env_status(encshim_init(), "crypto init") ||
 	    OMPI_SUCCESS != pick_backend(&b) ||
 	    OMPI_SUCCESS != load_secret(secret))
@@ -252,8 +253,7 @@ static struct encshim_peer *derive(const opal_process_name_t *name)
 		free(pub);
 		return NULL;
 	}
-	rc = encshim_peer_new(&p, local_keys, id, idlen, pub,
-			      (size_t)encshim_param.replay_window);
+	rc = session_new(&p, local_keys, id, idlen, pub);
 	free(pub);
 	if (ENCSHIM_OK != rc) {
 		encshim_log("session with rank %u: %s", (unsigned)name->vpid,

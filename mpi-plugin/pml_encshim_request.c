@@ -57,6 +57,10 @@ static void req_construct(encshim_request_t *r)
 	r->frame_cap = 0;
 	r->dtype = NULL;
 	r->comm = NULL;
+	r->ecomm = NULL;
+	r->posted = NULL;
+	r->post.bounds = NULL;
+	r->post.listed = false;
 	r->watch_next = r->grave_next = NULL;
 	r->watched = false;
 	atomic_init(&r->claimed, 0);

@@ -1,6 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Send side: every message leaves as one frame of MPI_BYTEs.
+ * Send side: every message leaves as one frame of MPI_BYTEs:
+ * stream(16) || header(16) || ciphertext || tag(16).
+ *
+ * The frame's place in its stream is taken, sealed into the envelope and
+ * handed to the wrapped PML under the stream's lock, so the PML sends
+ * the stream's frames in the order of their places (also when several
+ * threads send to one peer). With several threads, blocking sends are
+ * posted the same way and waited for outside the lock: a blocked send
+ * must not hold up another thread's next one, which the receiver may
+ * need first.
  *
  * Contiguous data is sealed straight from the user's buffer into the
  * frame; other layouts are packed into the frame's ciphertext slot and
@@ -9,7 +18,7 @@
  *
  * Buffered mode: MPI_Buffer_attach sizes the user's area for the
  * plaintext plus MPI_BSEND_OVERHEAD (128 bytes) per message; the frame
- * (32 bytes more) is carved from that same area, so MPI_Buffer_detach
+ * (48 bytes more) is carved from that same area, so MPI_Buffer_detach
  * still waits for it and a full area still fails with MPI_ERR_BUFFER.
  * The frame is then our private copy, sent in standard mode, and the
  * user's request is complete at once, as buffered mode promises.
@@ -21,6 +30,9 @@
 #include "ompi/constants.h"
 #include "ompi/mca/pml/base/pml_base_bsend.h"
 #include "opal/datatype/opal_convertor.h"
+#include "opal/threads/threads.h"
+
+#include <sodium.h>
 
 struct sealed {
 	uint8_t *frame;
@@ -41,7 +53,7 @@ static void sealed_release(struct sealed *s)
 
 static int frame_alloc(struct sealed *s, size_t len, bool buffered)
 {
-	s->len = len + ENCSHIM_OVERHEAD;
+	s->len = len + ENCSHIM_MPI_OVERHEAD;
 	if (buffered) {
 		s->owner = ENCSHIM_FRAME_BSEND;
 		s->cap = s->len;
@@ -68,55 +80,12 @@ static int plaintext_of(opal_convertor_t *conv, struct sealed *s,
 		*pt = p;
 		return OMPI_SUCCESS;
 	}
-	iov.iov_base = s->frame + ENCSHIM_HEADER_BYTES;
+	iov.iov_base = s->frame + ENCSHIM_MPI_STREAM_BYTES + ENCSHIM_HEADER_BYTES;
 	iov.iov_len = len;
 	if (opal_convertor_pack(conv, &iov, &iov_count, &max_data) < 0 ||
 	    max_data != len)
 		return OMPI_ERROR;
 	*pt = iov.iov_base;
-	return OMPI_SUCCESS;
-}
-
-static int seal_message(const void *buf, size_t count, ompi_datatype_t *dtype,
-			int dst, int tag, ompi_communicator_t *comm,
-			bool buffered, struct sealed *s)
-{
-	struct encshim_peer *peer = encshim_peer_get(comm, dst, true);
-	uint8_t env[ENCSHIM_ENV_BYTES];
-	opal_convertor_t conv;
-	const void *pt = NULL;
-	size_t len = 0;
-	int rc;
-
-	s->frame = NULL;
-	if (NULL == peer)
-		return OMPI_ERR_UNREACH;
-	OBJ_CONSTRUCT(&conv, opal_convertor_t);
-	rc = opal_convertor_copy_and_prepare_for_send(
-		ompi_mpi_local_convertor, &dtype->super, count, buf, 0, &conv);
-	if (OPAL_SUCCESS == rc) {
-		opal_convertor_get_packed_size(&conv, &len);
-		rc = frame_alloc(s, len, buffered);
-	}
-	if (OMPI_SUCCESS == rc)
-		rc = plaintext_of(&conv, s, len, &pt);
-	OBJ_DESTRUCT(&conv);
-	if (OMPI_SUCCESS != rc) {
-		sealed_release(s);
-		return rc;
-	}
-	encshim_envelope(env, encshim_my_vpid(), encshim_vpid_of(comm, dst),
-			 ompi_comm_get_cid(comm), tag);
-	rc = encshim_peer_seal(peer, env, sizeof(env), pt, len, s->frame);
-	if (ENCSHIM_OK != rc) {
-		encshim_log("cannot seal a message to rank %u: %s",
-			    (unsigned)encshim_vpid_of(comm, dst),
-			    encshim_strerror(rc));
-		sealed_release(s);
-		return OMPI_ERROR;
-	}
-	atomic_fetch_add(&encshim_stats.sealed_msgs, 1);
-	atomic_fetch_add(&encshim_stats.sealed_bytes, len);
 	return OMPI_SUCCESS;
 }
 
@@ -126,25 +95,118 @@ static mca_pml_base_send_mode_t wire_mode(mca_pml_base_send_mode_t mode)
 						  : mode;
 }
 
+/* Packs (if needed) into a new frame; the plaintext stays unsealed. */
+static int frame_prepare(const void *buf, size_t count, ompi_datatype_t *dtype,
+			 bool buffered, struct sealed *s, const void **pt)
+{
+	opal_convertor_t conv;
+	size_t len = 0;
+	int rc;
+
+	s->frame = NULL;
+	OBJ_CONSTRUCT(&conv, opal_convertor_t);
+	rc = opal_convertor_copy_and_prepare_for_send(
+		ompi_mpi_local_convertor, &dtype->super, count, buf, 0, &conv);
+	if (OPAL_SUCCESS == rc) {
+		opal_convertor_get_packed_size(&conv, &len);
+		rc = frame_alloc(s, len, buffered);
+	}
+	if (OMPI_SUCCESS == rc)
+		rc = plaintext_of(&conv, s, len, pt);
+	OBJ_DESTRUCT(&conv);
+	if (OMPI_SUCCESS != rc)
+		sealed_release(s);
+	return rc;
+}
+
+static int seal_frame(struct encshim_comm *c, int dst, int tag,
+		      ompi_communicator_t *comm, const void *pt,
+		      const uint8_t stream[ENCSHIM_MPI_STREAM_BYTES],
+		      struct sealed *s)
+{
+	struct encshim_peer *peer = encshim_peer_get(comm, dst, true);
+	uint8_t env[ENCSHIM_MPI_ENV_BYTES];
+	size_t len = s->len - ENCSHIM_MPI_OVERHEAD;
+	int rc;
+
+	if (NULL == peer)
+		return OMPI_ERR_UNREACH;
+	memcpy(s->frame, stream, ENCSHIM_MPI_STREAM_BYTES);
+	encshim_envelope(env, c, encshim_my_vpid(), encshim_vpid_of(comm, dst),
+			 tag, stream);
+	rc = encshim_peer_seal(peer, env, sizeof(env), pt, len,
+			       s->frame + ENCSHIM_MPI_STREAM_BYTES);
+	if (ENCSHIM_OK != rc) {
+		encshim_log("cannot seal a message to rank %u: %s",
+			    (unsigned)encshim_vpid_of(comm, dst),
+			    encshim_strerror(rc));
+		return OMPI_ERROR;
+	}
+	atomic_fetch_add(&encshim_stats.sealed_msgs, 1);
+	atomic_fetch_add(&encshim_stats.sealed_bytes, len);
+	return OMPI_SUCCESS;
+}
+
+/* Seals the message into s and hands it to the PML's isend (or, with
+ * inner NULL, its blocking send), in stream order. On failure s holds no
+ * frame. */
+static int seal_and_post(const void *buf, size_t count, ompi_datatype_t *dtype,
+			 int dst, int tag, mca_pml_base_send_mode_t mode,
+			 ompi_communicator_t *comm, struct sealed *s,
+			 ompi_request_t **inner)
+{
+	struct encshim_comm *c = encshim_comm_of(comm);
+	uint8_t stream[ENCSHIM_MPI_STREAM_BYTES];
+	struct encshim_tx_ticket t;
+	const void *pt = NULL;
+	int rc;
+
+	if (NULL == c)
+		return OMPI_ERR_BAD_PARAM;
+	rc = frame_prepare(buf, count, dtype, MCA_PML_BASE_SEND_BUFFERED == mode,
+			   s, &pt);
+	if (OMPI_SUCCESS != rc)
+		return rc;
+	rc = encshim_tx_begin(c, dst, tag, &t, stream);
+	if (OMPI_SUCCESS == rc) {
+		bool handed = false;
+
+		rc = seal_frame(c, dst, tag, comm, pt, stream, s);
+		if (OMPI_SUCCESS == rc && NULL == inner) {
+			handed = true; /* a failed blocking send may be half out */
+			rc = encshim_inner.pml_send(s->frame, s->len, MPI_BYTE,
+						    dst, tag, mode, comm);
+		} else if (OMPI_SUCCESS == rc) {
+			rc = encshim_inner.pml_isend(s->frame, s->len, MPI_BYTE,
+						     dst, tag, wire_mode(mode),
+						     comm, inner);
+			handed = OMPI_SUCCESS == rc;
+		}
+		encshim_tx_end(c, &t, handed);
+	}
+	if (OMPI_SUCCESS != rc) {
+		/* packed plaintext that was never sealed must not go back
+		 * to the pool */
+		if (pt == s->frame + ENCSHIM_MPI_STREAM_BYTES + ENCSHIM_HEADER_BYTES)
+			sodium_memzero(s->frame, s->len);
+		if (NULL != inner)
+			*inner = NULL;
+		sealed_release(s);
+	}
+	return rc;
+}
+
 int encshim_send_post(encshim_request_t *r)
 {
 	struct sealed s;
-	int rc = seal_message(r->buf, r->count, r->dtype, r->peer, r->tag,
-			      r->comm, MCA_PML_BASE_SEND_BUFFERED == r->mode,
-			      &s);
+	int rc = seal_and_post(r->buf, r->count, r->dtype, r->peer, r->tag,
+			       r->mode, r->comm, &s, &r->inner);
 
 	if (OMPI_SUCCESS != rc)
 		return rc;
 	r->frame = s.frame;
 	r->frame_cap = s.cap;
 	r->owner = s.owner;
-	rc = encshim_inner.pml_isend(s.frame, s.len, MPI_BYTE, r->peer, r->tag,
-				     wire_mode(r->mode), r->comm, &r->inner);
-	if (OMPI_SUCCESS != rc) {
-		r->inner = NULL;
-		encshim_frame_release(r);
-		return rc;
-	}
 	encshim_request_watch(r);
 	return OMPI_SUCCESS;
 }
@@ -204,6 +266,7 @@ int encshim_send(const void *buf, size_t count, ompi_datatype_t *dtype,
 		 int dst, int tag, mca_pml_base_send_mode_t mode,
 		 ompi_communicator_t *comm)
 {
+	ompi_request_t *inner = NULL;
 	struct sealed s;
 	int rc;
 
@@ -212,11 +275,21 @@ int encshim_send(const void *buf, size_t count, ompi_datatype_t *dtype,
 					      comm);
 	if (MCA_PML_BASE_SEND_BUFFERED == mode)
 		return encshim_bsend_detached(buf, count, dtype, dst, tag, comm);
-	rc = seal_message(buf, count, dtype, dst, tag, comm, false, &s);
+	if (!opal_using_threads()) {
+		/* one thread: nobody waits on the stream's lock (it is not
+		 * taken), so the PML's own blocking send may run inside */
+		rc = seal_and_post(buf, count, dtype, dst, tag, mode, comm, &s,
+				   NULL);
+		if (OMPI_SUCCESS == rc)
+			sealed_release(&s);
+		return rc;
+	}
+	rc = seal_and_post(buf, count, dtype, dst, tag, mode, comm, &s, &inner);
 	if (OMPI_SUCCESS != rc)
 		return rc;
-	rc = encshim_inner.pml_send(s.frame, s.len, MPI_BYTE, dst, tag, mode,
-				    comm);
+	ompi_request_wait_completion(inner);
+	rc = inner->req_status.MPI_ERROR;
+	(void)ompi_request_free(&inner);
 	sealed_release(&s);
 	return rc;
 }

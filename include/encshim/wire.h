@@ -52,6 +52,26 @@
 #define ENCSHIM_REPLAY_WINDOW_MIN 128u
 #define ENCSHIM_REPLAY_WINDOW_MAX (1u << 20)
 
+/*
+ * MPI front end (docs/PROTOCOL.md section 11). A message travels as
+ * stream(16) || frame: stream = BE64(n) || BE32(delta) || BE32(prev tag),
+ * n the message's place in its (sender, receiver, communicator, tag
+ * class) stream, delta = n - the place of the previous message with the
+ * same tag (0: none known), prev tag the tag of place n - 1. They are in
+ * clear for the receiver's order audit and authenticated as part of the
+ * envelope: "ESM2" || BE32(src) || BE32(dst) || comm id(16) ||
+ * BE32(tag) || stream(16).
+ */
+#define ENCSHIM_MPI_STREAM_BYTES 16u
+#define ENCSHIM_MPI_OVERHEAD (ENCSHIM_MPI_STREAM_BYTES + ENCSHIM_OVERHEAD)
+#define ENCSHIM_MPI_COMM_ID_BYTES 16u
+#define ENCSHIM_MPI_ENV_BYTES 48u
+#define ENCSHIM_MPI_ENV_LABEL "ESM2"
+#define ENCSHIM_MPI_COMM_LABEL "encshim v1 comm"
+/* Messages one receiver may take from one stream past an earlier one
+ * that is still unreceived, in runs of consecutive places. */
+#define ENCSHIM_MPI_AHEAD_MAX 65536u
+
 /* Job secret file: one line, this prefix then 64 lowercase hex digits. */
 #define ENCSHIM_KEYFILE_PREFIX "encshim-secret-v1:"
 #define ENCSHIM_KEYFILE_DEFAULT ".encshim/job.key" /* under $HOME */

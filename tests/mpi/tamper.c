@@ -9,13 +9,23 @@
  * the first such write (a whole frame, for messages of one size) and puts
  * them in place of the last TAMPER_TAIL bytes of every later write of the
  * same length: the transport's headers stay valid, the frame is an old
- * one. The caller's buffer is never changed: altered bytes go out from a
- * copy.
+ * one. Two modes act on the first two such writes of one length, the
+ * first being held back until the second comes:
+ * TAMPER_MODE=swap sends them in the other order, each keeping the
+ * TAMPER_KEEP_LEN bytes at TAMPER_KEEP_OFF of its slot (ob1's match
+ * sequence number: the attacker rewrites the transport's ordering so
+ * that the PML sees nothing wrong); TAMPER_MODE=drop discards the first
+ * one's last TAMPER_TAIL bytes (its frame) and sends the second one's in
+ * both slots. The caller's buffer is never changed: altered bytes go out
+ * from a copy. send() (UCX's tcp transport), and sendmsg() in the
+ * replay, swap and drop modes, go through writev(); TAMPER_LOG=1 prints
+ * the length of every targeted write.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -25,6 +35,7 @@
 ssize_t write(int fd, const void *buf, size_t len);
 ssize_t writev(int fd, const struct iovec *iov, int iovcnt);
 ssize_t sendmsg(int fd, const struct msghdr *msg, int flags);
+ssize_t send(int fd, const void *buf, size_t len, int flags);
 
 static int port_of(const struct sockaddr_storage *ss)
 {
@@ -68,11 +79,86 @@ static size_t iov_total(const struct iovec *iov, int n)
 	return t;
 }
 
-static int replaying(void)
+static int mode_is(const char *want)
 {
 	const char *m = getenv("TAMPER_MODE");
 
-	return m && !strcmp(m, "replay");
+	return m && !strcmp(m, want);
+}
+
+static int replaying(void)
+{
+	return mode_is("replay");
+}
+
+static int holding(void)
+{
+	return mode_is("swap") || mode_is("drop");
+}
+
+static unsigned char *flatten(const struct iovec *iov, int n, size_t total)
+{
+	unsigned char *flat = malloc(total ? total : 1);
+
+	for (size_t off = 0, i = 0; flat && i < (size_t)n; off += iov[i].iov_len, i++)
+		memcpy(flat + off, iov[i].iov_base, iov[i].iov_len);
+	return flat;
+}
+
+static int write_all(ssize_t (*real)(int, const struct iovec *, int), int fd,
+		     const unsigned char *b, size_t len)
+{
+	while (len > 0) {
+		struct iovec one = { (void *)b, len };
+		ssize_t rc = real(fd, &one, 1);
+
+		if (rc < 0)
+			return -1; /* test tool: the job fails visibly */
+		b += rc;
+		len -= (size_t)rc;
+	}
+	return 0;
+}
+
+/* Swap/drop: the first targeted write is held (reported as written); at
+ * the next one of the same length on the same socket both go out,
+ * altered. Once only. -1: not acted on, pass the write through. */
+static ssize_t held(ssize_t (*real)(int, const struct iovec *, int), int fd,
+		    const struct iovec *iov, int n)
+{
+	static unsigned char *first;
+	static size_t first_len;
+	static int first_fd = -1, done;
+	size_t total = iov_total(iov, n), tail = (size_t)env_int("TAMPER_TAIL", 0);
+	size_t koff = (size_t)env_int("TAMPER_KEEP_OFF", 0);
+	size_t klen = (size_t)env_int("TAMPER_KEEP_LEN", 0);
+	unsigned char *second, keep[16];
+
+	if (done || (first && (fd != first_fd || total != first_len)))
+		return -1;
+	if (!first) {
+		if (!(first = flatten(iov, n, total)))
+			return -1;
+		first_len = total;
+		first_fd = fd;
+		return (ssize_t)total;
+	}
+	done = 1;
+	if (!(second = flatten(iov, n, total)))
+		return -1;
+	if (mode_is("swap") && klen <= sizeof(keep) && koff + klen <= total) {
+		memcpy(keep, first + koff, klen);
+		memcpy(first + koff, second + koff, klen);
+		memcpy(second + koff, keep, klen);
+		if (write_all(real, fd, second, total) || write_all(real, fd, first, total))
+			total = 0;
+	} else if (mode_is("drop") && tail <= total) {
+		memcpy(first + total - tail, second + total - tail, tail);
+		if (write_all(real, fd, first, total) || write_all(real, fd, second, total))
+			total = 0;
+	}
+	free(second);
+	return total ? (ssize_t)total : -1;
 }
 
 /* Replay: the whole write as one buffer, its tail taken from the first
@@ -150,6 +236,18 @@ ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 		real = (ssize_t(*)(int, const struct iovec *, int))dlsym(RTLD_NEXT, "writev");
 	if (iovcnt <= 0 || !targeted(fd, iov_total(iov, iovcnt)))
 		return real(fd, iov, iovcnt);
+	if (env_int("TAMPER_LOG", 0)) {
+		char line[64];
+		int n = snprintf(line, sizeof(line), "tamper: fd %d write of %zu\n", fd,
+				 iov_total(iov, iovcnt));
+		struct iovec l = { line, (size_t)n };
+
+		real(2, &l, 1);
+	}
+	if (holding()) {
+		rc = held(real, fd, iov, iovcnt);
+		return rc >= 0 ? rc : real(fd, iov, iovcnt);
+	}
 	if (replaying()) {
 		if (!(alt = replayed(iov, iovcnt, &copy)))
 			return real(fd, iov, iovcnt);
@@ -179,6 +277,8 @@ ssize_t write(int fd, const void *buf, size_t len)
 	return real(fd, buf, len);
 }
 
+/* Replay, swap and drop rewrite whole writes: sendmsg() and send() (UCX's
+ * tcp transport) go through writev() then; only flip keeps sendmsg(). */
 ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	static ssize_t (*real)(int, const struct msghdr *, int);
@@ -188,7 +288,10 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 
 	if (!real)
 		real = (ssize_t(*)(int, const struct msghdr *, int))dlsym(RTLD_NEXT, "sendmsg");
-	if (msg->msg_iovlen <= 0 || replaying() ||
+	if (msg->msg_iovlen > 0 && (replaying() || holding()) && !msg->msg_controllen &&
+	    targeted(fd, iov_total(msg->msg_iov, (int)msg->msg_iovlen)))
+		return writev(fd, msg->msg_iov, (int)msg->msg_iovlen);
+	if (msg->msg_iovlen <= 0 || replaying() || holding() ||
 	    !targeted(fd, iov_total(msg->msg_iov, (int)msg->msg_iovlen)) ||
 	    !(m.msg_iov = altered(msg->msg_iov, (int)msg->msg_iovlen, &copy)))
 		return real(fd, msg, flags);
@@ -196,4 +299,16 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	free(m.msg_iov);
 	free(copy);
 	return rc;
+}
+
+ssize_t send(int fd, const void *buf, size_t len, int flags)
+{
+	static ssize_t (*real)(int, const void *, size_t, int);
+	struct iovec one = { (void *)buf, len };
+
+	if (!real)
+		real = (ssize_t(*)(int, const void *, size_t, int))dlsym(RTLD_NEXT, "send");
+	if (len && targeted(fd, len))
+		return writev(fd, &one, 1);
+	return real(fd, buf, len, flags);
 }

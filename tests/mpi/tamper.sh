@@ -19,11 +19,11 @@ if grep -q CORRUPTED "$T/out"; then fail "corrupted data was delivered"; fi
 ok "no corrupted data delivered"
 
 # Replay: every later 4 KiB message carries the first message's frame
-# (4096 + 32 bytes) under fresh, valid transport headers.
+# (4096 + 48 bytes) under fresh, valid transport headers.
 REPLAY="--mca btl self,tcp --mca btl_tcp_if_include lo
 	--mca btl_tcp_port_min_v4 46200 --mca btl_tcp_port_range_v4 64
 	-x LD_PRELOAD=$LIB -x TAMPER_PORT_MIN=46200 -x TAMPER_PORT_MAX=46263
-	-x TAMPER_MODE=replay -x TAMPER_TAIL=4128"
+	-x TAMPER_MODE=replay -x TAMPER_TAIL=4144"
 plain --mca pml ob1 $REPLAY -np 2 "$TB/marker" 5 4096 same-tag
 expect_ok "without encshim a replayed message is accepted unnoticed" "marker: ok"
 enc $REPLAY -np 2 "$TB/marker" 5 4096 same-tag

@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Message order and communicator identity under an attacker below MPI
+ * (tests/mpi/order.sh runs it with tamper.c). Two ranks; rank 0 sends,
+ * rank 1 receives and checks that it got exactly what was sent, in MPI's
+ * order. Prints "order: ok", or "order: WRONG ..." when wrong data was
+ * delivered (what happens without encshim). Usage: order MODE, MODE one
+ * of
+ *   tag      2 messages, one tag, received by tag
+ *   any      2 messages, two tags, received with ANY_SOURCE/ANY_TAG
+ *   mprobe   as any, received with MPI_Mprobe + MPI_Mrecv
+ *   bystander as any, while a receive of another tag, posted first,
+ *            waits (it could take some earlier message, not these)
+ *   bcast    a pipelined MPI_Bcast (segments on one tag)
+ *   threads  as tag, under MPI_THREAD_MULTIPLE: two threads of rank 1
+ *            each post one receive (one after the other) and wait
+ *   reuse    a message left unreceived on a communicator that is freed;
+ *            the next one gets the same context id and group
+ *   regroup  as reuse, the next one has the same context id, the ranks
+ *            in the other order
+ *   honest   no attack: MPI's own out-of-order completions, which the
+ *            order audit must accept (see honest())
+ * Every message is LEN bytes, each filled with its own byte value.
+ */
+#include <mpi.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LEN 4096
+
+static int rank;
+
+static void wrong(const char *what, int got, int want)
+{
+	printf("order: WRONG %s: got %d, sent %d\n", what, got, want);
+	fflush(stdout);
+	MPI_Abort(MPI_COMM_WORLD, 3);
+}
+
+static void check(const unsigned char *b, int want)
+{
+	for (int i = 0; i < LEN; i++)
+		if (b[i] != (unsigned char)want)
+			wrong("message", b[i], want);
+}
+
+/* Two messages 0 -> 1; how = 0 (one tag), 1 (ANY_TAG), 2 (Mprobe). */
+static void pair(int how)
+{
+	unsigned char b[LEN];
+	MPI_Status st;
+	MPI_Message msg;
+
+	for (int i = 0; i < 2; i++) {
+		int tag = how ? 10 + i : 5;
+
+		if (rank == 0) {
+			memset(b, 1 + i, LEN);
+			MPI_Send(b, LEN, MPI_BYTE, 1, tag, MPI_COMM_WORLD);
+			continue;
+		}
+		memset(b, 0, LEN);
+		if (how == 0) {
+			MPI_Recv(b, LEN, MPI_BYTE, 0, tag, MPI_COMM_WORLD, &st);
+		} else if (how == 1) {
+			MPI_Recv(b, LEN, MPI_BYTE, MPI_ANY_SOURCE, MPI_ANY_TAG,
+				 MPI_COMM_WORLD, &st);
+		} else {
+			MPI_Mprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD,
+				   &msg, &st);
+			MPI_Mrecv(b, LEN, MPI_BYTE, &msg, &st);
+		}
+		if (st.MPI_TAG != tag)
+			wrong("tag", st.MPI_TAG, tag);
+		check(b, 1 + i);
+	}
+}
+
+struct waiter {
+	MPI_Request rq;
+	unsigned char b[LEN];
+	_Atomic int *posted;
+	int me;
+};
+
+/* Posts after the thread before it, then waits on its own. */
+static void *waiter(void *arg)
+{
+	struct waiter *w = arg;
+
+	while (atomic_load(w->posted) != w->me)
+		;
+	MPI_Irecv(w->b, LEN, MPI_BYTE, 0, 5, MPI_COMM_WORLD, &w->rq);
+	atomic_store(w->posted, w->me + 1);
+	MPI_Wait(&w->rq, MPI_STATUS_IGNORE);
+	return NULL;
+}
+
+static void threads(void)
+{
+	struct waiter w[2];
+	pthread_t t[2];
+	_Atomic int posted = 0;
+
+	if (rank == 0) {
+		pair(0);
+		return;
+	}
+	for (int i = 0; i < 2; i++) {
+		w[i].posted = &posted;
+		w[i].me = i;
+		pthread_create(&t[i], NULL, waiter, &w[i]);
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < 2; i++)
+		check(w[i].b, 1 + i);
+}
+
+static void bystander(void)
+{
+	unsigned char b[LEN];
+	MPI_Request rq;
+
+	if (rank == 1)
+		MPI_Irecv(b, LEN, MPI_BYTE, 0, 99, MPI_COMM_WORLD, &rq);
+	pair(1);
+	if (rank == 0) {
+		memset(b, 3, LEN);
+		MPI_Send(b, LEN, MPI_BYTE, 1, 99, MPI_COMM_WORLD);
+	} else {
+		MPI_Wait(&rq, MPI_STATUS_IGNORE);
+		check(b, 3);
+	}
+}
+
+static void bcast(void)
+{
+	enum { SEGS = 8 };
+	unsigned char *b = malloc(SEGS * LEN);
+
+	for (int s = 0; s < SEGS; s++)
+		memset(b + s * LEN, rank == 0 ? 1 + s : 0, LEN);
+	MPI_Bcast(b, SEGS * LEN, MPI_BYTE, 0, MPI_COMM_WORLD);
+	for (int s = 0; s < SEGS; s++)
+		check(b + s * LEN, 1 + s);
+	free(b);
+}
+
+/* A message on a communicator nobody receives, then the communicator is
+ * freed and the next one reuses its context id. */
+static void reuse(int regroup)
+{
+	unsigned char b[LEN];
+	MPI_Comm a, c;
+	int ida, idc, peer;
+
+	MPI_Comm_dup(MPI_COMM_WORLD, &a);
+	ida = MPI_Comm_c2f(a);
+	if (rank == 0) {
+		memset(b, 0x0d, LEN); /* never received */
+		MPI_Send(b, LEN, MPI_BYTE, 1, 7, a);
+	}
+	MPI_Barrier(MPI_COMM_WORLD);
+	MPI_Comm_free(&a);
+	if (regroup)
+		MPI_Comm_split(MPI_COMM_WORLD, 0, 1 - rank, &c);
+	else
+		MPI_Comm_dup(MPI_COMM_WORLD, &c);
+	idc = MPI_Comm_c2f(c);
+	if (ida != idc) {
+		printf("order: SKIP the context id was not reused (%d, %d)\n",
+		       ida, idc);
+		MPI_Abort(MPI_COMM_WORLD, 77);
+	}
+	peer = regroup ? 0 : 1; /* WORLD rank 1 in c */
+	if (rank == 0) {
+		memset(b, 0x0e, LEN);
+		MPI_Send(b, LEN, MPI_BYTE, peer, 7, c);
+	} else {
+		memset(b, 0, LEN);
+		MPI_Recv(b, LEN, MPI_BYTE, 1 - peer, 7, c, MPI_STATUS_IGNORE);
+		check(b, 0x0e);
+	}
+	MPI_Comm_free(&c);
+}
+
+/*
+ * Completions out of send order that MPI allows: a large (rendezvous)
+ * message completing after a later small one, by tag and with ANY_TAG;
+ * a matched probe between receives; a truncated receive followed by a
+ * wildcard one; a message left unreceived while 70000 later ones (more
+ * than the audit's 65536 runs) are received by tag, then received last.
+ */
+static void honest(void)
+{
+	enum { BIG = 1 << 20, MANY = 70000 };
+	unsigned char *big = malloc(BIG), small[LEN], small2[LEN], tiny[8];
+	MPI_Request rq[3];
+	MPI_Status st[3];
+	MPI_Message msg;
+
+	for (int round = 0; round < 2; round++) {
+		int anytag = round == 1;
+
+		if (rank == 0) {
+			memset(big, 0x21, BIG);
+			memset(small, 0x22, LEN);
+			MPI_Send(big, BIG, MPI_BYTE, 1, 1, MPI_COMM_WORLD);
+			MPI_Send(small, LEN, MPI_BYTE, 1, 2, MPI_COMM_WORLD);
+			MPI_Send(small, LEN, MPI_BYTE, 1, 3, MPI_COMM_WORLD);
+			continue;
+		}
+		MPI_Irecv(big, BIG, MPI_BYTE, 0, anytag ? MPI_ANY_TAG : 1,
+			  MPI_COMM_WORLD, &rq[0]);
+		MPI_Irecv(small, LEN, MPI_BYTE, MPI_ANY_SOURCE,
+			  anytag ? MPI_ANY_TAG : 2, MPI_COMM_WORLD, &rq[1]);
+		/* the second small one through a matched probe */
+		MPI_Mprobe(0, anytag ? MPI_ANY_TAG : 3, MPI_COMM_WORLD, &msg, &st[2]);
+		MPI_Mrecv(small2, LEN, MPI_BYTE, &msg, &st[2]);
+		MPI_Waitall(2, rq, st);
+		check(big, 0x21);
+		check(small, 0x22);
+		check(small2, 0x22);
+	}
+	MPI_Barrier(MPI_COMM_WORLD);
+	/* truncation, then a wildcard receive of the next message (64
+	 * bytes: Open MPI 4.1.4's ob1/vader overruns a truncated receive
+	 * buffer for a message that goes by single-copy rendezvous) */
+	if (rank == 0) {
+		memset(small, 0x23, LEN);
+		MPI_Send(small, 64, MPI_BYTE, 1, 4, MPI_COMM_WORLD);
+		memset(small, 0x24, LEN);
+		MPI_Send(small, LEN, MPI_BYTE, 1, 5, MPI_COMM_WORLD);
+	} else {
+		int rc, cls;
+
+		MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+		rc = MPI_Recv(tiny, sizeof(tiny), MPI_BYTE, 0, 4, MPI_COMM_WORLD,
+			      &st[0]);
+		MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
+		MPI_Error_class(rc, &cls);
+		if (cls != MPI_ERR_TRUNCATE)
+			wrong("truncation class", cls, MPI_ERR_TRUNCATE);
+		MPI_Recv(small, LEN, MPI_BYTE, MPI_ANY_SOURCE, MPI_ANY_TAG,
+			 MPI_COMM_WORLD, &st[0]);
+		check(small, 0x24);
+	}
+	/* one message left behind while many later ones are taken */
+	if (rank == 0) {
+		tiny[0] = 0x25;
+		MPI_Send(tiny, 1, MPI_BYTE, 1, 6, MPI_COMM_WORLD);
+		for (int i = 0; i < MANY; i++)
+			MPI_Send(tiny, 1, MPI_BYTE, 1, 7 + i % 2, MPI_COMM_WORLD);
+	} else {
+		for (int i = 0; i < MANY; i++)
+			MPI_Recv(tiny, 1, MPI_BYTE, 0, 7 + i % 2, MPI_COMM_WORLD,
+				 MPI_STATUS_IGNORE);
+		MPI_Recv(tiny, 1, MPI_BYTE, MPI_ANY_SOURCE, MPI_ANY_TAG,
+			 MPI_COMM_WORLD, &st[0]);
+		if (st[0].MPI_TAG != 6 || tiny[0] != 0x25)
+			wrong("left-behind message tag", st[0].MPI_TAG, 6);
+	}
+	free(big);
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "tag";
+	int provided;
+
+	MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+	if (provided != MPI_THREAD_MULTIPLE)
+		MPI_Abort(MPI_COMM_WORLD, 77);
+	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+	if (!strcmp(mode, "tag"))
+		pair(0);
+	else if (!strcmp(mode, "any"))
+		pair(1);
+	else if (!strcmp(mode, "mprobe"))
+		pair(2);
+	else if (!strcmp(mode, "bystander"))
+		bystander();
+	else if (!strcmp(mode, "threads"))
+		threads();
+	else if (!strcmp(mode, "bcast"))
+		bcast();
+	else if (!strcmp(mode, "honest"))
+		honest();
+	else if (!strcmp(mode, "reuse") || !strcmp(mode, "regroup"))
+		reuse(!strcmp(mode, "regroup"));
+	else
+		MPI_Abort(MPI_COMM_WORLD, 2);
+	MPI_Barrier(MPI_COMM_WORLD);
+	if (rank == 1)
+		printf("order: ok\n");
+	MPI_Finalize();
+	return 0;
+}
