@@ -40,7 +40,7 @@ extern mca_pml_base_module_t encshim_inner;
 struct encshim_params {
 	bool enable;          /* pml_encshim_enable */
 	int verbose;          /* pml_encshim_verbose: 1 = summary at finalize */
-	char *backend;        /* pml_encshim_backend: auto|openssl|sodium */
+	char *backend;        /* pml_encshim_backend: auto|ipsecmb|openssl|sodium */
 	size_t pool_max;      /* pml_encshim_pool_max_bytes */
 };
 extern struct encshim_params encshim_param;

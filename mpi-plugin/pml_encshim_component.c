@@ -129,7 +129,7 @@ int encshim_register_vars(void)
 		       MCA_BASE_VAR_TYPE_INT, OPAL_INFO_LVL_2,
 		       &encshim_param.verbose);
 	register_param("backend",
-		       "AES-256-GCM implementation: auto, openssl or sodium "
+		       "AES-256-GCM implementation: auto, ipsecmb, openssl or sodium "
 		       "(default: $ENCSHIM_BACKEND, else auto)",
 		       MCA_BASE_VAR_TYPE_STRING, OPAL_INFO_LVL_5,
 		       &encshim_param.backend);

@@ -5,7 +5,7 @@
 out=$(OMPI_MCA_mca_component_path="$ENCSHIM_COMPONENT_DIR:$(ompi_info --path pkglibdir --parsable | sed 's/^path:pkglibdir://')" \
 	ompi_info --param pml encshim --level 9 2>&1)
 for p in pml_encshim_enable pml_encshim_verbose pml_encshim_backend \
-	pml_encshim_replay_window pml_encshim_pool_max_bytes \
+	pml_encshim_pool_max_bytes \
 	pml_encshim_messages_sealed pml_encshim_auth_failures; do
 	echo "$out" | grep -q "\"$p\"" || { echo "$out"; fail "ompi_info lacks $p"; }
 done
