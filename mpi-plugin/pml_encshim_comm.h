@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Per-communicator state shared by pml_encshim_comm.c (identity, table,
+ * life cycle) and pml_encshim_order.c (streams and the receive audit).
+ */
+#ifndef PML_ENCSHIM_COMM_H
+#define PML_ENCSHIM_COMM_H
+
+#include "pml_encshim.h"
+
+#include <pthread.h>
+
+#include "opal/threads/threads.h"
+
+
+/* The last few tags sent in a stream, direct-mapped by tag: a tag that
+ * was evicted sends delta 0 and its next frame skips one gap check. */
+#define TAG_SLOTS 4u
+
+struct tx_stream {
+	uint64_t next;
+	int32_t last_tag; /* of place next - 1 */
+	struct {
+		int32_t tag;
+		uint64_t last1; /* 1 + n of its last frame; 0: empty */
+	} slot[TAG_SLOTS];
+};
+
+/* Consecutive places taken past `next`; per tag pattern of the
+ * receives that took them, the earliest posting number among them. That
+ * is all the crossing check needs, exactly: a receive posted before p
+ * with a pattern fitting the tag took a place of the run. */
+#define RUN_PATTERNS 4u
+
+struct run {
+	uint64_t lo, hi;
+	uint32_t npat;
+	struct {
+		int tag;
+		uint64_t p_min;
+	} pat[RUN_PATTERNS];
+};
+
+struct rx_stream {
+	uint64_t next;     /* lowest place not consumed */
+	struct run *runs;  /* sorted, all above next */
+	uint32_t nruns, cap;
+};
+
+struct peer_state {
+	pthread_mutex_t tx_lock; /* held from n to the wrapped isend */
+	struct tx_stream tx[2];
+	struct rx_stream rx[2];
+	struct encshim_post *head, *tail; /* pending receives naming it */
+};
+
+struct encshim_comm {
+	ompi_communicator_t *comm;
+	uint8_t id[ENCSHIM_MPI_COMM_ID_BYTES];
+	pthread_mutex_t post_lock;  /* p order == the PML's posting order */
+	pthread_mutex_t audit_lock; /* streams and pending receives */
+	uint64_t next_post;
+	struct encshim_post *any_head, *any_tail; /* MPI_ANY_SOURCE */
+	int npeers;
+	_Atomic(struct peer_state *) *peers;
+};
+
+/* The stream state for rank `rank` of c, made on first use; NULL if
+ * out of range or out of memory. */
+struct peer_state *encshim_peer_state(struct encshim_comm *c, int rank);
+void encshim_peer_state_free(struct peer_state *ps);
+/* A mutex that the thread holding it may take again. */
+void encshim_recursive_init(pthread_mutex_t *m);
+
+/* Locks only where MPI may be called from several threads. */
+
+static inline void lock(pthread_mutex_t *m)
+{
+	if (opal_using_threads())
+		pthread_mutex_lock(m);
+}
+
+static inline void unlock(pthread_mutex_t *m)
+{
+	if (opal_using_threads())
+		pthread_mutex_unlock(m);
+}
+
+static inline void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline void put_be64(uint8_t *p, uint64_t v)
+{
+	put_be32(p, (uint32_t)(v >> 32));
+	put_be32(p + 4, (uint32_t)v);
+}
+
+static inline uint64_t get_be(const uint8_t *p, int bytes)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < bytes; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static inline uint64_t get_be64(const uint8_t *p)
+{
+	return get_be(p, 8);
+}
+
+static inline uint32_t get_be32(const uint8_t *p)
+{
+	return (uint32_t)get_be(p, 4);
+}
+
+#endif

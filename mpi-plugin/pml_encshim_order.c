@@ -1,0 +1,478 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Message order (docs/PROTOCOL.md section 11, "Order"). Per (peer,
+ * communicator, tag class) the sender numbers its messages n = 0, 1, ...
+ * (class 0: tags >= 0, which MPI_ANY_TAG matches; class 1: the negative
+ * tags of collectives, which it never matches, so MPI orders nothing
+ * between the two). The number is assigned under a per-(peer,
+ * communicator) lock held until the wrapped PML has taken the frame, so
+ * the PML sends in n order. Every receive gets a posting number p under
+ * a lock held while the wrapped PML posts it, so p order is the PML's
+ * posting order. The receiver audits every completed receive against
+ * MPI's matching rules on (n, p): a frame the rules could not have given
+ * to that receive was dropped, duplicated or reordered in transit.
+ */
+#include "pml_encshim_comm.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ompi/constants.h"
+
+/* ---- envelope ---- */
+
+void encshim_envelope(uint8_t env[ENCSHIM_MPI_ENV_BYTES],
+		      const struct encshim_comm *c, uint32_t src_vpid,
+		      uint32_t dst_vpid, int tag,
+		      const uint8_t stream[ENCSHIM_MPI_STREAM_BYTES])
+{
+	memcpy(env, ENCSHIM_MPI_ENV_LABEL, 4);
+	put_be32(env + 4, src_vpid);
+	put_be32(env + 8, dst_vpid);
+	memcpy(env + 12, c->id, ENCSHIM_MPI_COMM_ID_BYTES);
+	put_be32(env + 28, (uint32_t)tag);
+	memcpy(env + 32, stream, ENCSHIM_MPI_STREAM_BYTES);
+}
+
+static unsigned tag_class(int tag)
+{
+	return tag < 0;
+}
+
+/* ---- send side ---- */
+
+/* n - (place of the previous frame of the tag), 0: none known or too far
+ * back for 32 bits (that frame's receive then skips one check). */
+static uint32_t delta_of(uint64_t n, uint64_t last1)
+{
+	return 0 == last1 || n - (last1 - 1) > UINT32_MAX
+		       ? 0
+		       : (uint32_t)(n - (last1 - 1));
+}
+
+int encshim_tx_begin(struct encshim_comm *c, int dst, int tag,
+		     struct encshim_tx_ticket *t,
+		     uint8_t stream[ENCSHIM_MPI_STREAM_BYTES])
+{
+	struct peer_state *ps = encshim_peer_state(c, dst);
+	struct tx_stream *tx;
+	unsigned s = (unsigned)tag & (TAG_SLOTS - 1);
+
+	if (NULL == ps)
+		return OMPI_ERR_OUT_OF_RESOURCE;
+	lock(&ps->tx_lock);
+	tx = &ps->tx[tag_class(tag)];
+	t->dst = dst;
+	t->tag = tag;
+	t->n = tx->next;
+	t->old_tag = tx->slot[s].tag;
+	t->old_last1 = tx->slot[s].last1;
+	t->old_last_tag = tx->last_tag;
+	put_be64(stream, tx->next);
+	put_be32(stream + 8, delta_of(tx->next, t->old_tag == tag ? t->old_last1 : 0));
+	put_be32(stream + 12, (uint32_t)tx->last_tag);
+	tx->slot[s].tag = tag;
+	tx->slot[s].last1 = ++tx->next;
+	tx->last_tag = tag;
+	return OMPI_SUCCESS;
+}
+
+void encshim_tx_end(struct encshim_comm *c, const struct encshim_tx_ticket *t,
+		    bool sent)
+{
+	/* tx_begin made it; it lives as long as c */
+	struct peer_state *ps = atomic_load(&c->peers[t->dst]);
+	struct tx_stream *tx = &ps->tx[tag_class(t->tag)];
+	unsigned s = (unsigned)t->tag & (TAG_SLOTS - 1);
+
+	/* Nothing left: give the place back, unless a send nested in the
+	 * PML's call (progress) took the next one already. */
+	if (!sent && tx->next == t->n + 1) {
+		tx->next = t->n;
+		tx->slot[s].tag = t->old_tag;
+		tx->slot[s].last1 = t->old_last1;
+		tx->last_tag = t->old_last_tag;
+	}
+	unlock(&ps->tx_lock);
+}
+
+/* ---- receive side: posting ---- */
+
+static bool fits_tag(int ptag, int tag)
+{
+	return MPI_ANY_TAG == ptag ? tag >= 0 : ptag == tag;
+}
+
+static struct encshim_post **list_head(struct encshim_comm *c,
+				       struct peer_state *ps,
+				       struct encshim_post ***tail)
+{
+	*tail = NULL == ps ? &c->any_tail : &ps->tail;
+	return NULL == ps ? &c->any_head : &ps->head;
+}
+
+int encshim_post_begin(struct encshim_comm *c, struct encshim_post *r,
+		       int src, int tag)
+{
+	struct peer_state *ps = NULL;
+	struct encshim_post **head, **tail;
+
+	if (MPI_ANY_SOURCE != src && NULL == (ps = encshim_peer_state(c, src)))
+		return OMPI_ERR_OUT_OF_RESOURCE;
+	r->src = src;
+	r->tag = tag;
+	r->phantom = false;
+	r->bounds = NULL; /* freed when the last activation ended */
+	r->nbounds = r->cap = 0;
+	r->lost = false;
+	r->next = NULL;
+	lock(&c->post_lock);
+	lock(&c->audit_lock);
+	r->p = c->next_post++;
+	head = list_head(c, ps, &tail);
+	r->prev = *tail;
+	if (NULL != *tail)
+		(*tail)->next = r;
+	else
+		*head = r;
+	*tail = r;
+	r->listed = true;
+	unlock(&c->audit_lock);
+	return OMPI_SUCCESS;
+}
+
+void encshim_post_end(struct encshim_comm *c)
+{
+	unlock(&c->post_lock);
+}
+
+/* Audit lock held. */
+static void unlist(struct encshim_comm *c, struct encshim_post *r)
+{
+	struct peer_state *ps = MPI_ANY_SOURCE == r->src
+					? NULL
+					: atomic_load(&c->peers[r->src]);
+	struct encshim_post **head, **tail;
+
+	if (!r->listed)
+		return;
+	head = list_head(c, ps, &tail);
+	if (NULL != r->prev)
+		r->prev->next = r->next;
+	else
+		*head = r->next;
+	if (NULL != r->next)
+		r->next->prev = r->prev;
+	else
+		*tail = r->prev;
+	r->listed = false;
+}
+
+void encshim_post_withdraw(struct encshim_comm *c, struct encshim_post *r)
+{
+	lock(&c->audit_lock);
+	unlist(c, r);
+	unlock(&c->audit_lock);
+	free(r->bounds);
+	r->bounds = NULL;
+	r->nbounds = r->cap = 0;
+}
+
+/* ---- receive side: the audit ---- */
+
+static struct run *run_above(struct rx_stream *rx, uint64_t n)
+{
+	uint32_t i;
+
+	for (i = 0; i < rx->nruns; i++)
+		if (rx->runs[i].hi >= n)
+			return &rx->runs[i];
+	return NULL;
+}
+
+static bool consumed(struct rx_stream *rx, uint64_t n)
+{
+	struct run *r = run_above(rx, n);
+
+	return n < rx->next || (NULL != r && r->lo <= n);
+}
+
+/* Receives of this stream posted before p that could take (src, tag);
+ * ANY_TAG as tag: any tag of class 0. Calls f on each; stops at true. */
+typedef bool (*post_fn)(struct encshim_post *r0, int src, uint64_t n);
+
+static bool earlier_fitting(struct encshim_comm *c, struct peer_state *ps,
+			    int src, int tag, uint64_t p, post_fn f, uint64_t n)
+{
+	struct encshim_post *lists[2] = { ps->head, c->any_head }, *r0;
+
+	for (int i = 0; i < 2; i++) {
+		for (r0 = lists[i]; NULL != r0 && r0->p < p; r0 = r0->next) {
+			bool fit = MPI_ANY_TAG == tag
+					   ? MPI_ANY_TAG == r0->tag ||
+						     r0->tag >= 0
+					   : fits_tag(r0->tag, tag);
+
+			if (fit && f(r0, src, n))
+				return true;
+		}
+	}
+	return false;
+}
+
+static bool exists(struct encshim_post *r0, int src, uint64_t n)
+{
+	(void)r0;
+	(void)src;
+	(void)n;
+	return true;
+}
+
+static uint64_t *bound_of(struct encshim_post *r, int src)
+{
+	for (uint32_t i = 0; i < r->nbounds; i++)
+		if (r->bounds[i].src == src)
+			return &r->bounds[i].n;
+	return NULL;
+}
+
+/* r0 was passed over by a later receive that took place n: it must take
+ * an earlier place of src, or a message of another source. Out of memory
+ * the obligation cannot be kept: r0 is then refused (fail closed). */
+static bool oblige(struct encshim_post *r0, int src, uint64_t n)
+{
+	uint64_t *b = bound_of(r0, src);
+
+	if (NULL != b) {
+		if (n < *b)
+			*b = n;
+		return false;
+	}
+	if (r0->nbounds == r0->cap) {
+		uint32_t cap = r0->cap ? 2 * r0->cap : 2;
+		void *nb = realloc(r0->bounds, cap * sizeof(*r0->bounds));
+
+		if (NULL == nb) {
+			r0->lost = true;
+			return false;
+		}
+		r0->bounds = nb;
+		r0->cap = cap;
+	}
+	r0->bounds[r0->nbounds].src = src;
+	r0->bounds[r0->nbounds++].n = n;
+	return false;
+}
+
+/* Adds (ptag, p) to run r; false if r has no slot left for ptag. */
+static bool run_note(struct run *r, int ptag, uint64_t p)
+{
+	for (uint32_t i = 0; i < r->npat; i++) {
+		if (r->pat[i].tag == ptag) {
+			if (p < r->pat[i].p_min)
+				r->pat[i].p_min = p;
+			return true;
+		}
+	}
+	if (r->npat == RUN_PATTERNS)
+		return false;
+	r->pat[r->npat].tag = ptag;
+	r->pat[r->npat++].p_min = p;
+	return true;
+}
+
+/* Folds run i + 1 into run i when they touch and the patterns fit. */
+static void run_join(struct rx_stream *rx, uint32_t i)
+{
+	struct run *a = &rx->runs[i], *b = &rx->runs[i + 1], m;
+
+	if (i + 1 >= rx->nruns || a->hi + 1 != b->lo)
+		return;
+	m = *a;
+	for (uint32_t k = 0; k < b->npat; k++)
+		if (!run_note(&m, b->pat[k].tag, b->pat[k].p_min))
+			return;
+	m.hi = b->hi;
+	*a = m;
+	memmove(b, b + 1, (rx->nruns - i - 2) * sizeof(*b));
+	rx->nruns--;
+}
+
+/* Marks n consumed; false when the run table is full. */
+static bool consume(struct rx_stream *rx, uint64_t n, uint64_t p, int ptag)
+{
+	uint32_t i = 0;
+	struct run *r;
+
+	if (n == rx->next) {
+		rx->next++;
+		while (rx->nruns > 0 && rx->runs[0].lo == rx->next) {
+			rx->next = rx->runs[0].hi + 1;
+			memmove(rx->runs, rx->runs + 1,
+				--rx->nruns * sizeof(*rx->runs));
+		}
+		return true;
+	}
+	while (i < rx->nruns && rx->runs[i].hi < n)
+		i++;
+	/* joins the run ending just below, or starting just above */
+	if (i > 0 && (r = &rx->runs[i - 1])->hi + 1 == n && run_note(r, ptag, p)) {
+		r->hi = n;
+		run_join(rx, i - 1);
+		return true;
+	}
+	if (i < rx->nruns && (r = &rx->runs[i])->lo == n + 1 &&
+	    run_note(r, ptag, p)) {
+		r->lo = n;
+		return true;
+	}
+	if (rx->nruns == rx->cap) {
+		uint32_t cap = rx->cap ? 2 * rx->cap : 4;
+		void *nr;
+
+		if (cap > ENCSHIM_MPI_AHEAD_MAX)
+			return false;
+		if (NULL == (nr = realloc(rx->runs, cap * sizeof(*rx->runs))))
+			return false;
+		rx->runs = nr;
+		rx->cap = cap;
+	}
+	memmove(rx->runs + i + 1, rx->runs + i,
+		(rx->nruns - i) * sizeof(*rx->runs));
+	r = &rx->runs[i];
+	r->lo = r->hi = n;
+	r->npat = 0;
+	(void)run_note(r, ptag, p);
+	rx->nruns++;
+	return true;
+}
+
+/* A receive posted before p, of a pattern fitting tag, took a place of
+ * a run above n. */
+static bool crossed(struct rx_stream *rx, uint64_t n, uint64_t p, int tag)
+{
+	for (uint32_t i = 0; i < rx->nruns; i++) {
+		const struct run *r = &rx->runs[i];
+
+		for (uint32_t k = 0; r->lo > n && k < r->npat; k++)
+			if (r->pat[k].p_min < p && fits_tag(r->pat[k].tag, tag))
+				return true;
+	}
+	return false;
+}
+
+#define DROPPED                                                          \
+	"dropped or reordered: an earlier message from this peer that "   \
+	"this receive had to take first is missing"
+
+/* The frame's stream field, parsed. */
+struct place {
+	uint64_t n;
+	uint32_t delta; /* n - place of the previous frame of its tag; 0: none */
+	int32_t prev_tag; /* tag of place n - 1 (n > 0) */
+};
+
+static const char *check(struct encshim_comm *c, struct peer_state *ps,
+			 struct encshim_post *r, int src, int tag,
+			 const struct place *f)
+{
+	uint64_t n = f->n;
+	struct rx_stream *rx = &ps->rx[tag_class(tag)];
+	uint64_t *b = bound_of(r, src);
+
+	if (r->lost)
+		return "out of memory for the order audit";
+	if (consumed(rx, n))
+		return "replayed frame: this message was already delivered";
+	if (NULL != b && n >= *b)
+		return "reordered: a receive posted later took an earlier "
+		       "message from this peer (frames were reordered below "
+		       "MPI)";
+	if (crossed(rx, n, r->p, tag))
+		return "reordered: a receive posted earlier took a later message "
+		       "from this peer (frames were reordered below MPI)";
+	/* The previous message this receive could take must have gone to
+	 * an earlier receive: delivered, or one still in progress. For an
+	 * MPI_ANY_TAG receive that is any place below n: place n - 1, whose
+	 * tag is known, or else some place, whose tag is not. */
+	if (0 != f->delta && f->delta <= n && !consumed(rx, n - f->delta) &&
+	    !earlier_fitting(c, ps, src, tag, r->p, exists, 0))
+		return DROPPED;
+	if (MPI_ANY_TAG == r->tag && n > rx->next &&
+	    !earlier_fitting(c, ps, src,
+			     consumed(rx, n - 1) ? MPI_ANY_TAG : f->prev_tag,
+			     r->p, exists, 0))
+		return DROPPED;
+	return NULL;
+}
+
+int encshim_audit(struct encshim_comm *c, struct encshim_post *r, int src,
+		  int tag, const uint8_t stream[ENCSHIM_MPI_STREAM_BYTES],
+		  const char **why)
+{
+	struct peer_state *ps = encshim_peer_state(c, src);
+	struct place f = { get_be64(stream), get_be32(stream + 8),
+			   (int32_t)get_be32(stream + 12) };
+	int rc = OMPI_SUCCESS;
+
+	*why = NULL;
+	lock(&c->audit_lock);
+	unlist(c, r);
+	if (NULL == ps)
+		*why = "out of memory for the peer's stream state";
+	else
+		*why = check(c, ps, r, src, tag, &f);
+	if (NULL == *why &&
+	    !consume(&ps->rx[tag_class(tag)], f.n, r->p, r->tag))
+		*why = "too many messages taken past an earlier one from this "
+		       "peer that is still unreceived (limit 65536 runs)";
+	if (NULL == *why)
+		(void)earlier_fitting(c, ps, src, tag, r->p, oblige, f.n);
+	else
+		rc = OMPI_ERROR;
+	unlock(&c->audit_lock);
+	free(r->bounds);
+	r->bounds = NULL;
+	r->nbounds = r->cap = 0;
+	return rc;
+}
+
+/* Audit lock held: r's list slot goes to a copy that is never audited. */
+static void leave_phantom(struct encshim_comm *c, struct encshim_post *r)
+{
+	struct encshim_post *ph = malloc(sizeof(*ph));
+	struct peer_state *ps = MPI_ANY_SOURCE == r->src
+					? NULL
+					: atomic_load(&c->peers[r->src]);
+	struct encshim_post **head, **tail;
+
+	if (NULL == ph) {
+		unlist(c, r); /* later receives may be refused: fail closed */
+		return;
+	}
+	*ph = *r;
+	ph->phantom = true;
+	ph->bounds = NULL;
+	ph->nbounds = ph->cap = 0;
+	head = list_head(c, ps, &tail);
+	if (NULL != ph->prev)
+		ph->prev->next = ph;
+	else
+		*head = ph;
+	if (NULL != ph->next)
+		ph->next->prev = ph;
+	else
+		*tail = ph;
+	r->listed = false;
+}
+
+void encshim_audit_truncated(struct encshim_comm *c, struct encshim_post *r)
+{
+	lock(&c->audit_lock);
+	leave_phantom(c, r);
+	unlock(&c->audit_lock);
+	free(r->bounds);
+	r->bounds = NULL;
+	r->nbounds = r->cap = 0;
+}
+
