@@ -17,9 +17,10 @@
 
 /*
  * An EVP context changes as it works, so one context serves one message
- * at a time. A key has up to LANES contexts per direction, each behind
- * its own mutex: the first is made with the key, the others only when
- * every existing one is busy, so a key used by one thread costs one.
+ * at a time. A key has up to LANES lanes, each behind its own mutex: the
+ * first is made with the key, the others only when every existing one is
+ * busy, and a lane makes its sealing or opening context on first use, so
+ * a key that one thread only seals with costs one context.
  */
 #define LANES 4
 
@@ -44,19 +45,27 @@ static int usable(const char **why)
 	return 0; /* software AES in OpenSSL is constant time (vpaes) */
 }
 
-static int lane_init(struct lane *l, const uint8_t key[32])
+static void lane_init(struct lane *l)
 {
-	l->enc = EVP_CIPHER_CTX_new();
-	l->dec = EVP_CIPHER_CTX_new();
-	if (!l->enc || !l->dec ||
-	    EVP_EncryptInit_ex(l->enc, EVP_aes_256_gcm(), NULL, key, NULL) != 1 ||
-	    EVP_DecryptInit_ex(l->dec, EVP_aes_256_gcm(), NULL, key, NULL) != 1) {
-		EVP_CIPHER_CTX_free(l->enc);
-		EVP_CIPHER_CTX_free(l->dec);
-		return -1;
-	}
+	l->enc = l->dec = NULL;
 	pthread_mutex_init(&l->lock, NULL);
-	return 0;
+}
+
+/* The lane's context for one direction, made on first use: a key seals
+ * or opens, rarely both, so most keys need one context, not two. */
+static EVP_CIPHER_CTX *lane_ctx(struct lane *l, const uint8_t key[32], int enc)
+{
+	EVP_CIPHER_CTX **c = enc ? &l->enc : &l->dec;
+
+	if (*c)
+		return *c;
+	*c = EVP_CIPHER_CTX_new();
+	if (*c && (enc ? EVP_EncryptInit_ex(*c, EVP_aes_256_gcm(), NULL, key, NULL)
+		       : EVP_DecryptInit_ex(*c, EVP_aes_256_gcm(), NULL, key, NULL)) != 1) {
+		EVP_CIPHER_CTX_free(*c);
+		*c = NULL;
+	}
+	return *c;
 }
 
 static void fini(struct encshim_aead *a)
@@ -84,10 +93,7 @@ static int init(struct encshim_aead *a, const uint8_t key[32])
 	memcpy(st->key, key, sizeof(st->key));
 	pthread_mutex_init(&st->grow, NULL);
 	a->state = st;
-	if (lane_init(&st->lane[0], key)) {
-		fini(a);
-		return ENCSHIM_E_CRYPTO;
-	}
+	lane_init(&st->lane[0]);
 	atomic_store(&st->nlanes, 1);
 	return 0;
 }
@@ -103,8 +109,9 @@ static struct lane *lane_get(struct ossl_state *st)
 			return &st->lane[i];
 	pthread_mutex_lock(&st->grow);
 	n = atomic_load(&st->nlanes);
-	if (n < LANES && lane_init(&st->lane[n], st->key) == 0) {
+	if (n < LANES) {
 		l = &st->lane[n];
+		lane_init(l);
 		pthread_mutex_lock(&l->lock);
 		atomic_store(&st->nlanes, n + 1);
 	}
@@ -138,12 +145,13 @@ static int seal(struct encshim_aead *a, const uint8_t nonce[12],
 		const void *aad, size_t aadlen, const void *in, size_t len,
 		void *out, uint8_t tag[16])
 {
-	struct lane *l = lane_get(a->state);
-	EVP_CIPHER_CTX *c = l->enc;
+	struct ossl_state *st = a->state;
+	struct lane *l = lane_get(st);
+	EVP_CIPHER_CTX *c = lane_ctx(l, st->key, 1);
 	unsigned char fin[16]; /* GCM's final writes nothing */
 	int outl, rc = 0;
 
-	if (EVP_EncryptInit_ex(c, NULL, NULL, NULL, nonce) != 1 ||
+	if (!c || EVP_EncryptInit_ex(c, NULL, NULL, NULL, nonce) != 1 ||
 	    update(c, 1, NULL, aad, aadlen) || update(c, 1, out, in, len) ||
 	    EVP_EncryptFinal_ex(c, fin, &outl) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, tag) != 1)
@@ -156,12 +164,13 @@ static int open_(struct encshim_aead *a, const uint8_t nonce[12],
 		 const void *aad, size_t aadlen, const void *in, size_t len,
 		 void *out, const uint8_t tag[16])
 {
-	struct lane *l = lane_get(a->state);
-	EVP_CIPHER_CTX *c = l->dec;
+	struct ossl_state *st = a->state;
+	struct lane *l = lane_get(st);
+	EVP_CIPHER_CTX *c = lane_ctx(l, st->key, 0);
 	unsigned char fin[16];
 	int outl, rc = 0;
 
-	if (EVP_DecryptInit_ex(c, NULL, NULL, NULL, nonce) != 1 ||
+	if (!c || EVP_DecryptInit_ex(c, NULL, NULL, NULL, nonce) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, (void *)tag) != 1 ||
 	    update(c, 0, NULL, aad, aadlen) || update(c, 0, out, in, len))
 		rc = ENCSHIM_E_CRYPTO;

@@ -6,7 +6,7 @@ shim_libencshim_core_la_SOURCES = \
 	include/encshim/env.h \
 	shim/aead_impl.h shim/aead.c shim/aead_sodium.c \
 	shim/kdf.h shim/kdf.c shim/keyschedule.h shim/keyschedule.c \
-	shim/replay.h shim/replay.c shim/secmem.h shim/secmem.c shim/session_internal.h \
+	shim/replay.h shim/replay.c shim/secmem.h shim/secmem.c shim/keycache.h shim/keycache.c shim/session_internal.h \
 	shim/session.c shim/keyfile.c shim/error.c shim/env.c
 if HAVE_OPENSSL
 shim_libencshim_core_la_SOURCES += shim/aead_openssl.c

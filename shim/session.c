@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sodium.h>
 
+#include "keycache.h"
 #include "keyschedule.h"
 #include "replay.h"
 #include "secmem.h"
@@ -33,7 +34,7 @@ struct encshim_local {
 struct tx {
 	pthread_mutex_t lock;
 	uint8_t root[ENCSHIM_KEY_BYTES];
-	struct encshim_aead *aead; /* key of `epoch` */
+	struct keyslot key; /* of `epoch` */
 	uint32_t epoch;
 	uint64_t next_seq;
 	uint64_t epoch_bytes, epoch_msgs;
@@ -43,7 +44,7 @@ struct tx {
 struct rx {
 	pthread_mutex_t lock;
 	uint8_t root[ENCSHIM_KEY_BYTES];
-	struct encshim_aead *cur, *prev; /* keys of epoch, epoch - 1 */
+	struct keyslot cur, prev; /* keys of epoch, epoch - 1 */
 	uint32_t epoch;
 	struct replay win;
 };
@@ -118,14 +119,14 @@ void encshim_local_secret_check(const struct encshim_local *l,
 	ks_secret_check(out, l->secret, l->job, l->joblen);
 }
 
-static int aead_for_epoch(struct encshim_aead **out, enum encshim_backend b,
-			  const uint8_t root[ENCSHIM_KEY_BYTES], uint32_t epoch)
+static int key_for_epoch(struct keyslot *ks, enum encshim_backend b,
+			 const uint8_t root[ENCSHIM_KEY_BYTES], uint32_t epoch)
 {
 	uint8_t key[ENCSHIM_KEY_BYTES];
 	int rc = ks_epoch_key(key, root, epoch);
 
 	if (!rc)
-		rc = encshim_aead_new(out, b, key);
+		keyslot_set(ks, b, key);
 	sodium_memzero(key, sizeof(key));
 	return rc;
 }
@@ -134,9 +135,9 @@ void encshim_peer_free(struct encshim_peer *p)
 {
 	if (!p)
 		return;
-	encshim_aead_free(p->tx.aead);
-	encshim_aead_free(p->rx.cur);
-	encshim_aead_free(p->rx.prev);
+	keyslot_clear(&p->tx.key);
+	keyslot_clear(&p->rx.cur);
+	keyslot_clear(&p->rx.prev);
 	replay_fini(&p->rx.win);
 	pthread_mutex_destroy(&p->tx.lock);
 	pthread_mutex_destroy(&p->rx.lock);
@@ -185,9 +186,9 @@ int encshim_peer_new(struct encshim_peer **out,
 		goto out;
 	memcpy(p->tx.root, pair.tx_root, sizeof(pair.tx_root));
 	memcpy(p->rx.root, pair.rx_root, sizeof(pair.rx_root));
-	rc = aead_for_epoch(&p->tx.aead, p->backend, p->tx.root, 0);
+	rc = key_for_epoch(&p->tx.key, p->backend, p->tx.root, 0);
 	if (!rc)
-		rc = aead_for_epoch(&p->rx.cur, p->backend, p->rx.root, 0);
+		rc = key_for_epoch(&p->rx.cur, p->backend, p->rx.root, 0);
 out:
 	sodium_memzero(&pair, sizeof(pair));
 	if (rc) {
@@ -243,7 +244,6 @@ static size_t make_aad(uint8_t *aad, const uint8_t *hdr, const void *env,
 static int tx_rekey_if_due(struct encshim_peer *p, uint64_t len)
 {
 	struct tx *t = &p->tx;
-	struct encshim_aead *next;
 	int rc;
 
 	if (t->epoch_msgs < t->limit_msgs &&
@@ -251,11 +251,9 @@ static int tx_rekey_if_due(struct encshim_peer *p, uint64_t len)
 		return 0;
 	if (t->epoch == ENCSHIM_MAX_EPOCH)
 		return ENCSHIM_E_EXHAUSTED;
-	rc = aead_for_epoch(&next, p->backend, t->root, t->epoch + 1);
+	rc = key_for_epoch(&t->key, p->backend, t->root, t->epoch + 1);
 	if (rc)
 		return rc;
-	encshim_aead_free(t->aead);
-	t->aead = next;
 	t->epoch++;
 	t->epoch_bytes = 0;
 	t->epoch_msgs = 0;
@@ -282,6 +280,8 @@ int encshim_peer_seal(struct encshim_peer *p, const void *env, size_t envlen,
 	pthread_mutex_lock(&t->lock);
 	rc = t->next_seq > ENCSHIM_MAX_SEQ ? ENCSHIM_E_EXHAUSTED
 					   : tx_rekey_if_due(p, len);
+	if (!rc) /* a hold: a rekey may retire the key meanwhile */
+		rc = keyslot_hold(&t->key, &key);
 	if (rc) {
 		pthread_mutex_unlock(&t->lock);
 		return rc;
@@ -290,7 +290,6 @@ int encshim_peer_seal(struct encshim_peer *p, const void *env, size_t envlen,
 	seq = t->next_seq++; /* consumed even if the seal fails: never reused */
 	t->epoch_msgs++;
 	t->epoch_bytes += len;
-	key = encshim_aead_hold(t->aead); /* a rekey may retire it meanwhile */
 	pthread_mutex_unlock(&t->lock);
 	f[ENCSHIM_HDR_VERSION] = ENCSHIM_WIRE_VERSION;
 	f[ENCSHIM_HDR_TYPE] = ENCSHIM_FRAME_DATA;
@@ -328,39 +327,38 @@ int encshim_frame_peek(const void *frame, size_t framelen, uint32_t *epoch,
  * disturb state. Called with the lock held.
  */
 static int rx_key(struct encshim_peer *p, uint32_t epoch,
-		  struct encshim_aead **key, int *is_next)
+		  struct encshim_aead **key, uint8_t next[ENCSHIM_KEY_BYTES])
 {
 	struct rx *r = &p->rx;
 
-	*is_next = 0;
-	if (epoch == r->epoch) {
-		*key = encshim_aead_hold(r->cur);
-	} else if (r->epoch && epoch == r->epoch - 1 && r->prev) {
-		*key = encshim_aead_hold(r->prev);
-	} else if (r->epoch < ENCSHIM_MAX_EPOCH && epoch == r->epoch + 1) {
-		*is_next = 1;
-		return aead_for_epoch(key, p->backend, r->root, epoch);
-	} else {
-		return ENCSHIM_E_EPOCH;
+	if (epoch == r->epoch)
+		return keyslot_hold(&r->cur, key);
+	if (r->epoch && epoch == r->epoch - 1 && r->prev.set)
+		return keyslot_hold(&r->prev, key);
+	if (r->epoch < ENCSHIM_MAX_EPOCH && epoch == r->epoch + 1) {
+		int rc = ks_epoch_key(next, r->root, epoch);
+
+		return rc ? rc : encshim_aead_new(key, p->backend, next);
 	}
-	return 0;
+	return ENCSHIM_E_EPOCH;
 }
 
 /* After the frame authenticated: its order check, then, for the first
- * frame of the next epoch, that key becomes current (taking the hold).
- * Another thread may have moved the epoch since rx_key: a frame of an
- * epoch that is no longer next needs no install. */
-static int rx_commit(struct rx *r, uint64_t seq, uint32_t epoch,
-		     struct encshim_aead **next)
+ * frame of the next epoch, that key becomes current (its schedule
+ * cached). Another thread may have moved the epoch since rx_key: a
+ * frame of an epoch that is no longer next needs no install. */
+static int rx_commit(struct encshim_peer *p, uint64_t seq, uint32_t epoch,
+		     const uint8_t next[ENCSHIM_KEY_BYTES],
+		     struct encshim_aead **expanded)
 {
+	struct rx *r = &p->rx;
 	int rc = replay_accept(&r->win, seq);
 
-	if (!rc && *next && epoch == r->epoch + 1) {
-		encshim_aead_free(r->prev);
-		r->prev = r->cur;
-		r->cur = *next;
+	if (!rc && *expanded && epoch == r->epoch + 1) {
+		keyslot_set(&r->prev, p->backend, r->cur.key);
+		keyslot_set_expanded(&r->cur, p->backend, next, *expanded);
 		r->epoch++;
-		*next = NULL;
+		*expanded = NULL;
 	}
 	return rc;
 }
@@ -369,13 +367,14 @@ int encshim_peer_open(struct encshim_peer *p, const void *env, size_t envlen,
 		      const void *frame, size_t framelen, void *pt)
 {
 	uint8_t aad[ENCSHIM_HEADER_BYTES + ENCSHIM_MAX_ENVELOPE];
+	uint8_t next[ENCSHIM_KEY_BYTES];
 	const uint8_t *f = frame;
-	struct encshim_aead *key = NULL, *next = NULL;
+	struct encshim_aead *key = NULL, *expanded = NULL;
 	struct rx *r = &p->rx;
 	size_t len, aadlen;
 	uint32_t epoch;
 	uint64_t seq;
-	int rc, is_next = 0;
+	int rc, is_next;
 
 	if (envlen > ENCSHIM_MAX_ENVELOPE)
 		return ENCSHIM_E_INVAL;
@@ -385,10 +384,11 @@ int encshim_peer_open(struct encshim_peer *p, const void *env, size_t envlen,
 	len = framelen - ENCSHIM_OVERHEAD;
 	aadlen = make_aad(aad, f, env, envlen);
 	pthread_mutex_lock(&r->lock);
-	rc = rx_key(p, epoch, &key, &is_next);
+	is_next = epoch != r->epoch && !(r->epoch && epoch == r->epoch - 1);
+	rc = rx_key(p, epoch, &key, next);
 	pthread_mutex_unlock(&r->lock);
 	if (rc)
-		return rc;
+		goto out;
 	/* Authenticate first (the AEAD wipes pt on failure), outside the
 	 * lock ... */
 	rc = encshim_aead_open(key, nonce_of(f), aad, aadlen,
@@ -398,14 +398,15 @@ int encshim_peer_open(struct encshim_peer *p, const void *env, size_t envlen,
 		goto out;
 	/* ... then check order, so forgeries never move the state. */
 	if (is_next)
-		next = encshim_aead_hold(key);
+		expanded = encshim_aead_hold(key);
 	pthread_mutex_lock(&r->lock);
-	rc = rx_commit(r, seq, epoch, &next);
+	rc = rx_commit(p, seq, epoch, next, &expanded);
 	pthread_mutex_unlock(&r->lock);
 	if (rc)
 		sodium_memzero(pt, len);
 out:
-	encshim_aead_free(next);
+	sodium_memzero(next, sizeof(next));
+	encshim_aead_free(expanded);
 	encshim_aead_free(key);
 	return rc;
 }
@@ -415,6 +416,11 @@ void session_test_rekey_limits(struct encshim_peer *p, uint64_t bytes,
 {
 	p->tx.limit_bytes = bytes;
 	p->tx.limit_msgs = msgs;
+}
+
+size_t session_test_peer_bytes(void)
+{
+	return sizeof(struct encshim_peer);
 }
 
 void session_test_set_private(struct encshim_local *l, const uint8_t priv[32])

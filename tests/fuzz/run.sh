@@ -14,7 +14,7 @@ echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n){return 0;}' > "
 if ! clang -fsanitize=fuzzer "$out/probe.c" -o "$out/probe" 2>/dev/null; then
 	echo "SKIP: clang lacks libFuzzer"; exit 77
 fi
-core="aead.c aead_sodium.c kdf.c keyschedule.c replay.c secmem.c session.c keyfile.c error.c"
+core="aead.c aead_sodium.c kdf.c keyschedule.c replay.c secmem.c keycache.c session.c keyfile.c error.c"
 grep -q 'define HAVE_OPENSSL 1' "$top_builddir/config.h" && core="$core aead_openssl.c"
 grep -q 'define HAVE_IPSEC_MB 1' "$top_builddir/config.h" && core="$core aead_ipsecmb.c"
 srcs=""
