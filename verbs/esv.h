@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * encshim verbs interposer: internal state shared by the exported
- * wrappers (interpose.c) and the data path (datapath.c).
+ * wrappers (interpose.c) and the data path (pool.c, send.c, recv.c,
+ * hello.c, ud.c, qp.c, cq.c: one concept per file).
  * docs/VERBS.md describes the design; docs/PROTOCOL.md the wire format.
  */
 #ifndef ESV_H
@@ -9,6 +10,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+#include <time.h>
 #include <pthread.h>
 #include <infiniband/verbs.h>
 
@@ -257,7 +260,7 @@ extern struct esv_config esv_cfg;
 int esv_ready(void);
 void esv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Object registry (datapath.c). */
+/* Object registry (registry.c). */
 struct esv_ctx *esv_ctx_add(struct ibv_context *ctx);
 struct esv_ctx *esv_ctx_find(struct ibv_context *ctx);
 void esv_ctx_del(struct ibv_context *ctx);
@@ -309,5 +312,121 @@ int esv_ah_addr(struct ibv_ah *ah, uint8_t addr[16]);
 #define ESV_UD_HELLO_RESEND 1.0
 
 const char *esv_opcode_name(enum ibv_wr_opcode op);
+
+/* Small helpers (big-endian fields, envelopes, identities, the clock). */
+static inline size_t esv_sge_total(const struct ibv_sge *sg, int n)
+{
+	size_t t = 0;
+
+	for (int i = 0; i < n; i++)
+		t += sg[i].length;
+	return t;
+}
+
+static inline void esv_put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline uint32_t esv_get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Envelope (authenticated, not sent): label, QP type, sender and
+ * receiver QP numbers. */
+static inline size_t esv_make_env(uint8_t env[16], enum ibv_qp_type t, uint32_t src,
+		       uint32_t dst)
+{
+	memcpy(env, "ESV1", 4);
+	env[4] = (uint8_t)t;
+	esv_put_be32(env + 5, src);
+	esv_put_be32(env + 9, dst);
+	return 13;
+}
+
+/* Identity of one end of a connection: QP type, QPN, GID, connection id. */
+static inline size_t esv_make_identity(uint8_t id[64], enum ibv_qp_type t, uint32_t qpn,
+			    const uint8_t gid[16], const uint8_t connid[16])
+{
+	id[0] = 'Q';
+	id[1] = (uint8_t)t;
+	esv_put_be32(id + 2, qpn);
+	memcpy(id + 6, gid, 16);
+	memcpy(id + 22, connid, ESV_CONNID_BYTES);
+	return 22 + ESV_CONNID_BYTES;
+}
+
+static inline struct esv_rq *esv_rq_of(struct esv_qp *q)
+{
+	return q->srq ? &q->srq->rq : &q->rq;
+}
+
+static inline double esv_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Shadow pools (pool.c). */
+void esv_pool_init(struct esv_pool *p, struct ibv_pd *pd, size_t nslots);
+struct esv_shadow *esv_pool_get(struct esv_pool *p, size_t need);
+void esv_pool_put(struct esv_shadow *s);
+void esv_pool_reclaim(struct esv_pool *p);
+void esv_pool_destroy(struct esv_pool *p);
+
+/* Send ring (send.c). */
+struct esv_swr *esv_swr_alloc(struct esv_qp *q);
+void esv_swr_unalloc(struct esv_qp *q, struct esv_swr *e);
+void esv_swr_release_upto(struct esv_qp *q, struct esv_swr *e);
+int esv_swr_post(struct esv_qp *q, struct esv_swr *e);
+int esv_swr_seal(struct esv_qp *q, struct esv_swr *e);
+void esv_flush_pending(struct esv_qp *q);
+int esv_deny(struct esv_qp *q, enum ibv_wr_opcode op);
+int esv_on_send(struct esv_qp *q, struct esv_swr *e, struct ibv_wc *wc);
+
+/* Receive FIFO and opening (recv.c). */
+int esv_rq_init(struct esv_rq *rq, struct ibv_pd *pd, unsigned cap,
+		unsigned max_sge, unsigned shadow_slots);
+void esv_rq_fini(struct esv_rq *rq);
+struct esv_rwr *esv_rq_pop(struct esv_rq *rq);
+void esv_scatter_at(const struct esv_rwr *r, size_t off, const uint8_t *src,
+		    size_t len);
+void esv_set_imm(struct ibv_wc *wc, const uint8_t *inner);
+int esv_on_recv(struct esv_qp *q, struct esv_shadow *s, struct ibv_wc *wc);
+
+/* RC/UC handshake (hello.c). */
+int esv_ensure_local(struct esv_qp *q);
+int esv_hello_out(struct esv_qp *q, struct esv_udpeer *up, int answer,
+		  struct ibv_ah *ah, uint32_t qkey);
+int esv_hello_send(struct esv_qp *q);
+int esv_hello_rc(struct esv_qp *q, const uint8_t *h, size_t len);
+
+/* UD peers (ud.c). */
+void esv_udpeers_free(struct esv_qp *q);
+void esv_ud_flush_held(struct esv_qp *q);
+int esv_ud_post_send(struct esv_qp *q, struct ibv_send_wr *w);
+int esv_ud_recv(struct esv_qp *q, struct esv_shadow *s, struct ibv_wc *wc);
+
+/* QP life cycle (qp.c). */
+void esv_qp_flush_to_cq(struct esv_qp *q);
+void esv_qp_fail(struct esv_qp *q, const char *why);
+void esv_post_extra_shadow(struct esv_qp *q);
+
+/* Completions (cq.c) and the entry points patched into ctx->ops. */
+void esv_cq_stash(struct esv_cq *c, const struct ibv_wc *wc);
+int esv_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr,
+		  struct ibv_send_wr **bad_wr);
+int esv_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr,
+		  struct ibv_recv_wr **bad_wr);
+int esv_post_srq_recv(struct ibv_srq *srq, struct ibv_recv_wr *wr,
+		      struct ibv_recv_wr **bad_wr);
+int esv_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc);
 
 #endif

@@ -5,7 +5,7 @@
  * the direct-verbs (mlx5dv) entry points that are refused. The data-path
  * calls (ibv_post_send, ibv_post_recv, ibv_poll_cq, ...) are static
  * inlines that call through context->ops: ibv_open_device patches that
- * table (datapath.c, esv_patch_context).
+ * table (cq.c, esv_patch_context).
  */
 #include "config.h"
 

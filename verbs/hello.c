@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The in-band HELLO handshake of RC/UC connections (docs/PROTOCOL.md
+ * section 10) and the session keys it makes.
+ * Everything runs under esv_lock.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sodium.h>
+
+#include "esv.h"
+
+int esv_ensure_local(struct esv_qp *q)
+{
+	union ibv_gid gid;
+	uint8_t id[64];
+	size_t idlen;
+	int rc;
+
+	if (q->local)
+		return 0;
+	/* A UD QP sends through many address handles, each with its own
+	 * source GID: its identity carries no GID (zeros). */
+	memset(&gid, 0, sizeof(gid));
+	if (q->type != IBV_QPT_UD && esv_real.query_gid &&
+	    esv_real.query_gid(q->ec->ctx, q->port, q->sgid_index, &gid))
+		memset(&gid, 0, sizeof(gid));
+	memcpy(q->gid, gid.raw, 16);
+	randombytes_buf(q->conn_id, sizeof(q->conn_id));
+	idlen = esv_make_identity(id, q->type, q->qpn, q->gid, q->conn_id);
+	rc = encshim_local_new(&q->local, esv_cfg.secret,
+			       esv_cfg.job_id, esv_cfg.job_id_len, id, idlen,
+			       esv_cfg.backend);
+	if (rc) {
+		esv_log("QP %u: cannot start a session: %s", q->qpn,
+			encshim_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* Posts our HELLO: on RC/UC to the connected peer; on UD to peer up
+ * through address handle ah with Q_Key qkey, as an answer (flag 1: do not
+ * answer it) or asking for one. Posted at once: on RC it is the first
+ * message, on UD the ring holds no unposted sends (they wait in the held
+ * FIFO). */
+int esv_hello_out(struct esv_qp *q, struct esv_udpeer *up, int answer,
+		     struct ibv_ah *ah, uint32_t qkey)
+{
+	struct esv_swr *e;
+	uint8_t *h;
+	int rc;
+
+	if (esv_ensure_local(q))
+		return EIO;
+	e = esv_swr_alloc(q);
+	if (!e)
+		return ENOMEM;
+	e->kind = ESV_SWR_HELLO;
+	e->sh = esv_pool_get(&q->spool, ESV_HELLO_BYTES);
+	if (!e->sh) {
+		esv_swr_unalloc(q, e);
+		return ENOMEM;
+	}
+	h = e->sh->buf;
+	memset(h, 0, ESV_HELLO_BYTES);
+	memcpy(h, ESV_HELLO_MAGIC, 4);
+	h[4] = ESV_HELLO_VERSION;
+	h[5] = (uint8_t)q->type;
+	h[6] = (uint8_t)(answer ? 1 : 0);
+	esv_put_be32(h + 8, q->qpn);
+	esv_put_be32(h + 12, up ? up->qpn : q->dest_qpn);
+	memcpy(h + 16, q->conn_id, 16);
+	memcpy(h + 32, q->gid, 16);
+	encshim_local_public_key(q->local, h + 48);
+	encshim_local_secret_check(q->local, h + 80);
+	esv_put_be32(h + 112, up ? q->qkey : q->rq_psn);
+	e->signaled = q->sq_sig_all;
+	if (up) {
+		e->up = up;
+		e->wr.wr.ud.ah = ah;
+		e->wr.wr.ud.remote_qpn = up->qpn;
+		e->wr.wr.ud.remote_qkey = qkey;
+		up->hello_at = esv_now();
+	}
+	rc = esv_swr_post(q, e);
+	if (rc) {
+		esv_swr_unalloc(q, e);
+		esv_log("QP %u: posting the HELLO failed: %s", q->qpn, strerror(rc));
+		return rc;
+	}
+	if (!up) {
+		q->hello_sent = 1;
+		q->hello_deadline = esv_now() + esv_cfg.hello_timeout;
+	}
+	return 0;
+}
+
+int esv_hello_send(struct esv_qp *q)
+{
+	return esv_hello_out(q, NULL, 0, NULL, 0);
+}
+
+/* A receive-only application (perftest's ib_send_bw server) may leave its
+ * QP at RTR for ever; the shim must still answer the peer's HELLO, so it
+ * moves the QP to RTS itself, with the send PSN the peer expects (carried
+ * in the peer's HELLO) and the usual retry settings. */
+static void shim_to_rts(struct esv_qp *q, uint32_t sq_psn)
+{
+	struct ibv_qp_attr a;
+
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTS;
+	a.sq_psn = sq_psn & 0xffffffu;
+	a.timeout = 14;
+	a.retry_cnt = 7;
+	a.rnr_retry = 7;
+	a.max_rd_atomic = 1;
+	if (esv_real.modify_qp(q->qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN |
+				       IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
+				       IBV_QP_RNR_RETRY | IBV_QP_MAX_QP_RD_ATOMIC)) {
+		esv_log("QP %u: cannot move to RTS to answer the peer's HELLO", q->qpn);
+		return;
+	}
+	q->state = IBV_QPS_RTS;
+	q->shim_rts = 1;
+}
+
+int esv_hello_rc(struct esv_qp *q, const uint8_t *h, size_t len)
+{
+	uint8_t check[ENCSHIM_CHECK_BYTES], id[64];
+	uint32_t src, dst;
+	size_t idlen;
+	int rc;
+
+	if (len != ESV_HELLO_BYTES || memcmp(h, ESV_HELLO_MAGIC, 4)) {
+		__atomic_add_fetch(&esv_stats.handshake_failures, 1, __ATOMIC_RELAXED);
+		esv_qp_fail(q, "the peer's first message is not an encshim HELLO: "
+			   "the peer runs without the encshim verbs preload "
+			   "(start both sides with `encshim preload` or "
+			   "LD_PRELOAD=libencshim-verbs.so); nothing was delivered");
+		return -1;
+	}
+	if (h[4] != ESV_HELLO_VERSION || h[5] != (uint8_t)q->type || h[6] || h[7] ||
+	    esv_get_be32(h + 116)) {
+		esv_qp_fail(q, "the peer's HELLO has another version or QP type");
+		return -1;
+	}
+	src = esv_get_be32(h + 8);
+	dst = esv_get_be32(h + 12);
+	if (src != q->dest_qpn || dst != q->qpn) {
+		char why[160];
+
+		snprintf(why, sizeof(why),
+			 "HELLO from QP %u to QP %u arrived on QP %u connected "
+			 "to QP %u", src, dst, q->qpn, q->dest_qpn);
+		esv_qp_fail(q, why);
+		return -1;
+	}
+	if (esv_ensure_local(q))
+		return -1;
+	encshim_local_secret_check(q->local, check);
+	if (sodium_memcmp(check, h + 80, sizeof(check))) {
+		__atomic_add_fetch(&esv_stats.handshake_failures, 1, __ATOMIC_RELAXED);
+		esv_qp_fail(q, "the peer holds another job secret (or job id): "
+			   "give both sides the same ENCSHIM_KEY_FILE "
+			   "(and ENCSHIM_JOB_ID)");
+		return -1;
+	}
+	idlen = esv_make_identity(id, q->type, src, h + 32, h + 16);
+	rc = encshim_peer_new(&q->peer, q->local, id, idlen, h + 48, 0);
+	if (rc) {
+		char why[256];
+
+		snprintf(why, sizeof(why), "key agreement failed: %s",
+			 encshim_strerror(rc));
+		esv_qp_fail(q, why);
+		return -1;
+	}
+	q->peer_hello = 1;
+	q->hs = ESV_HS_DONE;
+	__atomic_add_fetch(&esv_stats.handshakes, 1, __ATOMIC_RELAXED);
+	if (!q->hello_sent && q->state == IBV_QPS_RTR)
+		shim_to_rts(q, esv_get_be32(h + 112));
+	if (!q->hello_sent) {
+		if (q->state == IBV_QPS_RTS) {
+			if (esv_hello_send(q)) {
+				esv_qp_fail(q, "cannot answer the peer's HELLO");
+				return -1;
+			}
+		} else {
+			q->reply_owed = 1;
+		}
+	}
+	if (q->hello_sent)
+		esv_flush_pending(q);
+	return 0;
+}
