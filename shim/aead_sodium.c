@@ -6,6 +6,7 @@
 #include <sodium.h>
 
 #include "aead_impl.h"
+#include "secmem.h"
 
 static int usable(const char **why)
 {
@@ -17,15 +18,13 @@ static int usable(const char **why)
 
 static int init(struct encshim_aead *a, const uint8_t key[32])
 {
-	/* The state holds the expanded key and H powers: 16-byte aligned. */
-	crypto_aead_aes256gcm_state *st =
-		aligned_alloc(64, (sizeof(*st) + 63) & ~(size_t)63);
+	/* The expanded key and H powers: 16-byte aligned, never dumped. */
+	crypto_aead_aes256gcm_state *st = secmem_alloc(sizeof(*st));
 
 	if (!st)
 		return ENCSHIM_E_NOMEM;
 	if (crypto_aead_aes256gcm_beforenm(st, key) != 0) {
-		sodium_memzero(st, sizeof(*st));
-		free(st);
+		secmem_free(st, sizeof(*st));
 		return ENCSHIM_E_CRYPTO;
 	}
 	a->state = st;
@@ -34,10 +33,7 @@ static int init(struct encshim_aead *a, const uint8_t key[32])
 
 static void fini(struct encshim_aead *a)
 {
-	crypto_aead_aes256gcm_state *st = a->state;
-
-	sodium_memzero(st, sizeof(*st));
-	free(st);
+	secmem_free(a->state, sizeof(crypto_aead_aes256gcm_state));
 	a->state = NULL;
 }
 

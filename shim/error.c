@@ -44,6 +44,8 @@ const char *encshim_strerror(int status)
 		return "job secret file cannot be read or written (permissions of the file or its directory?)";
 	case ENCSHIM_E_KEY_EXISTS:
 		return "job secret file already exists: use `encshim keygen --force` to replace it (running jobs keep the old one)";
+	case ENCSHIM_E_ORDER:
+		return "frame out of order: an earlier frame of this ordered stream was dropped or reordered in transit; it was not delivered";
 	case ENCSHIM_E_ENV:
 		return "bad value in an ENCSHIM_* environment variable (see `encshim --help`)";
 	default:

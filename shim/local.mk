@@ -5,7 +5,7 @@ shim_libencshim_core_la_SOURCES = \
 	include/encshim/aead.h include/encshim/keyfile.h include/encshim/session.h \
 	shim/aead_impl.h shim/aead.c shim/aead_sodium.c \
 	shim/kdf.h shim/kdf.c shim/keyschedule.h shim/keyschedule.c \
-	shim/replay.h shim/replay.c shim/session_internal.h shim/session.c shim/keyfile.c shim/error.c
+	shim/replay.h shim/replay.c shim/secmem.h shim/secmem.c shim/session_internal.h shim/session.c shim/keyfile.c shim/error.c
 if HAVE_OPENSSL
 shim_libencshim_core_la_SOURCES += shim/aead_openssl.c
 endif

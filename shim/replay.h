@@ -6,7 +6,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "encshim/session.h"
+
 struct replay {
+	enum encshim_order order;
 	uint64_t last;     /* highest sequence number accepted */
 	int any;           /* whether anything was accepted yet */
 	uint32_t window;   /* frames behind last still accepted once */
@@ -18,10 +21,14 @@ struct replay {
 int replay_init(struct replay *r, size_t window)
 	__attribute__((warn_unused_result));
 void replay_fini(struct replay *r);
+/* Switches to another order (session.h) before the first frame. */
+int replay_set_order(struct replay *r, enum encshim_order order)
+	__attribute__((warn_unused_result));
 
-/* Records seq if new. Returns 0, ENCSHIM_E_REPLAY (seen) or
- * ENCSHIM_E_STALE (seq <= last - window). Call only on authentic
- * frames: it moves the window. */
+/* Records seq if the order allows it. Returns 0, ENCSHIM_E_REPLAY (seen,
+ * or not after `last` in the strict and monotonic orders), ENCSHIM_E_STALE
+ * (seq <= last - window) or ENCSHIM_E_ORDER (strict: a gap before seq).
+ * Call only on authentic frames: it moves the state. */
 int replay_accept(struct replay *r, uint64_t seq)
 	__attribute__((warn_unused_result));
 

@@ -15,6 +15,7 @@
 
 #include "keyschedule.h"
 #include "replay.h"
+#include "secmem.h"
 #include "session_internal.h"
 #include "encshim/session.h"
 
@@ -129,8 +130,17 @@ void encshim_peer_free(struct encshim_peer *p)
 	replay_fini(&p->rx.win);
 	pthread_mutex_destroy(&p->tx.lock);
 	pthread_mutex_destroy(&p->rx.lock);
-	sodium_memzero(p, sizeof(*p));
-	free(p);
+	secmem_free(p, sizeof(*p)); /* wipes the roots */
+}
+
+int encshim_peer_set_order(struct encshim_peer *p, enum encshim_order order)
+{
+	int rc;
+
+	pthread_mutex_lock(&p->rx.lock);
+	rc = replay_set_order(&p->rx.win, order);
+	pthread_mutex_unlock(&p->rx.lock);
+	return rc;
 }
 
 int encshim_peer_new(struct encshim_peer **out,
@@ -148,7 +158,7 @@ int encshim_peer_new(struct encshim_peer **out,
 	*out = NULL;
 	if (!peer_identity_len || peer_identity_len > ENCSHIM_MAX_IDENTITY)
 		return ENCSHIM_E_INVAL;
-	p = calloc(1, sizeof(*p));
+	p = secmem_alloc(sizeof(*p)); /* roots: never in a core dump */
 	if (!p)
 		return ENCSHIM_E_NOMEM;
 	pthread_mutex_init(&p->tx.lock, NULL);
@@ -354,7 +364,7 @@ int encshim_peer_open(struct encshim_peer *p, const void *env, size_t envlen,
 			       f + ENCSHIM_HEADER_BYTES + len);
 	if (rc)
 		goto out;
-	/* ... then check replay, so forgeries never move the window. */
+	/* ... then check order, so forgeries never move the state. */
 	rc = replay_accept(&r->win, seq);
 	if (rc) {
 		sodium_memzero(pt, len);

@@ -1,7 +1,7 @@
 # Unit tests of the crypto core (cmocka): `make check`.
 UNIT_TESTS = tests/unit/test_aead tests/unit/test_kdf tests/unit/test_frame \
 	tests/unit/test_replay tests/unit/test_threads tests/unit/test_keyfile \
-	tests/unit/test_kex
+	tests/unit/test_kex tests/unit/test_secmem
 if HAVE_CMOCKA
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
@@ -29,6 +29,9 @@ tests_unit_test_keyfile_LDADD = $(UNIT_LDADD)
 tests_unit_test_kex_SOURCES = tests/unit/test_kex.c tests/unit/util.h
 tests_unit_test_kex_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_kex_LDADD = $(UNIT_LDADD)
+tests_unit_test_secmem_SOURCES = tests/unit/test_secmem.c tests/unit/util.h
+tests_unit_test_secmem_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_secmem_LDADD = $(UNIT_LDADD)
 EXTRA_DIST += tests/vectors/keyschedule.py
 
 # Bounded libFuzzer runs (clang): frame opening and key file parsing.

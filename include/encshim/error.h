@@ -26,6 +26,7 @@ enum encshim_status {
 	ENCSHIM_E_KEY_IO = -17,
 	ENCSHIM_E_KEY_EXISTS = -18,
 	ENCSHIM_E_ENV = -19,      /* bad value in an ENCSHIM_* variable */
+	ENCSHIM_E_ORDER = -20,    /* authentic frame after a gap: lost or reordered */
 };
 
 /* Cause and fix of a status code, one sentence each; static storage. */

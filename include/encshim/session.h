@@ -42,14 +42,27 @@ enum encshim_backend encshim_local_backend(const struct encshim_local *l);
 void encshim_local_secret_check(const struct encshim_local *l,
 				uint8_t out[ENCSHIM_CHECK_BYTES]);
 
+/* How a receive direction orders frames (docs/PROTOCOL.md section 6). */
+enum encshim_order {
+	ENCSHIM_ORDER_WINDOW,    /* RFC 6479 window: any order inside it, once */
+	ENCSHIM_ORDER_STRICT,    /* seq == last + 1, from 0: reliable, ordered (RC) */
+	ENCSHIM_ORDER_MONOTONIC, /* seq > last: may lose, never goes back (UC) */
+	ENCSHIM_ORDER_EXTERNAL,  /* the front end orders and de-duplicates (MPI) */
+};
+
 /* replay_window: frames, a power of two in [MIN, MAX] of wire.h, or 0
- * for the default. Thread safe: seal and open may run on any thread. */
+ * for the default; the order is ENCSHIM_ORDER_WINDOW until
+ * encshim_peer_set_order. Thread safe: seal and open may run on any
+ * thread. */
 int encshim_peer_new(struct encshim_peer **out,
 		     const struct encshim_local *l,
 		     const void *peer_identity, size_t peer_identity_len,
 		     const uint8_t peer_pub[ENCSHIM_PUBKEY_BYTES],
 		     size_t replay_window) ENCSHIM_WUR;
 void encshim_peer_free(struct encshim_peer *p);
+/* Picks the receive order; only before the first frame is opened. */
+int encshim_peer_set_order(struct encshim_peer *p,
+			   enum encshim_order order) ENCSHIM_WUR;
 
 /*
  * Seals len bytes of pt into frame (len + ENCSHIM_OVERHEAD bytes). The

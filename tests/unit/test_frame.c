@@ -201,6 +201,37 @@ static void test_limits(void **state)
 	duo_free(&d);
 }
 
+/* A strict (RC) direction opens frames only in the order sealed: a
+ * dropped or swapped frame is refused with nothing released, and a
+ * forged frame moves nothing. */
+static void test_strict_order(void **state)
+{
+	uint8_t f[4][ENCSHIM_OVERHEAD + 8], pt[8], s[32];
+	struct duo d;
+
+	secret(s);
+	duo_make(&d, s, s, ENCSHIM_BACKEND_AUTO, ENCSHIM_BACKEND_AUTO);
+	assert_int_equal(encshim_peer_set_order(d.p[1], ENCSHIM_ORDER_STRICT), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(encshim_peer_seal(d.p[0], NULL, 0, "messages", 8, f[i]), 0);
+	memset(pt, 0xaa, sizeof(pt));
+	assert_int_equal(encshim_peer_open(d.p[1], NULL, 0, f[1], sizeof(f[1]), pt),
+			 ENCSHIM_E_ORDER);
+	assert_true(all_zero(pt, sizeof(pt)));
+	assert_int_equal(encshim_peer_open(d.p[1], NULL, 0, f[0], sizeof(f[0]), pt), 0);
+	f[2][20] ^= 1; /* forged: refused before the order check */
+	assert_int_equal(encshim_peer_open(d.p[1], NULL, 0, f[2], sizeof(f[2]), pt),
+			 ENCSHIM_E_AUTH);
+	assert_int_equal(encshim_peer_open(d.p[1], NULL, 0, f[1], sizeof(f[1]), pt), 0);
+	assert_int_equal(encshim_peer_open(d.p[1], NULL, 0, f[3], sizeof(f[3]), pt),
+			 ENCSHIM_E_ORDER);
+	assert_int_equal(encshim_peer_open(d.p[1], NULL, 0, f[0], sizeof(f[0]), pt),
+			 ENCSHIM_E_REPLAY);
+	assert_int_equal(encshim_peer_set_order(d.p[1], ENCSHIM_ORDER_MONOTONIC),
+			 ENCSHIM_E_INVAL); /* fixed once frames were opened */
+	duo_free(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -210,6 +241,7 @@ int main(void)
 		cmocka_unit_test(test_misrouted),
 		cmocka_unit_test(test_epochs),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_strict_order),
 	};
 
 	if (encshim_init())

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Table-driven tests of the replay window (replay.c), window 128. */
+/* Table-driven tests of the order checks (replay.c): the window (128
+ * frames), strict order (RC) and monotonic order (UC). */
 #include "util.h"
 #include "replay.h"
 
@@ -7,6 +8,7 @@
 #define OK 0
 #define DUP ENCSHIM_E_REPLAY
 #define OLD ENCSHIM_E_STALE
+#define GAP ENCSHIM_E_ORDER
 
 struct step {
 	uint64_t seq;
@@ -14,33 +16,48 @@ struct step {
 };
 
 struct scenario {
+	enum encshim_order order;
 	const char *name;
 	struct step steps[16];
 	size_t n;
 };
 
 #define S(...) { __VA_ARGS__ }, sizeof((struct step[]){ __VA_ARGS__ }) / sizeof(struct step)
+#define WIN ENCSHIM_ORDER_WINDOW,
+#define STRICT ENCSHIM_ORDER_STRICT,
+#define MONO ENCSHIM_ORDER_MONOTONIC,
+#define EXT ENCSHIM_ORDER_EXTERNAL,
 
 static const struct scenario scenarios[] = {
-	{ "in order", S({ 0, OK }, { 1, OK }, { 2, OK }, { 3, OK }) },
-	{ "first frame has any number", S({ 1000, OK }, { 999, OK }, { 1000, DUP }) },
-	{ "duplicate", S({ 0, OK }, { 0, DUP }, { 1, OK }, { 0, DUP }, { 1, DUP }) },
-	{ "reordered inside the window", S({ 5, OK }, { 3, OK }, { 4, OK }, { 1, OK }, { 2, OK },
+	{ STRICT "strict: in order from 0", S({ 0, OK }, { 1, OK }, { 2, OK }, { 3, OK }) },
+	{ STRICT "strict: first frame must be 0", S({ 1, GAP }, { 0, OK }, { 1, OK }) },
+	{ STRICT "strict: a dropped frame", S({ 0, OK }, { 2, GAP }, { 1, OK }, { 2, OK }) },
+	{ STRICT "strict: swapped frames", S({ 0, OK }, { 2, GAP }, { 1, OK }, { 3, GAP }) },
+	{ STRICT "strict: replays", S({ 0, OK }, { 1, OK }, { 1, DUP }, { 0, DUP }, { 2, OK }) },
+	{ STRICT "strict: top of the sequence space", S({ 0, OK }, { UINT64_MAX - 1, GAP }) },
+	{ MONO "monotonic: losses allowed", S({ 3, OK }, { 4, OK }, { 9, OK }, { 10, OK }) },
+	{ MONO "monotonic: never back", S({ 5, OK }, { 5, DUP }, { 4, DUP }, { 0, DUP }, { 6, OK }) },
+	{ MONO "monotonic: swapped frames", S({ 0, OK }, { 2, OK }, { 1, DUP }) },
+	{ EXT "external: the front end decides", S({ 5, OK }, { 5, OK }, { 0, OK }) },
+	{ WIN "in order", S({ 0, OK }, { 1, OK }, { 2, OK }, { 3, OK }) },
+	{ WIN "first frame has any number", S({ 1000, OK }, { 999, OK }, { 1000, DUP }) },
+	{ WIN "duplicate", S({ 0, OK }, { 0, DUP }, { 1, OK }, { 0, DUP }, { 1, DUP }) },
+	{ WIN "reordered inside the window", S({ 5, OK }, { 3, OK }, { 4, OK }, { 1, OK }, { 2, OK },
 					     { 0, OK }, { 4, DUP }) },
-	{ "too old", S({ 200, OK }, { 200 - W, OLD }, { 200 - W + 1, OK }, { 0, OLD }) },
-	{ "edge of the window", S({ W - 1, OK }, { 0, OK }, { W, OK }, { 0, OLD }, { 1, OK },
+	{ WIN "too old", S({ 200, OK }, { 200 - W, OLD }, { 200 - W + 1, OK }, { 0, OLD }) },
+	{ WIN "edge of the window", S({ W - 1, OK }, { 0, OK }, { W, OK }, { 0, OLD }, { 1, OK },
 				  { 1, DUP }) },
-	{ "far ahead then back inside", S({ 1, OK }, { 1u << 20, OK }, { 1, OLD },
+	{ WIN "far ahead then back inside", S({ 1, OK }, { 1u << 20, OK }, { 1, OLD },
 					   { (1u << 20) - W + 1, OK }, { (1u << 20) - 1, OK },
 					   { (1u << 20) - 1, DUP }) },
-	{ "a jump past the ring forgets old bits", S({ 0, OK }, { 197, OK }, { 192, OK },
+	{ WIN "a jump past the ring forgets old bits", S({ 0, OK }, { 197, OK }, { 192, OK },
 						     { 192, DUP }) },
-	{ "sliding block by block forgets old bits", S({ 0, OK }, { 65, OK }, { 129, OK },
+	{ WIN "sliding block by block forgets old bits", S({ 0, OK }, { 65, OK }, { 129, OK },
 							{ 192, OK }, { 0, OLD }) },
-	{ "block boundaries", S({ 62, OK }, { 63, OK }, { 64, OK }, { 65, OK }, { 63, DUP },
+	{ WIN "block boundaries", S({ 62, OK }, { 63, OK }, { 64, OK }, { 65, OK }, { 63, DUP },
 				{ 64, DUP }, { 127, OK }, { 128, OK }, { 191, OK }, { 64, DUP },
 				{ 63, OLD }) },
-	{ "top of the sequence space", S({ UINT64_MAX - 1, OK }, { UINT64_MAX - 2, OK },
+	{ WIN "top of the sequence space", S({ UINT64_MAX - 1, OK }, { UINT64_MAX - 2, OK },
 					  { UINT64_MAX - 1, DUP }, { UINT64_MAX, OK },
 					  { UINT64_MAX - W, OLD }) },
 };
@@ -52,6 +69,7 @@ static void test_scenarios(void **state)
 		struct replay r;
 
 		assert_int_equal(replay_init(&r, W), 0);
+		assert_int_equal(replay_set_order(&r, sc->order), 0);
 		for (size_t k = 0; k < sc->n; k++) {
 			int got = replay_accept(&r, sc->steps[k].seq);
 
@@ -98,12 +116,30 @@ static void test_window_sizes(void **state)
 	assert_int_equal(replay_init(&r, 1u << 21), ENCSHIM_E_INVAL);
 }
 
+/* The order is fixed before the first frame; the window cannot return. */
+static void test_set_order(void **state)
+{
+	struct replay r;
+
+	assert_int_equal(replay_init(&r, W), 0);
+	assert_int_equal(replay_accept(&r, 0), OK);
+	assert_int_equal(replay_set_order(&r, ENCSHIM_ORDER_STRICT), ENCSHIM_E_INVAL);
+	replay_fini(&r);
+	assert_int_equal(replay_init(&r, W), 0);
+	assert_int_equal(replay_set_order(&r, ENCSHIM_ORDER_STRICT), 0);
+	assert_null(r.ring);
+	assert_int_equal(replay_set_order(&r, ENCSHIM_ORDER_WINDOW), ENCSHIM_E_INVAL);
+	assert_int_equal(replay_set_order(&r, (enum encshim_order)42), ENCSHIM_E_INVAL);
+	replay_fini(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_scenarios),
 		cmocka_unit_test(test_full_window_shuffle),
 		cmocka_unit_test(test_window_sizes),
+		cmocka_unit_test(test_set_order),
 	};
 
 	if (encshim_init())
