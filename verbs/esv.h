@@ -27,7 +27,7 @@
 
 /* HELLO: the first message of each direction of a connection, in clear. */
 #define ESV_HELLO_MAGIC "ESVH"
-#define ESV_HELLO_VERSION 1u
+#define ESV_HELLO_VERSION 2u
 #define ESV_HELLO_BYTES 120u
 #define ESV_CONNID_BYTES 16u
 #define ESV_GRH_BYTES 40u
@@ -191,6 +191,12 @@ struct esv_qp {
 	int hello_sent, peer_hello, reply_owed;
 	uint8_t port;
 	int sgid_index;
+	/* RC/UC: the path as the QP was given it (IBV_QP_AV at RTR): the
+	 * peer's GID when global, else its LID. The keys bind these. */
+	int global;
+	uint8_t dgid[16];
+	uint16_t dlid;
+	uint16_t lid;          /* ours, when the path is not global */
 	uint32_t dest_qpn;
 	uint32_t rq_psn;       /* ours, set at RTR: the peer's first PSN */
 	uint32_t qkey;         /* UD: ours, set at INIT */
@@ -239,6 +245,12 @@ struct esv_ctx {
 /* The one lock of the interposer (recursive): all shim state. */
 extern pthread_mutex_t esv_lock;
 void esv_lock_init(void);
+
+/* The job secret in guarded memory (secret.c): esv_secret_take moves a
+ * freshly loaded esv_cfg.secret there and wipes it; esv_local_new makes an
+ * encshim_local from it (ENCSHIM_JOB_ID, the backend). */
+int esv_secret_take(void);
+int esv_local_new(struct encshim_local **out, const uint8_t *id, size_t idlen);
 
 /* Configuration, read once (esv_config_load). */
 struct esv_config {
@@ -349,16 +361,23 @@ static inline size_t esv_make_env(uint8_t env[16], enum ibv_qp_type t, uint32_t 
 	return 13;
 }
 
-/* Identity of one end of a connection: QP type, QPN, GID, connection id. */
-static inline size_t esv_make_identity(uint8_t id[64], enum ibv_qp_type t, uint32_t qpn,
-			    const uint8_t gid[16], const uint8_t connid[16])
+/* Identity of one end of a connection (docs/PROTOCOL.md section 10): QP
+ * type, QPN, address (GID when the path is global, else the LID) and
+ * connection id. */
+#define ESV_ID_BYTES 40u
+static inline size_t esv_make_identity(uint8_t id[ESV_ID_BYTES],
+				       enum ibv_qp_type t, uint32_t qpn,
+				       const uint8_t gid[16], uint16_t lid,
+				       const uint8_t connid[16])
 {
 	id[0] = 'Q';
 	id[1] = (uint8_t)t;
 	esv_put_be32(id + 2, qpn);
 	memcpy(id + 6, gid, 16);
-	memcpy(id + 22, connid, ESV_CONNID_BYTES);
-	return 22 + ESV_CONNID_BYTES;
+	id[22] = (uint8_t)(lid >> 8);
+	id[23] = (uint8_t)lid;
+	memcpy(id + 24, connid, ESV_CONNID_BYTES);
+	return ESV_ID_BYTES;
 }
 
 static inline struct esv_rq *esv_rq_of(struct esv_qp *q)

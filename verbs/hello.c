@@ -9,31 +9,46 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sodium.h>
 
 #include "esv.h"
 
-int esv_ensure_local(struct esv_qp *q)
+/* Our end's address as the peer's QP knows it: the GID of the QP's
+ * source GID index when its path is global, else the port's LID. */
+static void own_address(struct esv_qp *q)
 {
 	union ibv_gid gid;
-	uint8_t id[64];
+	struct ibv_port_attr pa;
+
+	memset(q->gid, 0, sizeof(q->gid));
+	q->lid = 0;
+	if (q->global) {
+		if (esv_real.query_gid &&
+		    !esv_real.query_gid(q->ec->ctx, q->port, q->sgid_index, &gid))
+			memcpy(q->gid, gid.raw, 16);
+	} else if (q->ec->orig_query_port) {
+		memset(&pa, 0, sizeof(pa));
+		if (!q->ec->orig_query_port(q->ec->ctx, q->port, &pa, sizeof(pa)))
+			q->lid = pa.lid;
+	}
+}
+
+int esv_ensure_local(struct esv_qp *q)
+{
+	uint8_t id[ESV_ID_BYTES];
 	size_t idlen;
 	int rc;
 
 	if (q->local)
 		return 0;
 	/* A UD QP sends through many address handles, each with its own
-	 * source GID: its identity carries no GID (zeros). */
-	memset(&gid, 0, sizeof(gid));
-	if (q->type != IBV_QPT_UD && esv_real.query_gid &&
-	    esv_real.query_gid(q->ec->ctx, q->port, q->sgid_index, &gid))
-		memset(&gid, 0, sizeof(gid));
-	memcpy(q->gid, gid.raw, 16);
+	 * source GID: its identity carries no address (zeros). */
+	if (q->type != IBV_QPT_UD)
+		own_address(q);
 	randombytes_buf(q->conn_id, sizeof(q->conn_id));
-	idlen = esv_make_identity(id, q->type, q->qpn, q->gid, q->conn_id);
-	rc = encshim_local_new(&q->local, esv_cfg.secret,
-			       esv_cfg.job_id, esv_cfg.job_id_len, id, idlen,
-			       esv_cfg.backend);
+	idlen = esv_make_identity(id, q->type, q->qpn, q->gid, q->lid, q->conn_id);
+	rc = esv_local_new(&q->local, id, idlen);
 	if (rc) {
 		esv_log("QP %u: cannot start a session: %s", q->qpn,
 			encshim_strerror(rc));
@@ -75,6 +90,8 @@ int esv_hello_out(struct esv_qp *q, struct esv_udpeer *up, int answer,
 	esv_put_be32(h + 12, up ? up->qpn : q->dest_qpn);
 	memcpy(h + 16, q->conn_id, 16);
 	memcpy(h + 32, q->gid, 16);
+	h[116] = (uint8_t)(q->lid >> 8);
+	h[117] = (uint8_t)q->lid;
 	encshim_local_public_key(q->local, h + 48);
 	encshim_local_secret_check(q->local, h + 80);
 	esv_put_be32(h + 112, up ? q->qkey : q->rq_psn);
@@ -129,9 +146,30 @@ static void shim_to_rts(struct esv_qp *q, uint32_t sq_psn)
 	q->shim_rts = 1;
 }
 
+/* The HELLO's sender address must be the one this QP was connected to
+ * (its RTR address vector): a HELLO of another connection whose QP
+ * numbers line up is refused by name (test_rc_splice). */
+static int peer_address_matches(struct esv_qp *q, const uint8_t *h)
+{
+	char why[300], a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+	uint16_t lid = (uint16_t)(h[116] << 8 | h[117]);
+
+	if (!memcmp(h + 32, q->dgid, 16) && lid == q->dlid)
+		return 1;
+	__atomic_add_fetch(&esv_stats.handshake_failures, 1, __ATOMIC_RELAXED);
+	inet_ntop(AF_INET6, h + 32, a, sizeof(a));
+	inet_ntop(AF_INET6, q->dgid, b, sizeof(b));
+	snprintf(why, sizeof(why),
+		 "HELLO from GID %s LID %u arrived on QP %u connected to GID %s "
+		 "LID %u (a spliced connection, or a wrong address vector at "
+		 "RTR); nothing was delivered", a, lid, q->qpn, b, q->dlid);
+	esv_qp_fail(q, why);
+	return 0;
+}
+
 int esv_hello_rc(struct esv_qp *q, const uint8_t *h, size_t len)
 {
-	uint8_t check[ENCSHIM_CHECK_BYTES], id[64];
+	uint8_t check[ENCSHIM_CHECK_BYTES], id[ESV_ID_BYTES];
 	uint32_t src, dst;
 	size_t idlen;
 	int rc;
@@ -145,7 +183,7 @@ int esv_hello_rc(struct esv_qp *q, const uint8_t *h, size_t len)
 		return -1;
 	}
 	if (h[4] != ESV_HELLO_VERSION || h[5] != (uint8_t)q->type || h[6] || h[7] ||
-	    esv_get_be32(h + 116)) {
+	    h[118] || h[119]) {
 		esv_qp_fail(q, "the peer's HELLO has another version or QP type");
 		return -1;
 	}
@@ -160,6 +198,8 @@ int esv_hello_rc(struct esv_qp *q, const uint8_t *h, size_t len)
 		esv_qp_fail(q, why);
 		return -1;
 	}
+	if (!peer_address_matches(q, h))
+		return -1;
 	if (esv_ensure_local(q))
 		return -1;
 	encshim_local_secret_check(q->local, check);
@@ -170,8 +210,16 @@ int esv_hello_rc(struct esv_qp *q, const uint8_t *h, size_t len)
 			   "(and ENCSHIM_JOB_ID)");
 		return -1;
 	}
-	idlen = esv_make_identity(id, q->type, src, h + 32, h + 16);
+	/* The peer's identity as this QP was connected (dest QPN, DGID or
+	 * DLID), never as the HELLO claims it: a HELLO spliced in from
+	 * another connection gives other keys (test_rc_splice). */
+	idlen = esv_make_identity(id, q->type, q->dest_qpn, q->dgid, q->dlid,
+				  h + 16);
 	rc = encshim_peer_new(&q->peer, q->local, id, idlen, h + 48, 0);
+	if (!rc)
+		rc = encshim_peer_set_order(q->peer, q->type == IBV_QPT_RC
+							     ? ENCSHIM_ORDER_STRICT
+							     : ENCSHIM_ORDER_MONOTONIC);
 	if (rc) {
 		char why[256];
 

@@ -342,6 +342,11 @@ static struct ibv_qp *create_qp_common(struct ibv_pd *pd, struct ibv_context *ct
 		return NULL;
 	}
 	pthread_mutex_lock(&esv_lock);
+	if (esv_secret_take()) {
+		pthread_mutex_unlock(&esv_lock);
+		errno = EACCES;
+		return NULL;
+	}
 	ec = esv_ctx_find(pd->context);
 	if (!ec) {
 		pthread_mutex_unlock(&esv_lock);

@@ -164,8 +164,14 @@ void esv_qp_modified(struct ibv_qp *qp, const struct ibv_qp_attr *attr, int mask
 		return;
 	if ((mask & IBV_QP_PORT))
 		q->port = attr->port_num;
-	if ((mask & IBV_QP_AV))
-		q->sgid_index = attr->ah_attr.is_global ? attr->ah_attr.grh.sgid_index : 0;
+	if ((mask & IBV_QP_AV)) {
+		q->global = attr->ah_attr.is_global;
+		q->sgid_index = q->global ? attr->ah_attr.grh.sgid_index : 0;
+		memset(q->dgid, 0, sizeof(q->dgid));
+		if (q->global)
+			memcpy(q->dgid, attr->ah_attr.grh.dgid.raw, 16);
+		q->dlid = q->global ? 0 : attr->ah_attr.dlid;
+	}
 	if ((mask & IBV_QP_DEST_QPN))
 		q->dest_qpn = attr->dest_qp_num;
 	if ((mask & IBV_QP_RQ_PSN))

@@ -264,8 +264,8 @@ int esv_on_recv(struct esv_qp *q, struct esv_shadow *s, struct ibv_wc *wc)
 
 		__atomic_add_fetch(&esv_stats.auth_failures, 1, __ATOMIC_RELAXED);
 		snprintf(why, sizeof(why),
-			 "a message of %u bytes failed authentication (%s) and "
-			 "was dropped", wc->byte_len, encshim_strerror(rc));
+			 "a message of %u bytes was refused: %s",
+			 wc->byte_len, encshim_strerror(rc));
 		sodium_memzero(s->buf, s->region->slot_size);
 		esv_pool_put(s);
 		if (r) {

@@ -236,13 +236,12 @@ int esv_ud_post_send(struct esv_qp *q, struct ibv_send_wr *w)
 static int ud_self_keys(struct esv_qp *q, struct esv_udpeer *up)
 {
 	uint8_t id[64], mid[64], pub[32], mpub[32];
-	size_t idlen = esv_make_identity(id, q->type, q->qpn, q->gid, q->conn_id);
+	size_t idlen = esv_make_identity(id, q->type, q->qpn, q->gid, 0, q->conn_id);
 	int rc;
 
 	memcpy(mid, id, idlen);
 	mid[0] = 'M';
-	rc = encshim_local_new(&up->mirror, esv_cfg.secret, esv_cfg.job_id,
-			       esv_cfg.job_id_len, mid, idlen, esv_cfg.backend);
+	rc = esv_local_new(&up->mirror, mid, idlen);
 	if (rc)
 		return rc;
 	encshim_local_public_key(q->local, pub);
@@ -311,7 +310,7 @@ static void ud_hello(struct esv_qp *q, const struct ibv_wc *wc,
 		return;
 	}
 	if (!up->peer) {
-		idlen = esv_make_identity(id, q->type, wc->src_qp, h + 32, h + 16);
+		idlen = esv_make_identity(id, q->type, wc->src_qp, h + 32, 0, h + 16);
 		rc = encshim_peer_new(&up->peer, q->local, id, idlen, h + 48, 0);
 		if (rc) {
 			esv_log("UD QP %u: key agreement with QP %u failed: %s",

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <sodium.h>
 #include <arpa/inet.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
@@ -79,6 +80,12 @@ static struct fmsg wire[1024];
 static int nwire;
 static int tamper_at = -1; /* flip this byte of the next message of tamper_len bytes */
 static size_t tamper_len;
+static uint8_t tamper_xor = 1; /* with these bits */
+/* RC/UC: while set, messages are kept here instead of delivered, so that
+ * a test can drop or reorder them (an attacker rewriting PSNs). */
+static int hold_rc;
+static struct fmsg rc_held[8];
+static int n_rc_held;
 
 static void cq_push(struct ibv_cq *cq, const struct ibv_wc *wc)
 {
@@ -183,8 +190,9 @@ static int f_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr,
 			len += wr->sg_list[i].length;
 		}
 		if (tamper_at >= 0 && m.len == tamper_len) {
-			m.data[tamper_at] ^= 1;
+			m.data[tamper_at] ^= tamper_xor;
 			tamper_at = -1;
+			tamper_xor = 1;
 		}
 		assert_true(nwire < 1024);
 		wire[nwire].data = malloc(m.len ? m.len : 1);
@@ -201,6 +209,8 @@ static int f_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr,
 		}
 		if (qp->qp_type == IBV_QPT_UD)
 			deliver_ud(q, wr, m);
+		else if (hold_rc && n_rc_held < 8)
+			rc_held[n_rc_held++] = m;
 		else if (q->peer)
 			deliver(q->peer, m);
 		else
@@ -263,8 +273,9 @@ static struct ibv_context *f_open_device(struct ibv_device *d)
 
 static int f_close_device(struct ibv_context *c)
 {
-	free(fctx);
-	fctx = NULL;
+	if (fctx && c == &fctx->context)
+		fctx = NULL;
+	free((char *)c - offsetof(struct verbs_context, context));
 	return 0;
 }
 
@@ -478,7 +489,7 @@ static void connect_qp(struct ibv_qp *qp, uint32_t dest)
 	assert_int_equal(ibv_modify_qp(qp, &a, IBV_QP_STATE), 0);
 }
 
-static void make_pair(struct pair *p)
+static void make_pair_type(struct pair *p, enum ibv_qp_type type)
 {
 	struct ibv_qp_init_attr ia;
 
@@ -490,7 +501,7 @@ static void make_pair(struct pair *p)
 		assert_non_null(p->cq[i]);
 		memset(&ia, 0, sizeof(ia));
 		ia.send_cq = ia.recv_cq = p->cq[i];
-		ia.qp_type = IBV_QPT_RC;
+		ia.qp_type = type;
 		ia.cap.max_send_wr = 16;
 		ia.cap.max_recv_wr = 16;
 		ia.cap.max_send_sge = 4;
@@ -502,6 +513,36 @@ static void make_pair(struct pair *p)
 	}
 	((struct fqp *)p->qp[0])->peer = (struct fqp *)p->qp[1];
 	((struct fqp *)p->qp[1])->peer = (struct fqp *)p->qp[0];
+}
+
+static void make_pair(struct pair *p)
+{
+	make_pair_type(p, IBV_QPT_RC);
+}
+
+/* Connects qp to QP dest at the address of GID index dgid_idx, from our
+ * GID index sgid_idx (the fake's GID of index i ends in byte i). */
+static void connect_qp_av(struct ibv_qp *qp, uint32_t dest, uint8_t sgid_idx,
+			  uint8_t dgid_idx)
+{
+	struct ibv_qp_attr a;
+
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_INIT;
+	a.port_num = 1;
+	assert_int_equal(ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PORT), 0);
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTR;
+	a.dest_qp_num = dest;
+	a.ah_attr.is_global = 1;
+	a.ah_attr.grh.sgid_index = sgid_idx;
+	a.ah_attr.grh.dgid.raw[15] = dgid_idx;
+	a.ah_attr.port_num = 1;
+	assert_int_equal(ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_DEST_QPN |
+				       IBV_QP_AV), 0);
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTS;
+	assert_int_equal(ibv_modify_qp(qp, &a, IBV_QP_STATE), 0);
 }
 
 static void connect_pair(struct pair *p)
@@ -969,6 +1010,168 @@ static void test_reconnect_fresh_keys(void **state)
 	assert_int_equal(wc[0].wr_id, 3);
 	assert_int_equal(wc[0].status, IBV_WC_GENERAL_ERR);
 	assert_int_equal(r[0], 0);
+	free_pair(&p);
+}
+
+/* Keys A and B on a connection and delivers one message A -> B into
+ * receive 1 of B (of n posted, each of 64 bytes at r[i]). */
+static void keyed_pair(struct pair *p, enum ibv_qp_type type, char r[][64], int n)
+{
+	struct ibv_wc wc[2];
+
+	make_pair_type(p, type);
+	connect_pair(p);
+	memset(r, 0, (size_t)n * 64);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(post_recv(p->qp[1], 1 + (uint64_t)i, r[i], 64), 0);
+	assert_int_equal(post_send(p->qp[0], 100, "m0", 3, IBV_WR_SEND), 0);
+	assert_int_equal(poll_n(p->cq[1], wc, 1), 0); /* B takes the HELLO */
+	assert_int_equal(poll_n(p->cq[0], wc, 1), 1);
+	assert_int_equal(poll_n(p->cq[1], wc, 1), 1);
+	assert_int_equal(wc[0].status, IBV_WC_SUCCESS);
+	assert_string_equal(r[0], "m0");
+}
+
+/* Sends "m1", "m2" from A, kept off the wire (rc_held[0], rc_held[1]). */
+static void send_two_held(struct pair *p)
+{
+	struct ibv_wc wc[2];
+
+	hold_rc = 1;
+	n_rc_held = 0;
+	assert_int_equal(post_send(p->qp[0], 101, "m1", 3, IBV_WR_SEND), 0);
+	assert_int_equal(post_send(p->qp[0], 102, "m2", 3, IBV_WR_SEND), 0);
+	hold_rc = 0;
+	assert_int_equal(poll_n(p->cq[0], wc, 2), 2);
+	assert_int_equal(n_rc_held, 2);
+}
+
+/* RC delivers exactly the sent sequence: an attacker who rewrites PSNs
+ * to drop m1 (or to swap m1 and m2) gets m2 refused, nothing delivered,
+ * the QP in the error state. */
+static void test_rc_order_strict(void **state)
+{
+	struct pair p;
+	char r[3][64];
+	struct ibv_wc wc[3];
+	uint64_t before = esv_stats.auth_failures;
+
+	keyed_pair(&p, IBV_QPT_RC, r, 3);
+	send_two_held(&p);
+	deliver((struct fqp *)p.qp[1], rc_held[1]); /* m2 where m1 belongs */
+	free(rc_held[0].data);
+	assert_int_equal(poll_n(p.cq[1], wc, 2), 2);
+	assert_int_equal(wc[0].wr_id, 2);
+	assert_int_equal(wc[0].status, IBV_WC_GENERAL_ERR);
+	assert_int_equal(wc[1].status, IBV_WC_WR_FLUSH_ERR);
+	assert_int_equal(r[1][0], 0);
+	assert_int_equal(esv_stats.auth_failures, before + 1);
+	assert_int_equal(post_send(p.qp[1], 9, "x", 1, IBV_WR_SEND), EIO);
+	free_pair(&p);
+}
+
+/* UC may lose a message but never goes back: m2 after a lost m1 is
+ * delivered, m1 arriving after m2 is refused. */
+static void test_uc_order_monotonic(void **state)
+{
+	struct pair p;
+	char r[3][64];
+	struct ibv_wc wc[3];
+
+	keyed_pair(&p, IBV_QPT_UC, r, 3);
+	send_two_held(&p);
+	deliver((struct fqp *)p.qp[1], rc_held[1]);
+	assert_int_equal(poll_n(p.cq[1], wc, 1), 1);
+	assert_int_equal(wc[0].status, IBV_WC_SUCCESS);
+	assert_string_equal(r[1], "m2");
+	deliver((struct fqp *)p.qp[1], rc_held[0]);
+	assert_int_equal(poll_n(p.cq[1], wc, 1), 1);
+	assert_int_equal(wc[0].wr_id, 3);
+	assert_int_equal(wc[0].status, IBV_WC_GENERAL_ERR);
+	assert_int_equal(r[2][0], 0);
+	free_pair(&p);
+}
+
+/* Connections A-B and C-D on two hosts whose QP numbers line up (C has
+ * A's number, D has B's). An attacker splices C into B: B, connected to
+ * A, must refuse C's HELLO and deliver nothing of C. */
+static void test_rc_splice(void **state)
+{
+	struct pair ab, cd;
+	char r[64], rc_[64];
+	struct ibv_wc wc[2];
+	uint32_t base = next_qpn;
+
+	make_pair(&ab);
+	next_qpn = base; /* another device: the same QP numbers again */
+	make_pair(&cd);
+	assert_int_equal(cd.qp[0]->qp_num, ab.qp[0]->qp_num);
+	assert_int_equal(cd.qp[1]->qp_num, ab.qp[1]->qp_num);
+	connect_qp_av(ab.qp[0], ab.qp[1]->qp_num, 1, 2);
+	connect_qp_av(ab.qp[1], ab.qp[0]->qp_num, 2, 1);
+	connect_qp_av(cd.qp[0], cd.qp[1]->qp_num, 3, 4);
+	connect_qp_av(cd.qp[1], cd.qp[0]->qp_num, 4, 3);
+	((struct fqp *)cd.qp[0])->peer = (struct fqp *)ab.qp[1];
+	((struct fqp *)ab.qp[1])->peer = (struct fqp *)cd.qp[0];
+	memset(r, 0, sizeof(r));
+	assert_int_equal(post_recv(ab.qp[1], 5, r, sizeof(r)), 0);
+	assert_int_equal(post_recv(cd.qp[0], 6, rc_, sizeof(rc_)), 0);
+	assert_int_equal(post_send(cd.qp[0], 1, marker, sizeof(marker), IBV_WR_SEND), 0);
+	(void)poll_n(ab.qp[1]->recv_cq, wc, 2);
+	(void)poll_n(cd.qp[0]->send_cq, wc, 2);
+	(void)poll_n(ab.qp[1]->recv_cq, wc, 2);
+	assert_null(memmem(r, sizeof(r), "ENCSHIM", 7));
+	assert_int_equal(post_send(ab.qp[1], 2, "x", 1, IBV_WR_SEND), EIO);
+	free_pair(&cd);
+	free_pair(&ab);
+}
+
+/* The same splice with the HELLOs' GIDs rewritten to the ones each side
+ * expects: the keys bind the addresses each QP was connected to, so C's
+ * frames do not open at B. */
+static void test_rc_splice_rewritten_gids(void **state)
+{
+	struct pair ab, cd;
+	char r[64], rc_[64];
+	struct ibv_wc wc[2];
+	uint32_t base = next_qpn;
+
+	make_pair(&ab);
+	next_qpn = base;
+	make_pair(&cd);
+	connect_qp_av(ab.qp[0], ab.qp[1]->qp_num, 1, 2);
+	connect_qp_av(ab.qp[1], ab.qp[0]->qp_num, 2, 1);
+	connect_qp_av(cd.qp[0], cd.qp[1]->qp_num, 3, 4);
+	connect_qp_av(cd.qp[1], cd.qp[0]->qp_num, 4, 3);
+	((struct fqp *)cd.qp[0])->peer = (struct fqp *)ab.qp[1];
+	((struct fqp *)ab.qp[1])->peer = (struct fqp *)cd.qp[0];
+	memset(r, 0, sizeof(r));
+	assert_int_equal(post_recv(ab.qp[1], 5, r, sizeof(r)), 0);
+	assert_int_equal(post_recv(cd.qp[0], 6, rc_, sizeof(rc_)), 0);
+	tamper_len = ESV_HELLO_BYTES; /* C's GID (index 3) becomes A's (1) */
+	tamper_at = 47;
+	tamper_xor = 3 ^ 1;
+	assert_int_equal(post_send(cd.qp[0], 1, marker, sizeof(marker), IBV_WR_SEND), 0);
+	tamper_len = ESV_HELLO_BYTES; /* B's answer: its GID (2) becomes D's (4) */
+	tamper_at = 47;
+	tamper_xor = 2 ^ 4;
+	(void)poll_n(ab.qp[1]->recv_cq, wc, 2);
+	(void)poll_n(cd.qp[0]->send_cq, wc, 2);
+	assert_int_equal(poll_n(ab.qp[1]->recv_cq, wc, 2), 1);
+	assert_int_equal(wc[0].wr_id, 5);
+	assert_int_equal(wc[0].status, IBV_WC_GENERAL_ERR);
+	assert_null(memmem(r, sizeof(r), "ENCSHIM", 7));
+	free_pair(&cd);
+	free_pair(&ab);
+}
+
+/* The job secret is not left in an ordinary global once queues exist. */
+static void test_secret_not_global(void **state)
+{
+	struct pair p;
+
+	make_pair(&p);
+	assert_true(sodium_is_zero(esv_cfg.secret, sizeof(esv_cfg.secret)));
 	free_pair(&p);
 }
 
@@ -1491,6 +1694,11 @@ int main(void)
 		cmocka_unit_test(test_raw_refused),
 		cmocka_unit_test(test_mlx5dv_refused),
 		cmocka_unit_test(test_reconnect_fresh_keys),
+		cmocka_unit_test(test_rc_order_strict),
+		cmocka_unit_test(test_uc_order_monotonic),
+		cmocka_unit_test(test_rc_splice),
+		cmocka_unit_test(test_rc_splice_rewritten_gids),
+		cmocka_unit_test(test_secret_not_global),
 		cmocka_unit_test(test_ud_sealed),
 		cmocka_unit_test(test_ud_self),
 		cmocka_unit_test(test_ud_unkeyed_sender),
