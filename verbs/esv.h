@@ -31,6 +31,10 @@
 #define ESV_HELLO_BYTES 120u
 #define ESV_CONNID_BYTES 16u
 #define ESV_GRH_BYTES 40u
+/* A UD answer carries key confirmation after the HELLO: an empty frame
+ * sealed under the new session (docs/PROTOCOL.md section 10). */
+#define ESV_CONFIRM_BYTES ENCSHIM_OVERHEAD
+#define ESV_HELLO_MAX (ESV_HELLO_BYTES + ESV_CONFIRM_BYTES)
 
 /* Smallest shadow slot: a HELLO (plus a GRH on UD) always fits. */
 #define ESV_MIN_SLOT 256u
@@ -104,23 +108,80 @@ struct esv_pool {
 	struct esv_region *regions;
 };
 
-/* A UD peer: one remote QP at one address, with its own keys. */
+/* Intrusive doubly linked list (rdma-core's ccan list, in small). */
+struct esv_list {
+	struct esv_list *next, *prev;
+};
+#define esv_container_of(p, type, member) \
+	((type *)(void *)((char *)(p) - offsetof(type, member)))
+static inline void esv_list_init(struct esv_list *h)
+{
+	h->next = h->prev = h;
+}
+static inline void esv_list_add_tail(struct esv_list *h, struct esv_list *n)
+{
+	n->prev = h->prev;
+	n->next = h;
+	h->prev->next = n;
+	h->prev = n;
+}
+static inline void esv_list_del(struct esv_list *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	n->next = n->prev = n;
+}
+
+/* A UD peer: one remote QP at one address. Each peer entry has its own
+ * key pair and connection id (local), so no two entries, and no two
+ * sessions of one entry, ever share a key (docs/PROTOCOL.md section 10). */
 struct esv_udpeer {
+	struct esv_list link;      /* the QP's peers, oldest first */
+	struct esv_list slink;     /* strangers only, oldest first */
+	struct esv_udpeer *hnext;  /* hash chain of (qpn, addr) */
 	uint32_t qpn;              /* remote QP number */
 	uint8_t addr[16];          /* remote GID (or LID in the last 2 bytes) */
-	struct encshim_peer *peer; /* keys: NULL until the peer's HELLO */
+	struct encshim_local *local; /* ours towards this peer */
+	uint8_t conn_id[ESV_CONNID_BYTES]; /* ours towards this peer */
+	struct encshim_peer *peer; /* keys: NULL until a HELLO */
 	struct encshim_peer *rx;   /* QP to itself: opens what peer seals */
 	struct encshim_local *mirror; /* QP to itself: the other end */
-	uint8_t conn_id[ESV_CONNID_BYTES]; /* the peer's, from its HELLO */
+	uint8_t peer_cid[ESV_CONNID_BYTES]; /* the peer's, from its HELLO */
 	uint8_t pub[32];           /* the peer's public key, from its HELLO */
+	int confirmed;             /* the peer proved it holds these keys */
+	int stranger;              /* made by its HELLO, not by a send of ours */
 	struct ibv_ah *ah;         /* the shim's AH to answer the peer */
 	uint32_t qkey;             /* the peer's Q_Key, from its HELLO */
 	int hello_sent;            /* our HELLO asking for an answer is out */
 	double hello_at;           /* when it was (last) sent */
 	double deadline;           /* for the answer */
+	double keyed_at;           /* when its HELLO last made keys */
+	double answered_at;        /* when we last answered its HELLO */
 	unsigned held;             /* sends to this peer in the QP's held FIFO */
-	struct esv_udpeer *next;
 };
+
+/* The peers of a UD QP: hashed by (QPN, address) with a keyed hash
+ * (SipHash, a random key per QP: spoofed addresses cannot aim at one
+ * chain), at most ESV_UD_MAX_STRANGERS unconfirmed peers that wrote first
+ * (the oldest is evicted). */
+struct esv_udtab {
+	struct esv_udpeer **b;
+	unsigned nb, n, nstrangers;
+	uint8_t hkey[16];
+	uint8_t cid_prefix[8];     /* every connection id of ours starts so */
+	uint8_t check[ENCSHIM_CHECK_BYTES]; /* C of PROTOCOL section 3 */
+	int have_check;
+	double tokens, tokens_at;  /* key agreements HELLOs may still cause */
+	double logged_at;          /* rate of the refusal lines */
+	unsigned unlogged;
+	struct esv_list all, strangers;
+};
+#define ESV_UD_MAX_STRANGERS 256u
+/* Seconds between two key agreements, or two answers, for one source. */
+#define ESV_UD_HELLO_GAP 0.1
+/* Key agreements per second that HELLOs may cause on one QP (bursts of
+ * ESV_UD_MAX_STRANGERS). */
+#define ESV_UD_HELLO_RATE 1000.0
 
 /* One send queue entry, in posting order. */
 struct esv_swr {
@@ -130,7 +191,7 @@ struct esv_swr {
 	uint8_t signaled;
 	uint64_t app_wr_id;
 	struct esv_shadow *sh;
-	size_t ptlen;        /* inner header + payload */
+	size_t ptlen;        /* inner header + payload; HELLO: its length */
 	struct ibv_send_wr wr; /* one-sided (opt-in): the app's WR; UD: wr.ud */
 	struct esv_udpeer *up; /* UD: the destination */
 	struct ibv_sge *sge;   /* max_send_sge entries */
@@ -200,7 +261,7 @@ struct esv_qp {
 	uint32_t dest_qpn;
 	uint32_t rq_psn;       /* ours, set at RTR: the peer's first PSN */
 	uint32_t qkey;         /* UD: ours, set at INIT */
-	struct esv_udpeer *udpeers; /* UD: every peer seen or addressed */
+	struct esv_udtab ud;   /* UD: every peer seen or addressed */
 	int shim_rts;          /* the shim moved the QP to RTS to answer */
 	uint8_t conn_id[ESV_CONNID_BYTES];
 	uint8_t gid[16];
@@ -424,10 +485,13 @@ int esv_on_recv(struct esv_qp *q, struct esv_shadow *s, struct ibv_wc *wc);
 int esv_ensure_local(struct esv_qp *q);
 int esv_hello_out(struct esv_qp *q, struct esv_udpeer *up, int answer,
 		  struct ibv_ah *ah, uint32_t qkey);
+size_t esv_confirm_env(uint8_t env[ENCSHIM_MAX_ENVELOPE], const uint8_t *hello);
 int esv_hello_send(struct esv_qp *q);
 int esv_hello_rc(struct esv_qp *q, const uint8_t *h, size_t len);
 
 /* UD peers (ud.c). */
+int esv_ud_init(struct esv_qp *q);
+void esv_ud_fini(struct esv_qp *q);
 void esv_udpeers_free(struct esv_qp *q);
 void esv_ud_flush_held(struct esv_qp *q);
 int esv_ud_post_send(struct esv_qp *q, struct ibv_send_wr *w);

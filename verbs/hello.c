@@ -57,45 +57,71 @@ int esv_ensure_local(struct esv_qp *q)
 	return 0;
 }
 
+/* Envelope of a UD answer's key confirmation: a label and the hash of
+ * the answer's 120 HELLO bytes, so the confirmation vouches for the whole
+ * HELLO under keys that bind the transcript (both identities, both
+ * public keys, J). */
+size_t esv_confirm_env(uint8_t env[ENCSHIM_MAX_ENVELOPE], const uint8_t *hello)
+{
+	memcpy(env, "ESVC", 4);
+	crypto_hash_sha256(env + 4, hello, ESV_HELLO_BYTES);
+	return 4 + crypto_hash_sha256_BYTES;
+}
+
 /* Posts our HELLO: on RC/UC to the connected peer; on UD to peer up
  * through address handle ah with Q_Key qkey, as an answer (flag 1: do not
- * answer it) or asking for one. Posted at once: on RC it is the first
- * message, on UD the ring holds no unposted sends (they wait in the held
- * FIFO). */
+ * answer it; followed by the key confirmation) or asking for one. Posted
+ * at once: on RC it is the first message, on UD the ring holds no
+ * unposted sends (they wait in the held FIFO). */
 int esv_hello_out(struct esv_qp *q, struct esv_udpeer *up, int answer,
-		     struct ibv_ah *ah, uint32_t qkey)
+		  struct ibv_ah *ah, uint32_t qkey)
 {
+	const struct encshim_local *l;
+	uint8_t env[ENCSHIM_MAX_ENVELOPE];
+	size_t len = ESV_HELLO_BYTES + (answer ? ESV_CONFIRM_BYTES : 0);
 	struct esv_swr *e;
 	uint8_t *h;
 	int rc;
 
-	if (esv_ensure_local(q))
+	if (!up && esv_ensure_local(q))
 		return EIO;
+	l = up ? up->local : q->local;
 	e = esv_swr_alloc(q);
 	if (!e)
 		return ENOMEM;
 	e->kind = ESV_SWR_HELLO;
-	e->sh = esv_pool_get(&q->spool, ESV_HELLO_BYTES);
+	e->sh = esv_pool_get(&q->spool, len);
 	if (!e->sh) {
 		esv_swr_unalloc(q, e);
 		return ENOMEM;
 	}
+	e->ptlen = len;
 	h = e->sh->buf;
-	memset(h, 0, ESV_HELLO_BYTES);
+	memset(h, 0, len);
 	memcpy(h, ESV_HELLO_MAGIC, 4);
 	h[4] = ESV_HELLO_VERSION;
 	h[5] = (uint8_t)q->type;
 	h[6] = (uint8_t)(answer ? 1 : 0);
 	esv_put_be32(h + 8, q->qpn);
 	esv_put_be32(h + 12, up ? up->qpn : q->dest_qpn);
-	memcpy(h + 16, q->conn_id, 16);
-	memcpy(h + 32, q->gid, 16);
-	h[116] = (uint8_t)(q->lid >> 8);
-	h[117] = (uint8_t)q->lid;
-	encshim_local_public_key(q->local, h + 48);
-	encshim_local_secret_check(q->local, h + 80);
+	memcpy(h + 16, up ? up->conn_id : q->conn_id, ESV_CONNID_BYTES);
+	if (!up) {
+		memcpy(h + 32, q->gid, 16);
+		h[116] = (uint8_t)(q->lid >> 8);
+		h[117] = (uint8_t)q->lid;
+	}
+	encshim_local_public_key(l, h + 48);
+	encshim_local_secret_check(l, h + 80);
 	esv_put_be32(h + 112, up ? q->qkey : q->rq_psn);
-	e->signaled = q->sq_sig_all;
+	if (answer &&
+	    encshim_peer_seal(up->peer, env, esv_confirm_env(env, h), NULL, 0,
+			      h + ESV_HELLO_BYTES)) {
+		esv_swr_unalloc(q, e);
+		return EIO;
+	}
+	/* Signaled when half the ring is in flight: the completion releases
+	 * it, so answers to many peers cannot fill the ring for good. */
+	e->signaled = q->sq_sig_all || q->nposted + 1 >= q->cap / 2;
 	if (up) {
 		e->up = up;
 		e->wr.wr.ud.ah = ah;

@@ -47,6 +47,11 @@ int esv_qp_created(struct ibv_qp *qp, struct ibv_pd *pd,
 	if (!q->srq && esv_rq_init(&q->rq, pd, ia->cap.max_recv_wr,
 			       ia->cap.max_recv_sge, ia->cap.max_recv_wr))
 		goto fail;
+	if (q->type == IBV_QPT_UD && esv_ud_init(q)) {
+		if (!q->srq)
+			esv_rq_fini(&q->rq);
+		goto fail;
+	}
 	(void)asked;
 	esv_qp_insert(q);
 	return 0;
@@ -228,6 +233,7 @@ void esv_qp_destroyed(struct ibv_qp *qp)
 		return;
 	esv_qp_remove(q);
 	qp_reset_session(q);
+	esv_ud_fini(q);
 	esv_pool_destroy(&q->spool);
 	if (!q->srq)
 		esv_rq_fini(&q->rq);

@@ -72,7 +72,7 @@ int esv_swr_post(struct esv_qp *q, struct esv_swr *e)
 		memset(&w, 0, sizeof(w));
 		sg.addr = (uintptr_t)e->sh->buf;
 		sg.length = e->kind == ESV_SWR_HELLO
-				    ? ESV_HELLO_BYTES
+				    ? (uint32_t)e->ptlen
 				    : (uint32_t)(e->ptlen + ENCSHIM_OVERHEAD);
 		sg.lkey = e->sh->region->mr->lkey;
 		w.sg_list = &sg;

@@ -77,6 +77,8 @@ static unsigned last_reg_access;
 static int modify_err_count;
 /* The wire: every message, in order. */
 static struct fmsg wire[1024];
+static uint32_t wire_src[1024]; /* the sending QP of each */
+static int wire_quiet;          /* while set, nothing is recorded */
 static int nwire;
 static int tamper_at = -1; /* flip this byte of the next message of tamper_len bytes */
 static size_t tamper_len;
@@ -194,10 +196,13 @@ static int f_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr,
 			tamper_at = -1;
 			tamper_xor = 1;
 		}
-		assert_true(nwire < 1024);
-		wire[nwire].data = malloc(m.len ? m.len : 1);
-		memcpy(wire[nwire].data, m.data, m.len);
-		wire[nwire++].len = m.len;
+		if (!wire_quiet) {
+			assert_true(nwire < 1024);
+			wire[nwire].data = malloc(m.len ? m.len : 1);
+			memcpy(wire[nwire].data, m.data, m.len);
+			wire_src[nwire] = qp->qp_num;
+			wire[nwire++].len = m.len;
+		}
 		if (wr->send_flags & IBV_SEND_SIGNALED) {
 			struct ibv_wc wc;
 
@@ -1282,7 +1287,7 @@ static void test_ud_sealed(void **state)
 	assert_int_equal(wire[0].len, ESV_HELLO_BYTES);
 	assert_int_equal(wire[0].data[6], 0); /* asks for an answer */
 	assert_int_equal(poll_n(b.cq, wc, 1), 0); /* B answers */
-	assert_int_equal(wire[1].len, ESV_HELLO_BYTES);
+	assert_int_equal(wire[1].len, ESV_HELLO_BYTES + ENCSHIM_OVERHEAD);
 	assert_int_equal(wire[1].data[6], 1);
 	assert_int_equal(poll_n(a.cq, wc, 1), 1); /* A: keys, sends */
 	assert_int_equal(wc[0].wr_id, 10);
@@ -1450,6 +1455,303 @@ static void test_ud_hello_replay(void **state)
 	assert_int_equal(poll_n(b.cq, wc, 1), 1);
 	assert_int_equal(wc[0].wr_id, 21);
 	assert_int_equal(wc[0].status, IBV_WC_GENERAL_ERR); /* a replay */
+	assert_int_equal(ibv_destroy_ah(to_b), 0);
+	free_ud(&a);
+	free_ud(&b);
+	cleanup_wire(ctx);
+}
+
+/* Injects a datagram into QP to as if QP src_qpn at the GID ending in
+ * src_gid sent it: an attacker who writes any source address. */
+static void inject_ud(struct udhost *to, uint32_t src_qpn, uint8_t src_gid,
+		      const void *buf, size_t len)
+{
+	struct fqp *t = (struct fqp *)to->qp;
+	struct fmsg d;
+
+	d.len = ESV_GRH_BYTES + len;
+	d.data = calloc(1, d.len);
+	d.data[0] = 0x60;
+	d.data[8 + 15] = src_gid;
+	memcpy(d.data + 24, t->gid, 16);
+	memcpy(d.data + ESV_GRH_BYTES, buf, len);
+	deliver_from(t, d, src_qpn, 1);
+}
+
+/* Index of the n-th wire message from QP src of length len (-1: none). */
+static int wire_find(uint32_t src, size_t len, int n)
+{
+	for (int i = 0; i < nwire; i++)
+		if (wire_src[i] == src && wire[i].len == len && !n--)
+			return i;
+	return -1;
+}
+
+/* No two frames that QP src put on the wire share a nonce (header). */
+static void assert_no_nonce_twice(uint32_t src)
+{
+	for (int i = 0; i < nwire; i++)
+		for (int j = i + 1; j < nwire; j++)
+			if (wire_src[i] == src && wire_src[j] == src &&
+			    wire[i].len >= ESV_OVERHEAD && wire[j].len >= ESV_OVERHEAD &&
+			    wire[i].data[0] == 1 && wire[j].data[0] == 1)
+				assert_memory_not_equal(wire[i].data, wire[j].data,
+							ENCSHIM_HEADER_BYTES);
+}
+
+/* Keys A -> B with one datagram (marker, 16 bytes) delivered into rb. */
+static void ud_keyed(struct udhost *a, struct udhost *b, struct ibv_ah *to_b,
+		     uint8_t *rb, uint8_t *ra, size_t rlen)
+{
+	struct ibv_wc wc[2];
+
+	assert_int_equal(post_recv(b->qp, 20, rb, (uint32_t)rlen), 0);
+	assert_int_equal(post_recv(a->qp, 30, ra, (uint32_t)rlen), 0);
+	assert_int_equal(post_send_ud(a, to_b, b, 10, marker, 16, IBV_WR_SEND), 0);
+	assert_int_equal(poll_n(b->cq, wc, 1), 0); /* B answers the HELLO */
+	assert_int_equal(poll_n(a->cq, wc, 1), 1); /* A: confirmed, sent */
+	assert_int_equal(poll_n(b->cq, wc, 1), 1);
+	assert_int_equal(wc[0].status, IBV_WC_SUCCESS);
+}
+
+/* Item 1: A's HELLO replayed from a spoofed address, then A's captured
+ * frame from there: not delivered a second time. B's application then
+ * answers the spoofed address: it never seals under a nonce already used
+ * (before: a second session with the same keys, sequence from 0). */
+static void test_ud_spoofed_replay(void **state)
+{
+	struct ibv_context *ctx = ibv_open_device(NULL);
+	uint8_t rb[ESV_GRH_BYTES + 64], ra[ESV_GRH_BYTES + 64];
+	struct udhost a, b;
+	struct ibv_ah *to_b, *to_a, *to_spoof;
+	struct ibv_ah_attr attr;
+	struct ibv_wc wc[4];
+	int h, f;
+
+	make_ud(ctx, &a, 1);
+	make_ud(ctx, &b, 2);
+	to_b = ah_to(&b);
+	to_a = ah_to(&a);
+	ud_keyed(&a, &b, to_b, rb, ra, sizeof(rb));
+	h = wire_find(a.qp->qp_num, ESV_HELLO_BYTES, 0);
+	f = wire_find(a.qp->qp_num, 16 + ESV_OVERHEAD, 0);
+	assert_true(h >= 0 && f >= 0);
+	/* B answers A once: its first frame under the session with A. */
+	assert_int_equal(post_recv(a.qp, 31, ra, sizeof(ra)), 0);
+	assert_int_equal(post_send_ud(&b, to_a, &a, 11, "reply-to-a", 10, IBV_WR_SEND), 0);
+	(void)poll_n(a.cq, wc, 2);
+	(void)poll_n(b.cq, wc, 2);
+	/* The attacker: A's HELLO, then A's frame, from GID ...:9. */
+	memset(rb, 0, sizeof(rb));
+	assert_int_equal(post_recv(b.qp, 21, rb, sizeof(rb)), 0);
+	inject_ud(&b, a.qp->qp_num, 9, wire[h].data, wire[h].len);
+	(void)poll_n(b.cq, wc, 1);
+	inject_ud(&b, a.qp->qp_num, 9, wire[f].data, wire[f].len);
+	assert_int_equal(poll_n(b.cq, wc, 1), 1);
+	assert_int_equal(wc[0].wr_id, 21);
+	assert_int_equal(wc[0].status, IBV_WC_GENERAL_ERR);
+	assert_null(memmem(rb, sizeof(rb), "ENCSHIM", 7));
+	/* B's application answers the address it saw. */
+	memset(&attr, 0, sizeof(attr));
+	attr.is_global = 1;
+	attr.grh.dgid.raw[15] = 9;
+	to_spoof = ibv_create_ah(&fpd, &attr);
+	assert_non_null(to_spoof);
+	assert_int_equal(post_send_ud(&b, to_spoof, &a, 12, "reply-to-9", 10,
+				      IBV_WR_SEND), 0);
+	(void)poll_n(b.cq, wc, 2);
+	assert_no_nonce_twice(b.qp->qp_num);
+	assert_int_equal(ibv_destroy_ah(to_spoof), 0);
+	assert_int_equal(ibv_destroy_ah(to_a), 0);
+	assert_int_equal(ibv_destroy_ah(to_b), 0);
+	free_ud(&a);
+	free_ud(&b);
+	cleanup_wire(ctx);
+}
+
+/* Item 2: A and B have the same QP number (two hosts). B's HELLO to A,
+ * reflected back to B as from A, must not key anything, and B's own
+ * frames reflected back must never be delivered to B. */
+static void test_ud_reflection(void **state)
+{
+	struct ibv_context *ca = ibv_open_device(NULL), *cb;
+	uint8_t rb[2][ESV_GRH_BYTES + 64];
+	struct udhost a, b;
+	struct ibv_ah *to_a;
+	struct ibv_wc wc[4];
+	uint32_t base = next_qpn;
+	int h, got;
+
+	make_ud(ca, &a, 1);
+	cb = ibv_open_device(NULL);
+	next_qpn = base;
+	make_ud(cb, &b, 2);
+	assert_int_equal(a.qp->qp_num, b.qp->qp_num);
+	to_a = ah_to(&a);
+	memset(rb, 0, sizeof(rb));
+	assert_int_equal(post_recv(b.qp, 1, rb[0], sizeof(rb[0])), 0);
+	assert_int_equal(post_recv(b.qp, 2, rb[1], sizeof(rb[1])), 0);
+	/* A posts no receive: it never answers. */
+	assert_int_equal(post_send_ud(&b, to_a, &a, 10, marker, sizeof(marker),
+				      IBV_WR_SEND), 0);
+	h = wire_find(b.qp->qp_num, ESV_HELLO_BYTES, 0);
+	assert_true(h >= 0);
+	inject_ud(&b, a.qp->qp_num, 1, wire[h].data, wire[h].len);
+	(void)poll_n(b.cq, wc, 4);
+	/* Whatever B sealed, reflected back to B as from A. */
+	for (int i = 0; i < nwire; i++)
+		if (wire_src[i] == b.qp->qp_num &&
+		    wire[i].len == sizeof(marker) + ESV_OVERHEAD)
+			inject_ud(&b, a.qp->qp_num, 1, wire[i].data, wire[i].len);
+	got = poll_n(b.cq, wc, 4);
+	for (int i = 0; i < got; i++)
+		assert_false(wc[i].opcode == IBV_WC_RECV &&
+			     wc[i].status == IBV_WC_SUCCESS);
+	assert_null(memmem(rb, sizeof(rb), "ENCSHIM", 7));
+	assert_int_equal(ibv_destroy_ah(to_a), 0);
+	free_ud(&a);
+	free_ud(&b);
+	assert_int_equal(ibv_close_device(cb), 0);
+	cleanup_wire(ca);
+}
+
+/* A HELLO as A's, with the check value copied but the attacker's public
+ * key. */
+static void forge_hello(uint8_t *h)
+{
+	uint8_t sk[32];
+
+	randombytes_buf(sk, sizeof(sk));
+	crypto_scalarmult_base(h + 48, sk);
+	randombytes_buf(h + 16, 16);
+}
+
+/* Item 5: a forged HELLO (copied check value, the attacker's key) that
+ * reaches B before A's does not pre-empt A: A's HELLO, repeated, still
+ * keys, and A's data is delivered. */
+static void test_ud_forged_hello(void **state)
+{
+	struct ibv_context *ctx = ibv_open_device(NULL);
+	uint8_t rb[ESV_GRH_BYTES + 64], ra[ESV_GRH_BYTES + 64], fh[ESV_HELLO_BYTES];
+	struct udhost a, b;
+	struct ibv_ah *to_b;
+	struct ibv_wc wc[4];
+	int h, got, delivered = 0;
+
+	make_ud(ctx, &a, 1);
+	make_ud(ctx, &b, 2);
+	to_b = ah_to(&b);
+	/* A's HELLO goes out while B has no receive: lost (or held back by
+	 * the attacker), but seen. */
+	assert_int_equal(post_send_ud(&a, to_b, &b, 10, marker, 16, IBV_WR_SEND), 0);
+	h = wire_find(a.qp->qp_num, ESV_HELLO_BYTES, 0);
+	assert_true(h >= 0);
+	memcpy(fh, wire[h].data, sizeof(fh));
+	forge_hello(fh);
+	memset(rb, 0, sizeof(rb));
+	assert_int_equal(post_recv(b.qp, 20, rb, sizeof(rb)), 0);
+	assert_int_equal(post_recv(a.qp, 30, ra, sizeof(ra)), 0);
+	inject_ud(&b, a.qp->qp_num, 1, fh, sizeof(fh));
+	(void)poll_n(b.cq, wc, 4);
+	(void)poll_n(a.cq, wc, 4);
+	/* A's own HELLO, repeated later (A repeats it while unanswered). */
+	usleep((useconds_t)(ESV_UD_HELLO_GAP * 1.2e6));
+	inject_ud(&b, a.qp->qp_num, 1, wire[h].data, wire[h].len);
+	for (int round = 0; round < 4; round++) {
+		got = poll_n(b.cq, wc, 4);
+		for (int i = 0; i < got; i++)
+			if (wc[i].wr_id == 20 && wc[i].status == IBV_WC_SUCCESS)
+				delivered = 1;
+		(void)poll_n(a.cq, wc, 4);
+	}
+	assert_true(delivered);
+	assert_memory_equal(rb + ESV_GRH_BYTES, marker, 16);
+	assert_int_equal(ibv_destroy_ah(to_b), 0);
+	free_ud(&a);
+	free_ud(&b);
+	cleanup_wire(ctx);
+}
+
+static long rss_kb(void)
+{
+	long pages = 0, res = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%ld %ld", &pages, &res), 2);
+	fclose(f);
+	return res * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* Item 5: 20,000 HELLOs with a valid (copied) check value from as many
+ * spoofed sources: B's memory stays bounded, and the real peer still
+ * keys and delivers afterwards. */
+static void test_ud_hello_flood(void **state)
+{
+	struct ibv_context *ctx = ibv_open_device(NULL);
+	uint8_t rb[ESV_GRH_BYTES + 64], ra[ESV_GRH_BYTES + 64], fh[ESV_HELLO_BYTES];
+	struct udhost a, b;
+	struct ibv_ah *to_b;
+	struct ibv_wc wc[16];
+	struct timespec t0, t1;
+	long before, after;
+	int h;
+
+	make_ud(ctx, &a, 1);
+	make_ud(ctx, &b, 2);
+	to_b = ah_to(&b);
+	assert_int_equal(post_send_ud(&a, to_b, &b, 10, marker, 16, IBV_WR_SEND), 0);
+	h = wire_find(a.qp->qp_num, ESV_HELLO_BYTES, 0);
+	assert_true(h >= 0);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(post_recv(b.qp, 100 + (uint64_t)i, rb, sizeof(rb)), 0);
+	before = rss_kb();
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	wire_quiet = 1;
+	for (uint32_t i = 0; i < 20000; i++) {
+		memcpy(fh, wire[h].data, sizeof(fh));
+		forge_hello(fh);
+		{
+			uint32_t src = htonl(0x400000u + i);
+
+			memcpy(fh + 8, &src, 4);
+		}
+		inject_ud(&b, 0x400000u + i, (uint8_t)(16 + i % 200), fh, sizeof(fh));
+		while (ibv_poll_cq(b.cq, 16, wc) > 0)
+			;
+	}
+	wire_quiet = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	after = rss_kb();
+	printf("# 20000 spoofed HELLOs: %.2f s, resident memory +%ld KiB\n",
+	       (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9,
+	       after - before);
+	assert_true(after - before < 32 * 1024);
+	/* The real peer: its HELLO (repeated a moment later), then its data. */
+	usleep((useconds_t)(ESV_UD_HELLO_GAP * 1.2e6));
+	memset(rb, 0, sizeof(rb));
+	assert_int_equal(post_recv(a.qp, 30, ra, sizeof(ra)), 0);
+	inject_ud(&b, a.qp->qp_num, 1, wire[h].data, wire[h].len);
+	{
+		int delivered = 0;
+
+		for (int round = 0; round < 4 && !delivered; round++) {
+			int got = ibv_poll_cq(b.cq, 16, wc);
+
+			for (int i = 0; i < got; i++)
+				if (wc[i].status == IBV_WC_SUCCESS &&
+				    wc[i].opcode == IBV_WC_RECV)
+					delivered = 1;
+			(void)poll_n(a.cq, wc, 1);
+		}
+		if (!delivered) {
+			int got = poll_n(b.cq, wc, 1);
+
+			delivered = got == 1 && wc[0].status == IBV_WC_SUCCESS;
+		}
+		assert_true(delivered);
+	}
+	assert_memory_equal(rb + ESV_GRH_BYTES, marker, 16);
 	assert_int_equal(ibv_destroy_ah(to_b), 0);
 	free_ud(&a);
 	free_ud(&b);
@@ -1703,6 +2005,10 @@ int main(void)
 		cmocka_unit_test(test_ud_self),
 		cmocka_unit_test(test_ud_unkeyed_sender),
 		cmocka_unit_test(test_ud_hello_replay),
+		cmocka_unit_test(test_ud_spoofed_replay),
+		cmocka_unit_test(test_ud_reflection),
+		cmocka_unit_test(test_ud_forged_hello),
+		cmocka_unit_test(test_ud_hello_flood),
 		cmocka_unit_test(test_ud_no_head_of_line),
 		cmocka_unit_test(test_channel_soft_event_once),
 		cmocka_unit_test(test_channel_nonblocking_no_wait),
