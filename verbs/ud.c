@@ -212,6 +212,7 @@ void esv_udpeers_free(struct esv_qp *q)
 		udpeer_free(q, esv_container_of(q->ud.all.next,
 						struct esv_udpeer, link));
 	randombytes_buf(q->ud.cid_prefix, sizeof(q->ud.cid_prefix));
+	q->ud.have_check = 0; /* the job secret may have been reloaded */
 }
 
 void esv_ud_fini(struct esv_qp *q)

@@ -36,6 +36,7 @@
 
 void esv_test_install(const struct esv_real *fake);
 int mlx5dv_init_obj(void *obj, uint64_t obj_type);
+void *mlx5dv_open_device(void *device, void *attr);
 
 /* ------------------------------------------------------------ the fake */
 
@@ -276,6 +277,11 @@ static struct ibv_context *f_open_device(struct ibv_device *d)
 	return &fctx->context;
 }
 
+static struct ibv_context *f_import_device(int cmd_fd)
+{
+	return cmd_fd >= 0 ? f_open_device(NULL) : NULL;
+}
+
 static int f_close_device(struct ibv_context *c)
 {
 	if (fctx && c == &fctx->context)
@@ -432,6 +438,7 @@ static int f_query_gid(struct ibv_context *c, uint8_t port, int idx, union ibv_g
 static const struct esv_real fake = {
 	.open_device = f_open_device,
 	.close_device = f_close_device,
+	.import_device = f_import_device,
 	.create_qp = f_create_qp,
 	.modify_qp = f_modify_qp,
 	.destroy_qp = f_destroy_qp,
@@ -971,6 +978,36 @@ static void test_raw_refused(void **state)
 static void test_mlx5dv_refused(void **state)
 {
 	assert_int_equal(mlx5dv_init_obj(NULL, 0), EPERM);
+}
+
+/* Every context constructor of rdma-core 44 is covered: an imported
+ * context (ibv_import_device) is patched like an opened one, so its QPs
+ * are sealed; mlx5dv_open_device is refused. */
+static void test_import_device_patched(void **state)
+{
+	struct ibv_context *ctx = ibv_import_device(3);
+	struct ibv_qp_init_attr ia;
+	struct ibv_cq *cq;
+	struct ibv_qp *qp;
+
+	assert_non_null(ctx);
+	assert_ptr_equal(ctx->ops.post_send, esv_post_send);
+	assert_ptr_equal(ctx->ops.post_recv, esv_post_recv);
+	assert_ptr_equal(ctx->ops.poll_cq, esv_poll_cq);
+	cq = ibv_create_cq(ctx, 4, NULL, NULL, 0);
+	memset(&ia, 0, sizeof(ia));
+	ia.send_cq = ia.recv_cq = cq;
+	ia.qp_type = IBV_QPT_RC;
+	ia.cap.max_send_wr = ia.cap.max_recv_wr = 1;
+	qp = ibv_create_qp(&fpd, &ia);
+	assert_non_null(qp);
+	assert_non_null(esv_qp_find(qp));
+	assert_int_equal(ibv_destroy_qp(qp), 0);
+	assert_int_equal(ibv_destroy_cq(cq), 0);
+	assert_int_equal(ibv_close_device(ctx), 0);
+	errno = 0;
+	assert_null(mlx5dv_open_device(NULL, NULL));
+	assert_int_equal(errno, EPERM);
 }
 
 /* Reconnecting a QP (RESET, INIT, RTR, RTS: same QP number) gives a new
@@ -1995,6 +2032,7 @@ int main(void)
 		cmocka_unit_test(test_key_missing),
 		cmocka_unit_test(test_raw_refused),
 		cmocka_unit_test(test_mlx5dv_refused),
+		cmocka_unit_test(test_import_device_patched),
 		cmocka_unit_test(test_reconnect_fresh_keys),
 		cmocka_unit_test(test_rc_order_strict),
 		cmocka_unit_test(test_uc_order_monotonic),
