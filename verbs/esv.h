@@ -91,6 +91,8 @@ struct esv_shadow {
 	struct esv_qp *owner_qp;     /* receive shadows posted for a QP */
 	struct esv_region *region;
 	uint8_t *buf;
+	size_t dirty;   /* leading bytes that may hold plaintext: wiped when
+			 * the slot goes back to its pool (esv_pool_put) */
 	struct esv_shadow *next_free;
 };
 struct esv_region {

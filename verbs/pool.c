@@ -113,6 +113,9 @@ take:
 
 void esv_pool_put(struct esv_shadow *s)
 {
+	if (s->dirty)
+		sodium_memzero(s->buf, s->dirty);
+	s->dirty = 0;
 	struct esv_region *r = s->region;
 	struct esv_pool *p = r->pool;
 
@@ -135,6 +138,9 @@ void esv_pool_reclaim(struct esv_pool *p)
 	for (struct esv_region *r = p->regions; r; r = r->next) {
 		r->free = NULL;
 		for (size_t i = r->nslots; i-- > 0;) {
+			if (r->slots[i].dirty)
+				sodium_memzero(r->slots[i].buf, r->slots[i].dirty);
+			r->slots[i].dirty = 0;
 			r->slots[i].next_free = r->free;
 			r->free = &r->slots[i];
 		}

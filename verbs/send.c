@@ -107,6 +107,7 @@ int esv_swr_seal(struct esv_qp *q, struct esv_swr *e)
 		esv_log("sealing on QP %u failed: %s", q->qpn, encshim_strerror(rc));
 		return EIO;
 	}
+	e->sh->dirty = 0; /* sealed in place: ciphertext only */
 	__atomic_add_fetch(&esv_stats.sealed_msgs, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&esv_stats.sealed_bytes, e->ptlen - ESV_INNER_BYTES,
 			   __ATOMIC_RELAXED);
@@ -199,6 +200,7 @@ static int post_one_send(struct esv_qp *q, struct ibv_send_wr *w)
 			       w->sg_list[i].length);
 			p += w->sg_list[i].length;
 		}
+		e->sh->dirty = ENCSHIM_HEADER_BYTES + e->ptlen;
 		if (q->hs != ESV_HS_DONE || q->nposted + 1 != q->count)
 			return 0; /* queued until the peer's HELLO arrives */
 		rc = esv_swr_seal(q, e);

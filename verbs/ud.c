@@ -410,6 +410,7 @@ int esv_ud_post_send(struct esv_qp *q, struct ibv_send_wr *w)
 		       w->sg_list[i].length);
 		p += w->sg_list[i].length;
 	}
+	e->sh->dirty = ENCSHIM_HEADER_BYTES + e->ptlen;
 	if (!up->confirmed || up->held) {
 		/* Until this peer is confirmed: out of the ring, which holds
 		 * posted entries only. */

@@ -1795,6 +1795,57 @@ static void test_ud_hello_flood(void **state)
 	cleanup_wire(ctx);
 }
 
+/* Whether the marker is anywhere in the shadow regions of qp's sends. */
+static int spool_has_marker(struct ibv_qp *qp)
+{
+	struct esv_qp *q = esv_qp_find(qp);
+
+	for (struct esv_region *r = q->spool.regions; r; r = r->next)
+		if (memmem(r->mem, r->slot_size * r->nslots, marker, 16))
+			return 1;
+	return 0;
+}
+
+/* Staging buffers that held plaintext are wiped before they go back to
+ * their pool: queued RC sends flushed by a failing QP, held UD sends
+ * dropped by a RESET. */
+static void test_staging_wiped(void **state)
+{
+	struct pair p;
+	struct ibv_context *ctx;
+	struct udhost a, b;
+	struct ibv_ah *to_b;
+	struct ibv_qp_attr at;
+	struct ibv_wc wc[4];
+
+	make_pair(&p);
+	connect_pair(&p);
+	/* Queued behind the HELLO (B never answers), then the QP fails. */
+	assert_int_equal(post_send(p.qp[0], 1, marker, sizeof(marker), IBV_WR_SEND), 0);
+	memset(&at, 0, sizeof(at));
+	at.qp_state = IBV_QPS_ERR;
+	assert_int_equal(ibv_modify_qp(p.qp[0], &at, IBV_QP_STATE), 0);
+	(void)poll_n(p.cq[0], wc, 2);
+	assert_false(spool_has_marker(p.qp[0]));
+	free_pair(&p);
+
+	ctx = ibv_open_device(NULL);
+	make_ud(ctx, &a, 1);
+	make_ud(ctx, &b, 2);
+	to_b = ah_to(&b);
+	/* Held (B posts no receive: no answer), then A is reset. */
+	assert_int_equal(post_send_ud(&a, to_b, &b, 1, marker, sizeof(marker),
+				      IBV_WR_SEND), 0);
+	memset(&at, 0, sizeof(at));
+	at.qp_state = IBV_QPS_RESET;
+	assert_int_equal(ibv_modify_qp(a.qp, &at, IBV_QP_STATE), 0);
+	assert_false(spool_has_marker(a.qp));
+	assert_int_equal(ibv_destroy_ah(to_b), 0);
+	free_ud(&a);
+	free_ud(&b);
+	cleanup_wire(ctx);
+}
+
 static int hellos_to(uint32_t qpn)
 {
 	int n = 0;
@@ -2047,6 +2098,7 @@ int main(void)
 		cmocka_unit_test(test_ud_reflection),
 		cmocka_unit_test(test_ud_forged_hello),
 		cmocka_unit_test(test_ud_hello_flood),
+		cmocka_unit_test(test_staging_wiped),
 		cmocka_unit_test(test_ud_no_head_of_line),
 		cmocka_unit_test(test_channel_soft_event_once),
 		cmocka_unit_test(test_channel_nonblocking_no_wait),
