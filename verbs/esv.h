@@ -416,7 +416,7 @@ static inline uint32_t esv_get_be32(const uint8_t *p)
 /* Envelope (authenticated, not sent): label, QP type, sender and
  * receiver QP numbers. */
 static inline size_t esv_make_env(uint8_t env[16], enum ibv_qp_type t, uint32_t src,
-		       uint32_t dst)
+				  uint32_t dst)
 {
 	memcpy(env, "ESV1", 4);
 	env[4] = (uint8_t)t;

@@ -203,9 +203,9 @@ int esv_hello_rc(struct esv_qp *q, const uint8_t *h, size_t len)
 	if (len != ESV_HELLO_BYTES || memcmp(h, ESV_HELLO_MAGIC, 4)) {
 		__atomic_add_fetch(&esv_stats.handshake_failures, 1, __ATOMIC_RELAXED);
 		esv_qp_fail(q, "the peer's first message is not an encshim HELLO: "
-			   "the peer runs without the encshim verbs preload "
-			   "(start both sides with `encshim preload` or "
-			   "LD_PRELOAD=libencshim-verbs.so); nothing was delivered");
+			    "the peer runs without the encshim verbs preload "
+			    "(start both sides with `encshim preload` or "
+			    "LD_PRELOAD=libencshim-verbs.so); nothing was delivered");
 		return -1;
 	}
 	if (h[4] != ESV_HELLO_VERSION || h[5] != (uint8_t)q->type || h[6] || h[7] ||
@@ -232,8 +232,8 @@ int esv_hello_rc(struct esv_qp *q, const uint8_t *h, size_t len)
 	if (sodium_memcmp(check, h + 80, sizeof(check))) {
 		__atomic_add_fetch(&esv_stats.handshake_failures, 1, __ATOMIC_RELAXED);
 		esv_qp_fail(q, "the peer holds another job secret (or job id): "
-			   "give both sides the same ENCSHIM_KEY_FILE "
-			   "(and ENCSHIM_JOB_ID)");
+			    "give both sides the same ENCSHIM_KEY_FILE "
+			    "(and ENCSHIM_JOB_ID)");
 		return -1;
 	}
 	/* The peer's identity as this QP was connected (dest QPN, DGID or

@@ -45,7 +45,7 @@ int esv_qp_created(struct ibv_qp *qp, struct ibv_pd *pd,
 		q->ring[i].sge = q->ring_sges + (size_t)i * q->max_sge;
 	esv_pool_init(&q->spool, pd, cap);
 	if (!q->srq && esv_rq_init(&q->rq, pd, ia->cap.max_recv_wr,
-			       ia->cap.max_recv_sge, ia->cap.max_recv_wr))
+				   ia->cap.max_recv_sge, ia->cap.max_recv_wr))
 		goto fail;
 	if (q->type == IBV_QPT_UD && esv_ud_init(q)) {
 		if (!q->srq)

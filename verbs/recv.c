@@ -23,7 +23,7 @@
 #include "esv.h"
 
 int esv_rq_init(struct esv_rq *rq, struct ibv_pd *pd, unsigned cap,
-		   unsigned max_sge, unsigned shadow_slots)
+		unsigned max_sge, unsigned shadow_slots)
 {
 	memset(rq, 0, sizeof(*rq));
 	rq->cap = cap ? cap : 1;
@@ -156,7 +156,7 @@ out:
 
 /* Copies len bytes into an application receive's SGEs from byte off on. */
 void esv_scatter_at(const struct esv_rwr *r, size_t off, const uint8_t *src,
-		       size_t len)
+		    size_t len)
 {
 	for (int i = 0; i < r->num_sge && len; i++) {
 		size_t l = r->sge[i].length, k;

@@ -98,7 +98,7 @@ int esv_swr_seal(struct esv_qp *q, struct esv_swr *e)
 {
 	uint8_t env[16];
 	size_t envlen = esv_make_env(env, q->type, q->qpn,
-				 e->up ? e->up->qpn : q->dest_qpn);
+				     e->up ? e->up->qpn : q->dest_qpn);
 	int rc = encshim_peer_seal(e->up ? e->up->peer : q->peer, env, envlen,
 				   e->sh->buf + ENCSHIM_HEADER_BYTES, e->ptlen,
 				   e->sh->buf);
