@@ -62,6 +62,7 @@ struct esv_real {
 	int (*rereg_mr)(struct ibv_mr *, int, struct ibv_pd *, void *, size_t, int);
 	int (*dereg_mr)(struct ibv_mr *);
 	int (*query_gid)(struct ibv_context *, uint8_t, int, union ibv_gid *);
+	int (*query_port)(struct ibv_context *, uint8_t, struct ibv_port_attr *);
 	int (*query_qp)(struct ibv_qp *, struct ibv_qp_attr *, int,
 			struct ibv_qp_init_attr *);
 	struct ibv_ah *(*create_ah)(struct ibv_pd *, struct ibv_ah_attr *);
@@ -486,6 +487,7 @@ int esv_on_recv(struct esv_qp *q, struct esv_shadow *s, struct ibv_wc *wc);
 
 /* RC/UC handshake (hello.c). */
 int esv_ensure_local(struct esv_qp *q);
+uint16_t esv_port_lid(struct esv_qp *q);
 int esv_hello_out(struct esv_qp *q, struct esv_udpeer *up, int answer,
 		  struct ibv_ah *ah, uint32_t qkey);
 size_t esv_confirm_env(uint8_t env[ENCSHIM_MAX_ENVELOPE], const uint8_t *hello);

@@ -14,24 +14,30 @@
 
 #include "esv.h"
 
+/* The LID of the QP's port (0 when unknown: RoCE has none). */
+uint16_t esv_port_lid(struct esv_qp *q)
+{
+	struct ibv_port_attr pa;
+
+	memset(&pa, 0, sizeof(pa));
+	if (!esv_real.query_port || esv_real.query_port(q->ec->ctx, q->port, &pa))
+		return 0;
+	return pa.lid;
+}
+
 /* Our end's address as the peer's QP knows it: the GID of the QP's
  * source GID index when its path is global, else the port's LID. */
 static void own_address(struct esv_qp *q)
 {
 	union ibv_gid gid;
-	struct ibv_port_attr pa;
 
 	memset(q->gid, 0, sizeof(q->gid));
 	q->lid = 0;
-	if (q->global) {
-		if (esv_real.query_gid &&
-		    !esv_real.query_gid(q->ec->ctx, q->port, q->sgid_index, &gid))
-			memcpy(q->gid, gid.raw, 16);
-	} else if (q->ec->orig_query_port) {
-		memset(&pa, 0, sizeof(pa));
-		if (!q->ec->orig_query_port(q->ec->ctx, q->port, &pa, sizeof(pa)))
-			q->lid = pa.lid;
-	}
+	if (!q->global)
+		q->lid = esv_port_lid(q);
+	else if (esv_real.query_gid &&
+		 !esv_real.query_gid(q->ec->ctx, q->port, q->sgid_index, &gid))
+		memcpy(q->gid, gid.raw, 16);
 }
 
 int esv_ensure_local(struct esv_qp *q)

@@ -80,6 +80,7 @@ static void resolve(void)
 		R(rereg_mr, "ibv_rereg_mr", "IBVERBS_1.1");
 		R(dereg_mr, "ibv_dereg_mr", "IBVERBS_1.1");
 		R(query_gid, "ibv_query_gid", "IBVERBS_1.1");
+		R(query_port, "ibv_query_port", "IBVERBS_1.1");
 		R(query_qp, "ibv_query_qp", "IBVERBS_1.1");
 		R(create_ah, "ibv_create_ah", "IBVERBS_1.1");
 		R(create_ah_from_wc, "ibv_create_ah_from_wc", "IBVERBS_1.1");

@@ -277,6 +277,19 @@ static void ud_addrs(const struct ibv_wc *wc, const uint8_t *grh,
 	}
 }
 
+/* Whether a datagram came from this QP's own port: with a GRH, from the
+ * address it was sent to; without, from the port's own LID. */
+static int from_self(struct esv_qp *q, const struct ibv_wc *wc,
+		     const uint8_t src[16], const uint8_t dst[16])
+{
+	uint16_t lid;
+
+	if (wc->wc_flags & IBV_WC_GRH)
+		return !memcmp(src, dst, 16);
+	lid = esv_port_lid(q);
+	return lid && wc->slid == lid;
+}
+
 /* Seals and posts a UD send entry of the ring; 0 or an errno. */
 static int ud_seal_post(struct esv_qp *q, struct esv_swr *e)
 {
@@ -623,8 +636,7 @@ static void ud_hello(struct esv_qp *q, const struct ibv_wc *wc,
 	if (!memcmp(h + 16, q->ud.cid_prefix, sizeof(q->ud.cid_prefix))) {
 		int rc;
 
-		if (!up || wc->src_qp != q->qpn || memcmp(src, dst, 16) ||
-		    !(wc->wc_flags & IBV_WC_GRH) ||
+		if (!up || wc->src_qp != q->qpn || !from_self(q, wc, src, dst) ||
 		    memcmp(h + 16, up->conn_id, ESV_CONNID_BYTES)) {
 			ud_refuse(q, wc, "it carries this QP's own connection id "
 				  "(a reflection)");
