@@ -125,9 +125,11 @@ int esv_hello_out(struct esv_qp *q, struct esv_udpeer *up, int answer,
 		esv_swr_unalloc(q, e);
 		return EIO;
 	}
-	/* Signaled when half the ring is in flight: the completion releases
-	 * it, so answers to many peers cannot fill the ring for good. */
-	e->signaled = q->sq_sig_all || q->nposted + 1 >= q->cap / 2;
+	/* UD: signaled when half the ring is in flight, so that answers to
+	 * many peers, unsignaled, cannot fill the ring for good (their
+	 * completion releases it; the shim swallows it). */
+	e->signaled = q->sq_sig_all ||
+		      (up && q->nposted + 1 >= q->cap / 2);
 	if (up) {
 		e->up = up;
 		e->wr.wr.ud.ah = ah;
