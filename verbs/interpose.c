@@ -608,6 +608,13 @@ EXPORT struct ibv_srq *ibv_create_srq(struct ibv_pd *pd, struct ibv_srq_init_att
 	resolve();
 	if (esv_ready())
 		return NULL;
+	pthread_mutex_lock(&esv_lock);
+	if (esv_secret_take()) {
+		pthread_mutex_unlock(&esv_lock);
+		errno = EACCES;
+		return NULL;
+	}
+	pthread_mutex_unlock(&esv_lock);
 	a.attr.max_wr += ESV_EXTRA_SRQ;
 	srq = esv_real.create_srq(pd, &a);
 	if (!srq)
