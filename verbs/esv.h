@@ -185,7 +185,7 @@ struct esv_udtab {
 #define ESV_UD_HELLO_GAP 0.1
 /* Key agreements per second that HELLOs may cause on one QP (bursts of
  * ESV_UD_MAX_STRANGERS). */
-#define ESV_UD_HELLO_RATE 1000.0
+#define ESV_UD_HELLO_RATE 200.0
 
 /* One send queue entry, in posting order. */
 struct esv_swr {
