@@ -12,6 +12,10 @@
  *                 plugin takes; measured as seal+open pairs
  *   bare-sodium   crypto_aead_aes256gcm_{en,de}crypt_detached_afternm
  *   core-sodium, peer-sodium   as above with ENCSHIM_BACKEND_SODIUM
+ *   bare-ipsecmb  Intel ipsec-mb's IMB_AES256_GCM_ENC/DEC with a key
+ *                 expanded once (IMB_AES256_GCM_PRE); open compares the
+ *                 tag with memcmp, the least a caller must add
+ *   core-ipsecmb, peer-ipsecmb as above with ENCSHIM_BACKEND_IPSECMB
  *
  * CSV on stdout: impl,backend,op,bytes,reps,median_ns,p10_ns,p90_ns,gbps
  * (per message; op is seal, open or sealopen), then '#' summary lines
@@ -32,13 +36,21 @@
 #ifdef HAVE_OPENSSL
 #include <openssl/evp.h>
 #endif
+#ifdef HAVE_IPSEC_MB
+#include <intel-ipsec-mb.h>
+#endif
 
 #include "encshim.h"
 
 #include "size.h"
 
 enum kind { BARE, CORE, PEER };
-enum be { B_OPENSSL, B_SODIUM };
+enum be { B_OPENSSL, B_SODIUM, B_IPSECMB, NBE };
+
+static const char *const be_name[NBE] = { "openssl", "sodium", "ipsecmb" };
+static const enum encshim_backend be_backend[NBE] = {
+	ENCSHIM_BACKEND_OPENSSL, ENCSHIM_BACKEND_SODIUM, ENCSHIM_BACKEND_IPSECMB
+};
 
 struct impl {
 	const char *name;
@@ -51,6 +63,10 @@ struct impl {
 	EVP_CIPHER_CTX *ectx, *dctx;
 #endif
 	crypto_aead_aes256gcm_state sctx;
+#ifdef HAVE_IPSEC_MB
+	IMB_MGR *mgr;
+	struct gcm_key_data *kd; /* 16-byte alignment at least: 64 */
+#endif
 	struct encshim_aead *aead;
 	struct encshim_local *la, *lb;
 	struct encshim_peer *pa, *pb;
@@ -77,12 +93,33 @@ static double now(void)
 
 static int impl_setup(struct impl *im)
 {
-	enum encshim_backend b = im->be == B_OPENSSL ? ENCSHIM_BACKEND_OPENSSL
-						     : ENCSHIM_BACKEND_SODIUM;
+	enum encshim_backend b = be_backend[im->be];
 	int rc;
 
 	switch (im->kind) {
 	case BARE:
+		if (im->be == B_IPSECMB) {
+#ifdef HAVE_IPSEC_MB
+			IMB_ARCH arch;
+
+			im->mgr = alloc_mb_mgr(0);
+			im->kd = aligned_alloc(64, (sizeof(*im->kd) + 63) & ~(size_t)63);
+			if (!im->mgr || !im->kd) {
+				im->why = "out of memory";
+				return -1;
+			}
+			init_mb_mgr_auto(im->mgr, &arch);
+			if (arch < IMB_ARCH_SSE) {
+				im->why = "ipsec-mb found no AES-NI";
+				return -1;
+			}
+			IMB_AES256_GCM_PRE(im->mgr, key, im->kd);
+			return 0;
+#else
+			im->why = "built without ipsec-mb";
+			return -1;
+#endif
+		}
 		if (im->be == B_OPENSSL) {
 #ifdef HAVE_OPENSSL
 			im->ectx = EVP_CIPHER_CTX_new();
@@ -142,6 +179,11 @@ static void impl_free(struct impl *im)
 	EVP_CIPHER_CTX_free(im->ectx);
 	EVP_CIPHER_CTX_free(im->dctx);
 #endif
+#ifdef HAVE_IPSEC_MB
+	if (im->mgr)
+		free_mb_mgr(im->mgr);
+	free(im->kd);
+#endif
 	encshim_aead_free(im->aead);
 	encshim_peer_free(im->pa);
 	encshim_peer_free(im->pb);
@@ -152,6 +194,15 @@ static void impl_free(struct impl *im)
 static int bare_seal(struct impl *im, const uint8_t *n, const uint8_t *in,
 		     size_t len, uint8_t *out, uint8_t *tag)
 {
+#ifdef HAVE_IPSEC_MB
+	if (im->be == B_IPSECMB) {
+		struct gcm_context_data ctx;
+
+		IMB_AES256_GCM_ENC(im->mgr, im->kd, &ctx, out, in, len, n, aad,
+				   sizeof(aad), tag, 16);
+		return 0;
+	}
+#endif
 	if (im->be == B_SODIUM) {
 		unsigned long long maclen;
 		return crypto_aead_aes256gcm_encrypt_detached_afternm(
@@ -177,6 +228,16 @@ static int bare_seal(struct impl *im, const uint8_t *n, const uint8_t *in,
 static int bare_open(struct impl *im, const uint8_t *n, const uint8_t *in,
 		     size_t len, uint8_t *out, const uint8_t *tag)
 {
+#ifdef HAVE_IPSEC_MB
+	if (im->be == B_IPSECMB) {
+		struct gcm_context_data ctx;
+		uint8_t got[16];
+
+		IMB_AES256_GCM_DEC(im->mgr, im->kd, &ctx, out, in, len, n, aad,
+				   sizeof(aad), got, 16);
+		return memcmp(got, tag, 16) ? -1 : 0;
+	}
+#endif
 	if (im->be == B_SODIUM)
 		return crypto_aead_aes256gcm_decrypt_detached_afternm(
 			out, NULL, in, len, tag, aad, sizeof(aad), n, &im->sctx);
@@ -268,7 +329,8 @@ static void usage(FILE *f)
 "  -s, --sizes LIST   message bytes, comma list with K/M/G suffixes\n"
 "                     (default 64,256,1K,4K,16K,64K,256K,1M,4M,16M,64M)\n"
 "  -i, --impls LIST   bare-openssl,core-openssl,peer-openssl,bare-sodium,\n"
-"                     core-sodium,peer-sodium (default all available)\n"
+"                     core-sodium,peer-sodium,bare-ipsecmb,core-ipsecmb,\n"
+"                     peer-ipsecmb (default all available)\n"
 "  -t, --time SEC     time per size per impl and op (default 0.25)\n"
 "  -r, --min-reps N   at least N timed batches per size (default 5)\n"
 "  -c, --cpu N        pin to CPU N first\n"
@@ -286,7 +348,7 @@ static void usage(FILE *f)
 }
 
 #define MAXSIZES 64
-#define NIMPL 6
+#define NIMPL (3 * NBE) /* bare, core, peer per backend, in enum be order */
 
 int main(int argc, char **argv)
 {
@@ -307,6 +369,9 @@ int main(int argc, char **argv)
 		{.name = "bare-sodium", .kind = BARE, .be = B_SODIUM},
 		{.name = "core-sodium", .kind = CORE, .be = B_SODIUM},
 		{.name = "peer-sodium", .kind = PEER, .be = B_SODIUM},
+		{.name = "bare-ipsecmb", .kind = BARE, .be = B_IPSECMB},
+		{.name = "core-ipsecmb", .kind = CORE, .be = B_IPSECMB},
+		{.name = "peer-ipsecmb", .kind = PEER, .be = B_IPSECMB},
 	};
 	size_t sizes[MAXSIZES];
 	int nsizes = 0, min_reps = 5, header = 1, cpu = -1, ch;
@@ -467,7 +532,7 @@ int main(int argc, char **argv)
 		/* paired ratios: bare time / core (peer) time of the same
 		 * rep, measured back to back; the median of these is robust
 		 * to load that drifts between reps */
-		for (int be = 0; be < 2; be++) {
+		for (int be = 0; be < NBE; be++) {
 			int bi = be * 3;
 			if (!impls[bi].available)
 				continue;
@@ -510,8 +575,7 @@ int main(int argc, char **argv)
 				int opi = im->kind == PEER ? 2 : op;
 				med[i][opi][s] = m;
 				printf("%s,%s,%s,%zu,%d,%.1f,%.1f,%.1f,%.4f\n",
-				       im->name,
-				       im->be == B_OPENSSL ? "openssl" : "sodium",
+				       im->name, be_name[im->be],
 				       im->kind == PEER ? "sealopen"
 						: op ? "open" : "seal",
 				       b.len, done, m * 1e9, pct(v, done, 10) * 1e9,
@@ -521,8 +585,7 @@ int main(int argc, char **argv)
 			if (im->kind != PEER) {
 				med[i][2][s] = med[i][0][s] + med[i][1][s];
 				printf("%s,%s,sealopen,%zu,%d,%.1f,,,%.4f\n",
-				       im->name,
-				       im->be == B_OPENSSL ? "openssl" : "sodium",
+				       im->name, be_name[im->be],
 				       b.len, done, med[i][2][s] * 1e9,
 				       (double)b.len / med[i][2][s] / 1e9);
 			}
@@ -535,7 +598,7 @@ int main(int argc, char **argv)
 
 	/* ratios: throughput of core (or peer) over bare = bare time / time */
 	printf("# ratio impl bytes seal open sealopen (throughput vs bare, >=0.9 wanted at >=16KiB)\n");
-	for (int be = 0; be < 2; be++) {
+	for (int be = 0; be < NBE; be++) {
 		struct impl *bare = &impls[be * 3];
 		if (!bare->available)
 			continue;

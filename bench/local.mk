@@ -4,7 +4,7 @@
 noinst_PROGRAMS += bench/aeadbench
 bench_aeadbench_SOURCES = bench/aeadbench.c bench/size.h bench/size.c
 bench_aeadbench_CFLAGS = $(AM_CFLAGS) $(SODIUM_CFLAGS) $(CRYPTO_CFLAGS)
-bench_aeadbench_LDADD = shim/libencshim_core.la $(SODIUM_LIBS) $(CRYPTO_LIBS)
+bench_aeadbench_LDADD = shim/libencshim_core.la $(SODIUM_LIBS) $(CRYPTO_LIBS) $(IPSEC_MB_LIBS)
 
 if BUILD_MPI
 noinst_PROGRAMS += bench/mpibench

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * mpibench: the collectives data-parallel training uses, and point-to-point
- * latency/bandwidth, timed per iteration with every result checked.
+ * latency (ping-pong) and streaming bandwidth (bw), timed per iteration with
+ * every result checked.
  *
  * Every value is a small integer stored in a float, so sums over any
  * number of ranks below 2^14 are exact and a result is either bit-exact
@@ -30,6 +31,7 @@ enum op {
 	OP_REDUCE_SCATTER,
 	OP_BCAST,
 	OP_PINGPONG,
+	OP_BW,
 	OP_TRAIN,
 	OP_TRAIN_NB,
 	OP_COUNT
@@ -37,8 +39,11 @@ enum op {
 
 static const char *const op_names[OP_COUNT] = {
 	"allreduce", "allgather", "reduce_scatter", "bcast",
-	"pingpong",  "train",     "train_nb",
+	"pingpong",  "bw",        "train",     "train_nb",
 };
+
+/* bw: tags of the window's messages and of the receiver's ack */
+enum { TAG_BW = 21, TAG_BW_ACK = 22 };
 
 struct opts {
 	int ops[OP_COUNT];
@@ -51,6 +56,8 @@ struct opts {
 	double budget;
 	size_t model_bytes;
 	size_t bucket_bytes;
+	int window;
+	size_t window_bytes;
 	int check;
 	int in_place;
 	const char *label;
@@ -79,13 +86,13 @@ static void usage(FILE *f)
 	fprintf(f,
 "usage: mpirun -np N mpibench [options]\n"
 "  -o, --ops LIST       comma list of: allreduce allgather reduce_scatter bcast\n"
-"                       pingpong train train_nb all   (default allreduce)\n"
+"                       pingpong bw train train_nb all   (default allreduce)\n"
 "  -s, --sizes LIST     bytes, comma list with K/M/G suffixes (binary), or\n"
 "                       MIN:MAX (powers of two) or MIN:MAX:F (factor F)\n"
 "                       (default 8:256M:4). allreduce/bcast: buffer bytes;\n"
 "                       allgather: bytes each rank contributes;\n"
 "                       reduce_scatter: bytes of the whole input vector;\n"
-"                       pingpong: message bytes (ranks 0 and 1)\n"
+"                       pingpong, bw: message bytes (ranks 0 and 1)\n"
 "  -w, --warmup N       untimed iterations per size (default 3)\n"
 "      --big-warmup N   untimed iterations at sizes >= 8 MiB (default 1)\n"
 "  -n, --iters N        at most N timed iterations per size (default 1000)\n"
@@ -94,6 +101,9 @@ static void usage(FILE *f)
 "                       between min and max from the warm-up (default 0.5)\n"
 "      --model BYTES    train: gradient bytes per step (default 100M)\n"
 "      --bucket BYTES   train: bytes per MPI_Allreduce bucket (default 25M)\n"
+"      --window N       bw: messages per window, at most (default 64)\n"
+"      --window-bytes B bw: bytes per window, at most; a message larger\n"
+"                       than B goes alone (default 64M)\n"
 "      --check MODE     every|last|none: check results (default every)\n"
 "      --in-place       allreduce with MPI_IN_PLACE (train always is)\n"
 "  -l, --label STR      first CSV column (default 'run')\n"
@@ -104,7 +114,10 @@ static void usage(FILE *f)
 "  -h, --help\n"
 "Columns: label,op,bytes,nprocs,iters,median_us,p10_us,p90_us,min_us,max_us,\n"
 "  gbps,check. Times are per iteration, the slowest rank's (max over ranks),\n"
-"  pingpong: half the round trip. gbps = bytes / median (bytes per second/1e9).\n"
+"  pingpong: half the round trip. bw: rank 0 posts a window of MPI_Isend\n"
+"  to rank 1, which posts as many MPI_Irecv, waits for all and answers\n"
+"  with a 4-byte ack; time = window time / messages in the window (one\n"
+"  message's share of a stream). gbps = bytes / median (bytes/s / 1e9).\n"
 "  train: bytes = model bytes; one iteration = one step (all buckets).\n"
 "  check: ok, or FAIL:<wrong elements summed over ranks and iterations>.\n"
 "Exit status 1 if any check failed.\n");
@@ -207,6 +220,40 @@ static long check_sum(const float *b, size_t n, size_t off, int it)
 	return bad;
 }
 
+/* Byte messages (pingpong, bw) in whole floats of pattern k; a size that
+ * is not a multiple of 4 ends in part of the next float. */
+static void fill_msg(void *b, size_t nb, int k, int it)
+{
+	fill(b, (nb + 3) / 4, 0, k, it);
+}
+
+static long check_msg(const void *b, size_t nb, int k, int it)
+{
+	long bad = 0;
+	if (nb >= 4)
+		bad += check_equal(b, nb / 4, 0, k, it);
+	if (nb % 4) {
+		float v = val(nb / 4, k, it);
+		bad += memcmp((const char *)b + nb / 4 * 4, &v, nb % 4) != 0;
+	}
+	return bad;
+}
+
+/* bw: each message of a window has its own 64-byte aligned slot and its
+ * own pattern, so a message delivered to the wrong receive is caught. */
+static size_t bw_stride(size_t nb)
+{
+	return (nb + 63) & ~(size_t)63;
+}
+
+static int bw_window(const struct opts *o, size_t nb)
+{
+	size_t w = o->window_bytes / nb;
+	if (w > (size_t)o->window)
+		w = (size_t)o->window;
+	return w ? (int)w : 1;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -227,6 +274,7 @@ static double pct(const double *sorted, int n, double p)
 struct ctx {
 	const struct opts *o;
 	float *sbuf, *rbuf;
+	MPI_Request *reqs; /* bw: one per message of a window */
 	size_t bytes;
 };
 
@@ -293,7 +341,7 @@ static double run_once(struct ctx *c, enum op op, int it, int check, long *bad)
 		/* bytes may be any size: use MPI_BYTE; pattern on whole floats */
 		size_t nb = c->bytes;
 		if (rank == 0)
-			fill(s, (nb + 3) / 4, 0, 0, it);
+			fill_msg(s, nb, 0, it);
 		MPI_Barrier(w);
 		if (rank == 0) {
 			t0 = MPI_Wtime();
@@ -306,14 +354,37 @@ static double run_once(struct ctx *c, enum op op, int it, int check, long *bad)
 				 MPI_STATUS_IGNORE);
 			MPI_Send(r, (int)nb, MPI_BYTE, 0, 12, w);
 		}
-		if (check && rank <= 1) {
-			if (nb >= 4)
-				*bad += check_equal(r, nb / 4, 0, 0, it);
-			if (nb % 4) {
-				float v = val(nb / 4, 0, it);
-				*bad += memcmp((char *)r + nb / 4 * 4, &v,
-					       nb % 4) != 0;
-			}
+		if (check && rank <= 1)
+			*bad += check_msg(r, nb, 0, it);
+		break;
+	}
+	case OP_BW: {
+		/* as osu_bw: a window of nonblocking sends, then an ack, so
+		 * the sender's time covers the delivery of the last message */
+		size_t nb = c->bytes, st = bw_stride(nb);
+		int win = bw_window(c->o, nb);
+		char *sb = (char *)s, *rb = (char *)r, ack[4] = {0};
+		if (rank == 0)
+			for (int k = 0; k < win; k++)
+				fill_msg(sb + (size_t)k * st, nb, k, it);
+		MPI_Barrier(w);
+		if (rank == 0) {
+			t0 = MPI_Wtime();
+			for (int k = 0; k < win; k++)
+				MPI_Isend(sb + (size_t)k * st, (int)nb, MPI_BYTE,
+					  1, TAG_BW, w, &c->reqs[k]);
+			MPI_Waitall(win, c->reqs, MPI_STATUSES_IGNORE);
+			MPI_Recv(ack, sizeof(ack), MPI_BYTE, 1, TAG_BW_ACK, w,
+				 MPI_STATUS_IGNORE);
+			t1 = (MPI_Wtime() - t0) / win;
+		} else if (rank == 1) {
+			for (int k = 0; k < win; k++)
+				MPI_Irecv(rb + (size_t)k * st, (int)nb, MPI_BYTE,
+					  0, TAG_BW, w, &c->reqs[k]);
+			MPI_Waitall(win, c->reqs, MPI_STATUSES_IGNORE);
+			MPI_Send(ack, sizeof(ack), MPI_BYTE, 0, TAG_BW_ACK, w);
+			for (int k = 0; check && k < win; k++)
+				*bad += check_msg(rb + (size_t)k * st, nb, k, it);
 		}
 		break;
 	}
@@ -363,13 +434,17 @@ static void bench_size(struct ctx *c, enum op op)
 	int iters;
 	size_t n = c->bytes / sizeof(float);
 
-	if (op != OP_PINGPONG && (n == 0 ||
+	if (op != OP_PINGPONG && op != OP_BW && (n == 0 ||
 	    (op == OP_REDUCE_SCATTER && n < (size_t)nprocs))) {
 		if (rank == 0)
 			printf("# %s %zu B: skipped (fewer floats than needed)\n",
 			       op_names[op], c->bytes);
 		return;
 	}
+
+	if (op == OP_BW && rank == 0)
+		printf("# bw %zu B: window of %d messages\n", c->bytes,
+		       bw_window(o, c->bytes));
 
 	int nwarm = c->bytes >= (8u << 20) && o->big_warmup < o->warmup
 			    ? o->big_warmup : o->warmup;
@@ -453,6 +528,7 @@ int main(int argc, char **argv)
 	struct opts o = {
 		.warmup = 3, .big_warmup = 1, .iters = 1000, .min_iters = 5, .budget = 0.5,
 		.model_bytes = 100u << 20, .bucket_bytes = 25u << 20,
+		.window = 64, .window_bytes = 64u << 20,
 		.check = 2, .label = "run", .header = 1,
 	};
 	static const struct option lo[] = {
@@ -465,6 +541,8 @@ int main(int argc, char **argv)
 		{"time", required_argument, 0, 't'},
 		{"model", required_argument, 0, 'M'},
 		{"bucket", required_argument, 0, 'B'},
+		{"window", required_argument, 0, 'X'},
+		{"window-bytes", required_argument, 0, 'Y'},
 		{"check", required_argument, 0, 'c'},
 		{"in-place", no_argument, 0, 'I'},
 		{"label", required_argument, 0, 'l'},
@@ -507,6 +585,11 @@ int main(int argc, char **argv)
 			if (bench_parse_size(optarg, &o.bucket_bytes))
 				die("bad --bucket '%s'", optarg);
 			break;
+		case 'X': o.window = atoi(optarg); break;
+		case 'Y':
+			if (bench_parse_size(optarg, &o.window_bytes))
+				die("bad --window-bytes '%s'", optarg);
+			break;
 		case 'c':
 			if (!strcmp(optarg, "every")) o.check = 2;
 			else if (!strcmp(optarg, "last")) o.check = 1;
@@ -531,8 +614,10 @@ int main(int argc, char **argv)
 		die("%s", "bad iteration counts");
 	if (o.min_iters > o.iters)
 		o.iters = o.min_iters;
-	if (o.ops[OP_PINGPONG] && nprocs < 2)
-		die("%s", "pingpong needs at least 2 ranks");
+	if ((o.ops[OP_PINGPONG] || o.ops[OP_BW]) && nprocs < 2)
+		die("%s", "pingpong and bw need at least 2 ranks");
+	if (o.window < 1 || o.window > 4096 || o.window_bytes == 0)
+		die("%s", "bad --window (1..4096) or --window-bytes");
 	if (o.bucket_bytes < sizeof(float) || o.model_bytes < sizeof(float) ||
 	    (o.model_bytes + o.bucket_bytes - 1) / o.bucket_bytes > 1024)
 		die("%s", "bad --model/--bucket (at most 1024 buckets)");
@@ -546,6 +631,12 @@ int main(int argc, char **argv)
 		size_t b = (o.sizes[i] + 3) / 4 * 4;
 		if (b > smax) smax = b;
 		size_t rb = o.ops[OP_ALLGATHER] ? b * (size_t)nprocs : b;
+		if (o.ops[OP_BW]) {
+			size_t wb = (size_t)bw_window(&o, o.sizes[i]) *
+				    bw_stride(o.sizes[i]);
+			if (wb > smax) smax = wb;
+			if (wb > rb) rb = wb;
+		}
 		if (rb > rmax) rmax = rb;
 	}
 	if ((o.ops[OP_TRAIN] || o.ops[OP_TRAIN_NB]) && o.model_bytes > rmax)
@@ -560,6 +651,9 @@ int main(int argc, char **argv)
 	struct ctx c = {.o = &o};
 	c.sbuf = xalloc(smax);
 	c.rbuf = xalloc(rmax);
+	c.reqs = malloc(sizeof(*c.reqs) * (size_t)o.window);
+	if (!c.reqs)
+		die("%s", "out of memory");
 
 	if (rank == 0) {
 		char host[256] = "";
@@ -592,6 +686,7 @@ int main(int argc, char **argv)
 		fclose(rawf);
 	free(c.sbuf);
 	free(c.rbuf);
+	free(c.reqs);
 	free(o.sizes);
 	MPI_Bcast(&total_failures, 1, MPI_LONG, 0, MPI_COMM_WORLD);
 	MPI_Finalize();

@@ -4,6 +4,7 @@
 #define ENCSHIM_H
 
 #include "encshim/aead.h"
+#include "encshim/env.h"
 #include "encshim/error.h"
 #include "encshim/keyfile.h"
 #include "encshim/session.h"

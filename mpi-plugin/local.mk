@@ -15,6 +15,7 @@ mpi_plugin_mca_pml_encshim_la_SOURCES = \
 	mpi-plugin/pml_encshim_component.c \
 	mpi-plugin/pml_encshim_bypass.c \
 	mpi-plugin/pml_encshim_peer.c \
+	mpi-plugin/pml_encshim_job.c \
 	mpi-plugin/pml_encshim_pool.c \
 	mpi-plugin/pml_encshim_request.c \
 	mpi-plugin/pml_encshim_send.c \

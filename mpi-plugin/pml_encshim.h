@@ -71,7 +71,19 @@ void encshim_bypass_guard(void);
 /* ---- keys and peers (pml_encshim_peer.c) ---- */
 
 int encshim_keys_init(void);     /* key file, local keys, modex send */
+/* After the modex fence, before the first session: binds the local keys
+ * to the job identifier J and makes the sessions with ourselves. */
+int encshim_keys_bind_job(void);
 void encshim_keys_fini(void);
+
+/* ---- job identifier (pml_encshim_job.c) ---- */
+
+#define ENCSHIM_MPI_NONCE_BYTES 16
+#define ENCSHIM_MPI_JOB_BYTES (4 + ENCSHIM_MPI_NONCE_BYTES)
+/* Rank 0 draws the job nonce and publishes it in the modex. */
+int encshim_job_publish(void);
+/* J = BE32(Open MPI jobid) || rank 0's nonce; after the modex fence. */
+int encshim_job_id(uint8_t job[ENCSHIM_MPI_JOB_BYTES]);
 /* The session with the process behind rank `rank` of comm (remote group
  * for intercommunicators), made on first use; for ourselves, the session
  * that seals (sealing) or its mirror that opens. NULL after logging why. */

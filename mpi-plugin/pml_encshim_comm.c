@@ -2,8 +2,13 @@
 /* Management calls carry no message data: passed to the wrapped PML. */
 #include "pml_encshim.h"
 
+/* Runs after the modex fence of MPI_Init, before any message. */
 int encshim_add_procs(struct ompi_proc_t **procs, size_t nprocs)
 {
+	int rc = encshim_keys_bind_job();
+
+	if (OMPI_SUCCESS != rc)
+		return rc;
 	return encshim_inner.pml_add_procs(procs, nprocs);
 }
 

@@ -125,7 +125,8 @@ int encshim_register_vars(void)
 		       MCA_BASE_VAR_TYPE_BOOL, OPAL_INFO_LVL_1,
 		       &encshim_param.enable);
 	register_param("verbose",
-		       "1: print one line of counters per rank at MPI_Finalize",
+		       "1: print one line of counters per rank at MPI_Finalize; "
+		       "2: also the job id each rank binds its keys to",
 		       MCA_BASE_VAR_TYPE_INT, OPAL_INFO_LVL_2,
 		       &encshim_param.verbose);
 	register_param("backend",

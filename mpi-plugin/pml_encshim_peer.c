@@ -105,23 +105,33 @@ static bool window_ok(int w)
 	       w <= (int)ENCSHIM_REPLAY_WINDOW_MAX && 0 == (w & (w - 1));
 }
 
+/* The job id is not known yet (encshim_keys_bind_job sets it): the key
+ * pairs must exist now, to be published before the modex fence. */
 static int make_locals(const uint8_t secret[ENCSHIM_SECRET_BYTES],
 		       enum encshim_backend b)
 {
-	uint8_t job[4], id[9], mid[9];
+	static const uint8_t pending[] = "encshim: job id not bound yet";
+	uint8_t id[9], mid[9];
+	size_t idlen = identity_of(id, my_jobid, my_vpid, false);
+	size_t midlen = identity_of(mid, my_jobid, my_vpid, true);
+	int rc;
+
+	rc = encshim_local_new(&local_keys, secret, pending, sizeof(pending),
+			       id, idlen, b);
+	if (ENCSHIM_OK == rc)
+		rc = encshim_local_new(&mirror_keys, secret, pending,
+				       sizeof(pending), mid, midlen, b);
+	return check_env_status(rc, "key set-up");
+}
+
+static int make_self_sessions(void)
+{
+	uint8_t id[9], mid[9];
 	size_t idlen = identity_of(id, my_jobid, my_vpid, false);
 	size_t midlen = identity_of(mid, my_jobid, my_vpid, true);
 	uint8_t pub[ENCSHIM_PUBKEY_BYTES];
 	int rc;
 
-	put_be32(job, my_jobid);
-	rc = encshim_local_new(&local_keys, secret, job, sizeof(job), id,
-			       idlen, b);
-	if (ENCSHIM_OK == rc)
-		rc = encshim_local_new(&mirror_keys, secret, job, sizeof(job),
-				       mid, midlen, b);
-	if (ENCSHIM_OK != rc)
-		return check_env_status(rc, "key set-up");
 	encshim_local_public_key(mirror_keys, pub);
 	rc = encshim_peer_new(&self_tx, local_keys, mid, midlen, pub,
 			      (size_t)encshim_param.replay_window);
@@ -130,6 +140,34 @@ static int make_locals(const uint8_t secret[ENCSHIM_SECRET_BYTES],
 		rc = encshim_peer_new(&self_rx, mirror_keys, id, idlen, pub,
 				      (size_t)encshim_param.replay_window);
 	return check_env_status(rc, "session with self");
+}
+
+/* "job 0x1234abcd nonce 0123..." : shows which launch keys belong to. */
+static void log_job(const uint8_t job[ENCSHIM_MPI_JOB_BYTES])
+{
+	char hex[2 * ENCSHIM_MPI_NONCE_BYTES + 1];
+
+	sodium_bin2hex(hex, sizeof(hex), job + 4, ENCSHIM_MPI_NONCE_BYTES);
+	encshim_log("job id: Open MPI jobid 0x%08x, nonce %s", my_jobid, hex);
+}
+
+int encshim_keys_bind_job(void)
+{
+	uint8_t job[ENCSHIM_MPI_JOB_BYTES];
+	int rc;
+
+	if (NULL != self_tx)
+		return OMPI_SUCCESS; /* bound at the first add_procs */
+	if (OMPI_SUCCESS != encshim_job_id(job))
+		return OMPI_ERROR;
+	rc = encshim_local_set_job(local_keys, job, sizeof(job));
+	if (ENCSHIM_OK == rc)
+		rc = encshim_local_set_job(mirror_keys, job, sizeof(job));
+	if (ENCSHIM_OK != rc)
+		return check_env_status(rc, "job id");
+	if (encshim_param.verbose > 1)
+		log_job(job);
+	return make_self_sessions();
 }
 
 static int publish_key(void)
@@ -174,7 +212,8 @@ int encshim_keys_init(void)
 	peers = calloc(npeers ? npeers : 1, sizeof(*peers));
 	if (NULL == peers)
 		return OMPI_ERR_OUT_OF_RESOURCE;
-	return publish_key();
+	rc = publish_key();
+	return OMPI_SUCCESS == rc ? encshim_job_publish() : rc;
 }
 
 void encshim_keys_fini(void)

@@ -20,14 +20,21 @@ struct encshim_aead_ops {
 		    void *out, const uint8_t tag[16]);
 };
 
+/* seal and open may run on several threads at once with one object:
+ * backends whose calls change their state (OpenSSL's contexts) keep
+ * their own locks. */
 struct encshim_aead {
 	const struct encshim_aead_ops *ops;
 	void *state; /* backend key schedule, wiped by fini */
+	_Atomic unsigned holds; /* the last encshim_aead_free wipes */
 };
 
 extern const struct encshim_aead_ops encshim_aead_sodium_ops;
 #ifdef HAVE_OPENSSL
 extern const struct encshim_aead_ops encshim_aead_openssl_ops;
+#endif
+#ifdef HAVE_IPSEC_MB
+extern const struct encshim_aead_ops encshim_aead_ipsecmb_ops;
 #endif
 
 #endif

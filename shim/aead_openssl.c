@@ -7,14 +7,33 @@
 #include "config.h"
 
 #include <limits.h>
-#include <stdlib.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
 #include <openssl/evp.h>
 
 #include "aead_impl.h"
+#include "secmem.h"
 
-struct ossl_state {
+/*
+ * An EVP context changes as it works, so one context serves one message
+ * at a time. A key has up to LANES contexts per direction, each behind
+ * its own mutex: the first is made with the key, the others only when
+ * every existing one is busy, so a key used by one thread costs one.
+ */
+#define LANES 4
+
+struct lane {
+	pthread_mutex_t lock;
 	EVP_CIPHER_CTX *enc;
 	EVP_CIPHER_CTX *dec;
+};
+
+struct ossl_state {
+	uint8_t key[32];          /* to key lanes made later */
+	pthread_mutex_t grow;
+	_Atomic unsigned nlanes;
+	struct lane lane[LANES];
 };
 
 /* EVP_*Update takes an int length: feed large buffers in 1 GiB steps. */
@@ -25,34 +44,76 @@ static int usable(const char **why)
 	return 0; /* software AES in OpenSSL is constant time (vpaes) */
 }
 
+static int lane_init(struct lane *l, const uint8_t key[32])
+{
+	l->enc = EVP_CIPHER_CTX_new();
+	l->dec = EVP_CIPHER_CTX_new();
+	if (!l->enc || !l->dec ||
+	    EVP_EncryptInit_ex(l->enc, EVP_aes_256_gcm(), NULL, key, NULL) != 1 ||
+	    EVP_DecryptInit_ex(l->dec, EVP_aes_256_gcm(), NULL, key, NULL) != 1) {
+		EVP_CIPHER_CTX_free(l->enc);
+		EVP_CIPHER_CTX_free(l->dec);
+		return -1;
+	}
+	pthread_mutex_init(&l->lock, NULL);
+	return 0;
+}
+
 static void fini(struct encshim_aead *a)
 {
 	struct ossl_state *st = a->state;
 
 	if (!st)
 		return;
-	EVP_CIPHER_CTX_free(st->enc); /* cleanses the key schedule */
-	EVP_CIPHER_CTX_free(st->dec);
-	free(st);
+	for (unsigned i = 0; i < atomic_load(&st->nlanes); i++) {
+		EVP_CIPHER_CTX_free(st->lane[i].enc); /* cleanses the schedule */
+		EVP_CIPHER_CTX_free(st->lane[i].dec);
+		pthread_mutex_destroy(&st->lane[i].lock);
+	}
+	pthread_mutex_destroy(&st->grow);
+	secmem_free(st, sizeof(*st)); /* wipes the key */
 	a->state = NULL;
 }
 
 static int init(struct encshim_aead *a, const uint8_t key[32])
 {
-	struct ossl_state *st = calloc(1, sizeof(*st));
+	struct ossl_state *st = secmem_alloc(sizeof(*st));
 
 	if (!st)
 		return ENCSHIM_E_NOMEM;
+	memcpy(st->key, key, sizeof(st->key));
+	pthread_mutex_init(&st->grow, NULL);
 	a->state = st;
-	st->enc = EVP_CIPHER_CTX_new();
-	st->dec = EVP_CIPHER_CTX_new();
-	if (!st->enc || !st->dec ||
-	    EVP_EncryptInit_ex(st->enc, EVP_aes_256_gcm(), NULL, key, NULL) != 1 ||
-	    EVP_DecryptInit_ex(st->dec, EVP_aes_256_gcm(), NULL, key, NULL) != 1) {
+	if (lane_init(&st->lane[0], key)) {
 		fini(a);
 		return ENCSHIM_E_CRYPTO;
 	}
+	atomic_store(&st->nlanes, 1);
 	return 0;
+}
+
+/* A free lane, locked: an idle one, else a new one, else wait for one. */
+static struct lane *lane_get(struct ossl_state *st)
+{
+	unsigned n = atomic_load(&st->nlanes), i;
+	struct lane *l = NULL;
+
+	for (i = 0; i < n; i++)
+		if (pthread_mutex_trylock(&st->lane[i].lock) == 0)
+			return &st->lane[i];
+	pthread_mutex_lock(&st->grow);
+	n = atomic_load(&st->nlanes);
+	if (n < LANES && lane_init(&st->lane[n], st->key) == 0) {
+		l = &st->lane[n];
+		pthread_mutex_lock(&l->lock);
+		atomic_store(&st->nlanes, n + 1);
+	}
+	pthread_mutex_unlock(&st->grow);
+	if (!l) {
+		l = &st->lane[(uintptr_t)pthread_self() % n];
+		pthread_mutex_lock(&l->lock);
+	}
+	return l;
 }
 
 static int update(EVP_CIPHER_CTX *c, int enc, unsigned char *out,
@@ -77,34 +138,38 @@ static int seal(struct encshim_aead *a, const uint8_t nonce[12],
 		const void *aad, size_t aadlen, const void *in, size_t len,
 		void *out, uint8_t tag[16])
 {
-	EVP_CIPHER_CTX *c = ((struct ossl_state *)a->state)->enc;
+	struct lane *l = lane_get(a->state);
+	EVP_CIPHER_CTX *c = l->enc;
 	unsigned char fin[16]; /* GCM's final writes nothing */
-	int outl;
+	int outl, rc = 0;
 
 	if (EVP_EncryptInit_ex(c, NULL, NULL, NULL, nonce) != 1 ||
 	    update(c, 1, NULL, aad, aadlen) || update(c, 1, out, in, len) ||
 	    EVP_EncryptFinal_ex(c, fin, &outl) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, tag) != 1)
-		return ENCSHIM_E_CRYPTO;
-	return 0;
+		rc = ENCSHIM_E_CRYPTO;
+	pthread_mutex_unlock(&l->lock);
+	return rc;
 }
 
 static int open_(struct encshim_aead *a, const uint8_t nonce[12],
 		 const void *aad, size_t aadlen, const void *in, size_t len,
 		 void *out, const uint8_t tag[16])
 {
-	EVP_CIPHER_CTX *c = ((struct ossl_state *)a->state)->dec;
+	struct lane *l = lane_get(a->state);
+	EVP_CIPHER_CTX *c = l->dec;
 	unsigned char fin[16];
-	int outl;
+	int outl, rc = 0;
 
 	if (EVP_DecryptInit_ex(c, NULL, NULL, NULL, nonce) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, (void *)tag) != 1 ||
 	    update(c, 0, NULL, aad, aadlen) || update(c, 0, out, in, len))
-		return ENCSHIM_E_CRYPTO;
+		rc = ENCSHIM_E_CRYPTO;
 	/* Final compares the tag with CRYPTO_memcmp (constant time). */
-	if (EVP_DecryptFinal_ex(c, fin, &outl) != 1)
-		return ENCSHIM_E_AUTH;
-	return 0;
+	else if (EVP_DecryptFinal_ex(c, fin, &outl) != 1)
+		rc = ENCSHIM_E_AUTH;
+	pthread_mutex_unlock(&l->lock);
+	return rc;
 }
 
 const struct encshim_aead_ops encshim_aead_openssl_ops = {

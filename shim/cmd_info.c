@@ -10,6 +10,7 @@
 
 #include "commands.h"
 #include "encshim/aead.h"
+#include "encshim/env.h"
 #include "encshim/keyfile.h"
 
 static double now(void)
@@ -86,11 +87,12 @@ static void cpu_features(void)
 
 static void backends(int measure)
 {
-	static const enum encshim_backend all[] = { ENCSHIM_BACKEND_OPENSSL,
+	static const enum encshim_backend all[] = { ENCSHIM_BACKEND_IPSECMB,
+						    ENCSHIM_BACKEND_OPENSSL,
 						    ENCSHIM_BACKEND_SODIUM };
 	static const size_t sizes[] = { 1024, 16384, 1 << 20 };
 
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		enum encshim_backend got;
 		const char *why;
 
@@ -114,8 +116,9 @@ static void backends(int measure)
 int cmd_info(int argc, char **argv)
 {
 	enum encshim_backend want, got;
-	const char *why = NULL, *env = getenv("ENCSHIM_BACKEND");
-	char path[4096];
+	const char *why = NULL;
+	char path[4096], why_env[ENCSHIM_ENV_WHY_BYTES];
+	struct encshim_verbs_env verbs;
 	uint8_t secret[32];
 	int measure = 1, rc;
 
@@ -128,21 +131,27 @@ int cmd_info(int argc, char **argv)
 			fprintf(f, "usage: encshim info [--no-measure]\n\n"
 				   "Prints the version, the AES-256-GCM backend that ENCSHIM_BACKEND\n"
 				   "selects and why, CPU features, the single-core seal/open rate of\n"
-				   "each backend (median of 5 rounds), and the job secret's state.\n");
+				   "each backend (median of 5 rounds), the job secret's state and the\n"
+				   "verbs interposer's settings. Exit 2 when an ENCSHIM_* value is refused.\n");
 			return f == stdout ? EXIT_OK : EXIT_USAGE;
 		}
 	}
 	printf("encshim %s (wire version 1, AES-256-GCM)\n", PACKAGE_VERSION);
-	printf("libs:     libsodium %s%s\n", sodium_version_string(),
+	printf("libs:     libsodium %s%s%s\n", sodium_version_string(),
 #ifdef HAVE_OPENSSL
-	       ", OpenSSL libcrypto"
+	       ", OpenSSL libcrypto",
 #else
-	       " (OpenSSL backend not built)"
+	       " (OpenSSL backend not built)",
+#endif
+#ifdef HAVE_IPSEC_MB
+	       ", Intel ipsec-mb"
+#else
+	       " (ipsec-mb backend not built)"
 #endif
 	);
 	cpu_features();
-	if (encshim_backend_parse(env, &want)) {
-		printf("selected: none: ENCSHIM_BACKEND='%s' is not auto, openssl or sodium\n", env);
+	if (encshim_env_backend(&want, why_env)) {
+		printf("selected: none: %s\n", why_env);
 		return EXIT_USAGE;
 	}
 	rc = encshim_backend_resolve(want, &got, &why);
@@ -154,5 +163,12 @@ int cmd_info(int argc, char **argv)
 	sodium_memzero(secret, sizeof(secret));
 	printf("key file: %s: %s\n", rc == ENCSHIM_E_ENV ? "$ENCSHIM_KEY_FILE" : path,
 	       rc ? encshim_strerror(rc) : "ok (0600, well formed)");
+	if (encshim_env_verbs(&verbs, why_env)) {
+		printf("verbs:    refused: %s\n", why_env);
+		return EXIT_USAGE;
+	}
+	printf("verbs:    one-sided %s, stats %s, HELLO timeout %u s\n",
+	       verbs.allow_one_sided ? "ALLOWED IN CLEAR" : "refused",
+	       verbs.stats ? "on" : "off", verbs.hello_timeout);
 	return EXIT_OK;
 }

@@ -15,7 +15,9 @@
  *                                   pt2pt is the one-sided component that
  *                                   goes through the PML; Debian's default
  *                                   configuration excludes it)
- * followed by ARGS unchanged.
+ * followed by ARGS unchanged. Before that, every pml and hook list the job
+ * would see (ARGS, OMPI_MCA_* variables, parameter files: mca_check.c)
+ * must keep encshim; one that leaves it out is refused with exit 2.
  */
 #include "config.h"
 
@@ -28,6 +30,7 @@
 
 #include "commands.h"
 #include "encshim.h"
+#include "mca_check.h"
 
 #ifndef ENCSHIM_OMPI_COMPONENT_DIR
 #define ENCSHIM_OMPI_COMPONENT_DIR ""
@@ -47,8 +50,16 @@ static void usage(FILE *f)
 		"  --mca mca_component_path DIR:OPENMPI_DIR  --mca pml_encshim_enable 1\n"
 		"  -x ENCSHIM_KEY_FILE=PATH  [-x ENCSHIM_BACKEND]  --mca hook encshim\n"
 		"  [--mca osc pt2pt]\n\n"
-		"Do not name a PML (--mca pml ob1): that keeps the wrapper from loading and\n"
-		"the job stops at MPI_Init; to force one, write --mca pml ob1,encshim.\n\n"
+		"Refused before anything starts (exit 2): a pml or hook component list that\n"
+		"leaves encshim out, such as '--mca pml ob1' or '--mca hook ^encshim', from\n"
+		"any of: -mca/--mca/-gmca/--gmca KEY VALUE, -x OMPI_MCA_KEY=VALUE,\n"
+		"OMPI_MCA_KEY in the environment, mca_base_env_list, --tune and --am files,\n"
+		"$HOME/.openmpi/mca-params.conf and mca_base_param_files (KEY: pml, hook,\n"
+		"ompi_pml, ompi_hook), and any pml_encshim_enable but 1 from these sources.\n"
+		"Every source counts, even one another overrides.\n"
+		"To force a PML, name encshim with it: --mca pml ob1,encshim; an exclusion\n"
+		"list is fine without encshim: --mca pml ^ucx. System-wide files\n"
+		"(openmpi-mca-params.conf) are the administrator's and are not read.\n\n"
 		"environment:\n"
 		"  ENCSHIM_KEY_FILE       job secret (default ~/.encshim/job.key;\n"
 		"                         create it with 'encshim keygen')\n"
@@ -113,21 +124,6 @@ static const char *user_choice(int argc, char **argv, const char *fw)
 	return v;
 }
 
-/* A pml or hook list without encshim would keep the plugin out (MPI_Init
- * would then stop the job): say so before starting anything. */
-static int check_choice(int argc, char **argv, const char *fw)
-{
-	const char *v = user_choice(argc, argv, fw);
-
-	if (NULL == v || NULL != strstr(v, "encshim"))
-		return EXIT_OK;
-	fprintf(stderr,
-		"encshim mpirun: '--mca %s %s' keeps the encshim plugin from "
-		"loading; drop it (encshim wraps whichever PML Open MPI picks) "
-		"or write '--mca %s %s,encshim'\n", fw, v, fw, v);
-	return EXIT_USAGE;
-}
-
 /* Appends the -x options every app context needs; returns the new count. */
 static int add_env(char **av, int n, char *keyarg)
 {
@@ -143,10 +139,11 @@ static int add_env(char **av, int n, char *keyarg)
 int cmd_mpirun(int argc, char **argv)
 {
 	static char keyarg[sizeof("ENCSHIM_KEY_FILE=") + 4096];
-	char path[4096], comppath[2 * PATH_MAX + 2];
+	char path[4096], comppath[2 * PATH_MAX + 2], why[ENCSHIM_ENV_WHY_BYTES];
+	enum encshim_backend backend;
 	const char *mpirun = getenv("ENCSHIM_MPIRUN"), *dir = NULL;
 	char **av;
-	int n = 0, rc;
+	int n = 0, names_hook = 0, rc;
 
 	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		usage(stdout);
@@ -156,11 +153,15 @@ int cmd_mpirun(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	rc = check_choice(argc, argv, "pml");
-	if (EXIT_OK == rc)
-		rc = check_choice(argc, argv, "hook");
-	if (EXIT_OK != rc)
-		return rc;
+	/* a pml or hook list without encshim, from any source, would keep
+	 * the plugin out: say so before starting anything */
+	if (mca_check_job(argc - 1, argv + 1, &names_hook))
+		return EXIT_USAGE;
+	/* every rank would refuse it at MPI_Init */
+	if (encshim_env_backend(&backend, why)) {
+		fprintf(stderr, "encshim mpirun: %s\n", why);
+		return EXIT_USAGE;
+	}
 	rc = check_key(path, sizeof(path));
 	if (EXIT_OK != rc)
 		return rc;
@@ -188,7 +189,7 @@ int cmd_mpirun(int argc, char **argv)
 	n = add_env(av, n, keyarg);
 	/* Naming the hook makes Open MPI stop at MPI_Init if it cannot load
 	 * it, rather than run without the check. */
-	if (NULL == user_choice(argc, argv, "hook")) {
+	if (!names_hook) {
 		av[n++] = "--mca";
 		av[n++] = "hook";
 		av[n++] = "encshim";

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "encshim/env.h"
 #include "encshim/error.h"
 #include "encshim/keyfile.h"
 #include "encshim/wire.h"
@@ -33,8 +34,12 @@ static void preload_usage(FILE *f)
 		"  --allow-one-sided  let RDMA READ/WRITE/atomics through IN CLEAR\n"
 		"                     (sets ENCSHIM_VERBS_ALLOW_ONE_SIDED=1)\n"
 		"  --stats            print counters at exit (sets ENCSHIM_STATS=1)\n\n"
-		"environment: ENCSHIM_KEY_FILE, ENCSHIM_JOB_ID, ENCSHIM_BACKEND,\n"
-		"  ENCSHIM_VERBS_LIB (the library to preload), ENCSHIM_VERBS_HELLO_TIMEOUT\n");
+		"environment (a value not listed is refused before CMD starts):\n"
+		"  ENCSHIM_KEY_FILE, ENCSHIM_JOB_ID, ENCSHIM_BACKEND (auto, openssl, sodium),\n"
+		"  ENCSHIM_VERBS_ALLOW_ONE_SIDED and ENCSHIM_STATS (1, yes, true, on or\n"
+		"  0, no, false, off; default 0), ENCSHIM_VERBS_HELLO_TIMEOUT (seconds,\n"
+		"  1 to %u, default %u), ENCSHIM_VERBS_LIB (the library to preload)\n",
+		ENCSHIM_HELLO_TIMEOUT_MAX, ENCSHIM_HELLO_TIMEOUT_DEFAULT);
 }
 
 static int usable(const char *p)
@@ -85,8 +90,9 @@ static int find_lib(char *out, size_t outlen)
 
 int cmd_preload(int argc, char **argv)
 {
-	char lib[PATH_MAX], key[4096], *pre;
+	char lib[PATH_MAX], key[4096], why[ENCSHIM_ENV_WHY_BYTES], *pre;
 	uint8_t secret[ENCSHIM_SECRET_BYTES];
+	struct encshim_verbs_env env;
 	const char *old;
 	int i = 1, rc;
 
@@ -109,6 +115,11 @@ int cmd_preload(int argc, char **argv)
 	}
 	if (i >= argc) {
 		preload_usage(stderr);
+		return EXIT_USAGE;
+	}
+	/* the interposer would refuse every queue: say why before CMD starts */
+	if (encshim_env_verbs(&env, why)) {
+		fprintf(stderr, "encshim preload: %s\n", why);
 		return EXIT_USAGE;
 	}
 	rc = encshim_keyfile_path(key, sizeof(key));

@@ -102,8 +102,10 @@ out:
 
 int cmd_selftest(int argc, char **argv)
 {
-	static const enum encshim_backend all[] = { ENCSHIM_BACKEND_OPENSSL,
+	static const enum encshim_backend all[] = { ENCSHIM_BACKEND_IPSECMB,
+						    ENCSHIM_BACKEND_OPENSSL,
 						    ENCSHIM_BACKEND_SODIUM };
+	const size_t n = sizeof(all) / sizeof(all[0]);
 	int fails = 0, ran = 0;
 
 	if (argc > 1) {
@@ -114,8 +116,8 @@ int cmd_selftest(int argc, char **argv)
 			   "that tampered, replayed, misrouted and reflected\nframes are refused.\n");
 		return f == stdout ? EXIT_OK : EXIT_USAGE;
 	}
-	for (size_t i = 0; i < 2; i++)
-		for (size_t j = 0; j < 2; j++) {
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < n; j++) {
 			enum encshim_backend g;
 
 			if (encshim_backend_resolve(all[i], &g, NULL) ||

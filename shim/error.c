@@ -15,7 +15,7 @@ const char *encshim_strerror(int status)
 	case ENCSHIM_E_CRYPTO:
 		return "the AES-256-GCM library failed; check that libcrypto/libsodium are intact";
 	case ENCSHIM_E_NOBACKEND:
-		return "no usable AES-256-GCM backend: this CPU lacks AES-NI/PCLMUL for libsodium and OpenSSL is not built in; install libssl-dev and rebuild, or set ENCSHIM_BACKEND=openssl";
+		return "no usable AES-256-GCM backend: the one ENCSHIM_BACKEND (pml_encshim_backend) names is not built in or this CPU lacks AES-NI/PCLMUL for it (`encshim info` says which); leave it unset for auto, or install libipsec-mb-dev / libssl-dev and rebuild";
 	case ENCSHIM_E_MALFORMED:
 		return "malformed frame (too short, or unknown version/type): the peer is not running a compatible encshim, or the data was corrupted";
 	case ENCSHIM_E_AUTH:

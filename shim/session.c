@@ -86,6 +86,16 @@ int encshim_local_new(struct encshim_local **out,
 	return 0;
 }
 
+int encshim_local_set_job(struct encshim_local *l, const void *job_id,
+			  size_t job_id_len)
+{
+	if (!job_id_len || job_id_len > ENCSHIM_MAX_JOB_ID)
+		return ENCSHIM_E_INVAL;
+	memcpy(l->job, job_id, job_id_len);
+	l->joblen = job_id_len;
+	return 0;
+}
+
 void encshim_local_free(struct encshim_local *l)
 {
 	sodium_free(l); /* zeroes before unmapping; NULL is a no-op */
@@ -256,7 +266,10 @@ int encshim_peer_seal(struct encshim_peer *p, const void *env, size_t envlen,
 		      const void *pt, size_t len, void *frame)
 {
 	uint8_t *f = frame, aad[ENCSHIM_HEADER_BYTES + ENCSHIM_MAX_ENVELOPE];
+	struct encshim_aead *key;
 	struct tx *t = &p->tx;
+	uint32_t epoch;
+	uint64_t seq;
 	size_t aadlen;
 	int rc;
 
@@ -264,27 +277,32 @@ int encshim_peer_seal(struct encshim_peer *p, const void *env, size_t envlen,
 		return ENCSHIM_E_INVAL;
 	if ((uint64_t)len > ENCSHIM_MAX_PLAINTEXT)
 		return ENCSHIM_E_TOOBIG;
+	/* Only the nonce is reserved under the lock: AES runs outside it,
+	 * so threads sealing to one peer do not queue behind each other. */
 	pthread_mutex_lock(&t->lock);
 	rc = t->next_seq > ENCSHIM_MAX_SEQ ? ENCSHIM_E_EXHAUSTED
 					   : tx_rekey_if_due(p, len);
-	if (rc)
-		goto out;
+	if (rc) {
+		pthread_mutex_unlock(&t->lock);
+		return rc;
+	}
+	epoch = t->epoch;
+	seq = t->next_seq++; /* consumed even if the seal fails: never reused */
+	t->epoch_msgs++;
+	t->epoch_bytes += len;
+	key = encshim_aead_hold(t->aead); /* a rekey may retire it meanwhile */
+	pthread_mutex_unlock(&t->lock);
 	f[ENCSHIM_HDR_VERSION] = ENCSHIM_WIRE_VERSION;
 	f[ENCSHIM_HDR_TYPE] = ENCSHIM_FRAME_DATA;
 	f[ENCSHIM_HDR_RESERVED] = 0;
 	f[ENCSHIM_HDR_RESERVED + 1] = 0;
-	be32(f + ENCSHIM_HDR_EPOCH, t->epoch);
-	be64(f + ENCSHIM_HDR_SEQ, t->next_seq);
-	/* Consumed before sealing: a failed seal never frees its nonce. */
-	t->next_seq++;
-	t->epoch_msgs++;
-	t->epoch_bytes += len;
+	be32(f + ENCSHIM_HDR_EPOCH, epoch);
+	be64(f + ENCSHIM_HDR_SEQ, seq);
 	aadlen = make_aad(aad, f, env, envlen);
-	rc = encshim_aead_seal(t->aead, nonce_of(f), aad, aadlen, pt, len,
+	rc = encshim_aead_seal(key, nonce_of(f), aad, aadlen, pt, len,
 			       f + ENCSHIM_HEADER_BYTES,
 			       f + ENCSHIM_HEADER_BYTES + len);
-out:
-	pthread_mutex_unlock(&t->lock);
+	encshim_aead_free(key);
 	return rc;
 }
 
@@ -304,9 +322,10 @@ int encshim_frame_peek(const void *frame, size_t framelen, uint32_t *epoch,
 }
 
 /*
- * The key for a frame's epoch: the current or previous one, or a fresh
- * key for the next epoch, installed only once a frame authenticates
- * under it (rx_advance), so forged epochs cannot disturb state.
+ * The key for a frame's epoch, held for the caller: the current or
+ * previous one, or a fresh key for the next epoch, installed only once
+ * a frame authenticates under it (rx_commit), so forged epochs cannot
+ * disturb state. Called with the lock held.
  */
 static int rx_key(struct encshim_peer *p, uint32_t epoch,
 		  struct encshim_aead **key, int *is_next)
@@ -315,9 +334,9 @@ static int rx_key(struct encshim_peer *p, uint32_t epoch,
 
 	*is_next = 0;
 	if (epoch == r->epoch) {
-		*key = r->cur;
+		*key = encshim_aead_hold(r->cur);
 	} else if (r->epoch && epoch == r->epoch - 1 && r->prev) {
-		*key = r->prev;
+		*key = encshim_aead_hold(r->prev);
 	} else if (r->epoch < ENCSHIM_MAX_EPOCH && epoch == r->epoch + 1) {
 		*is_next = 1;
 		return aead_for_epoch(key, p->backend, r->root, epoch);
@@ -327,12 +346,23 @@ static int rx_key(struct encshim_peer *p, uint32_t epoch,
 	return 0;
 }
 
-static void rx_advance(struct rx *r, struct encshim_aead *next)
+/* After the frame authenticated: its order check, then, for the first
+ * frame of the next epoch, that key becomes current (taking the hold).
+ * Another thread may have moved the epoch since rx_key: a frame of an
+ * epoch that is no longer next needs no install. */
+static int rx_commit(struct rx *r, uint64_t seq, uint32_t epoch,
+		     struct encshim_aead **next)
 {
-	encshim_aead_free(r->prev);
-	r->prev = r->cur;
-	r->cur = next;
-	r->epoch++;
+	int rc = replay_accept(&r->win, seq);
+
+	if (!rc && *next && epoch == r->epoch + 1) {
+		encshim_aead_free(r->prev);
+		r->prev = r->cur;
+		r->cur = *next;
+		r->epoch++;
+		*next = NULL;
+	}
+	return rc;
 }
 
 int encshim_peer_open(struct encshim_peer *p, const void *env, size_t envlen,
@@ -340,7 +370,7 @@ int encshim_peer_open(struct encshim_peer *p, const void *env, size_t envlen,
 {
 	uint8_t aad[ENCSHIM_HEADER_BYTES + ENCSHIM_MAX_ENVELOPE];
 	const uint8_t *f = frame;
-	struct encshim_aead *key = NULL;
+	struct encshim_aead *key = NULL, *next = NULL;
 	struct rx *r = &p->rx;
 	size_t len, aadlen;
 	uint32_t epoch;
@@ -356,28 +386,27 @@ int encshim_peer_open(struct encshim_peer *p, const void *env, size_t envlen,
 	aadlen = make_aad(aad, f, env, envlen);
 	pthread_mutex_lock(&r->lock);
 	rc = rx_key(p, epoch, &key, &is_next);
+	pthread_mutex_unlock(&r->lock);
 	if (rc)
-		goto out;
-	/* Authenticate first (the AEAD wipes pt on failure) ... */
+		return rc;
+	/* Authenticate first (the AEAD wipes pt on failure), outside the
+	 * lock ... */
 	rc = encshim_aead_open(key, nonce_of(f), aad, aadlen,
 			       f + ENCSHIM_HEADER_BYTES, len, pt,
 			       f + ENCSHIM_HEADER_BYTES + len);
 	if (rc)
 		goto out;
 	/* ... then check order, so forgeries never move the state. */
-	rc = replay_accept(&r->win, seq);
-	if (rc) {
-		sodium_memzero(pt, len);
-		goto out;
-	}
-	if (is_next) {
-		rx_advance(r, key);
-		key = NULL;
-	}
-out:
-	pthread_mutex_unlock(&r->lock);
 	if (is_next)
-		encshim_aead_free(key);
+		next = encshim_aead_hold(key);
+	pthread_mutex_lock(&r->lock);
+	rc = rx_commit(r, seq, epoch, &next);
+	pthread_mutex_unlock(&r->lock);
+	if (rc)
+		sodium_memzero(pt, len);
+out:
+	encshim_aead_free(next);
+	encshim_aead_free(key);
 	return rc;
 }
 

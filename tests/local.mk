@@ -1,7 +1,7 @@
 # Unit tests of the crypto core (cmocka): `make check`.
 UNIT_TESTS = tests/unit/test_aead tests/unit/test_kdf tests/unit/test_frame \
 	tests/unit/test_replay tests/unit/test_threads tests/unit/test_keyfile \
-	tests/unit/test_kex tests/unit/test_secmem
+	tests/unit/test_kex tests/unit/test_secmem tests/unit/test_env tests/unit/test_mca
 if HAVE_CMOCKA
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
@@ -32,6 +32,13 @@ tests_unit_test_kex_LDADD = $(UNIT_LDADD)
 tests_unit_test_secmem_SOURCES = tests/unit/test_secmem.c tests/unit/util.h
 tests_unit_test_secmem_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_secmem_LDADD = $(UNIT_LDADD)
+tests_unit_test_env_SOURCES = tests/unit/test_env.c tests/unit/util.h
+tests_unit_test_env_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_env_LDADD = $(UNIT_LDADD)
+tests_unit_test_mca_SOURCES = tests/unit/test_mca.c tests/unit/util.h \
+	shim/mca_check.h shim/mca_check.c
+tests_unit_test_mca_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_mca_LDADD = $(UNIT_LDADD)
 EXTRA_DIST += tests/vectors/keyschedule.py
 
 # Bounded libFuzzer runs (clang): frame opening, key file parsing, the

@@ -93,23 +93,25 @@ static void resolve(void)
 	pthread_mutex_unlock(&esv_lock);
 }
 
-static int env_flag(const char *name)
-{
-	const char *v = getenv(name);
-
-	return v && *v && strcmp(v, "0") && strcmp(v, "no") && strcmp(v, "false");
-}
+/* A bad ENCSHIM_* value: logged at start, and no queue is ever created
+ * (esv_ready), whatever the application does next. */
+static int env_rc;
+static char env_why[ENCSHIM_ENV_WHY_BYTES];
+static enum encshim_backend env_backend;
 
 __attribute__((constructor)) static void esv_start(void)
 {
-	esv_lock_init();
-	esv_cfg.allow_one_sided = env_flag("ENCSHIM_VERBS_ALLOW_ONE_SIDED");
-	esv_cfg.stats = env_flag("ENCSHIM_STATS");
-	{
-		const char *t = getenv("ENCSHIM_VERBS_HELLO_TIMEOUT");
+	struct encshim_verbs_env env;
 
-		esv_cfg.hello_timeout = t && atof(t) > 0 ? atof(t) : 60.0;
-	}
+	esv_lock_init();
+	env_rc = encshim_env_verbs(&env, env_why);
+	if (env_rc)
+		esv_log("%s; refusing to create RDMA queues (and one-sided "
+			"operations stay refused)", env_why);
+	esv_cfg.allow_one_sided = env.allow_one_sided;
+	esv_cfg.stats = env.stats;
+	esv_cfg.hello_timeout = env.hello_timeout;
+	env_backend = env.backend;
 	if (esv_cfg.allow_one_sided)
 		esv_log("WARNING: ENCSHIM_VERBS_ALLOW_ONE_SIDED is set: RDMA "
 			"READ/WRITE and atomics run IN CLEAR and remote access "
@@ -145,9 +147,12 @@ int esv_ready(void)
 		goto out;
 	}
 	esv_cfg.loaded = 1;
-	rc = encshim_init();
+	esv_cfg.backend = env_backend;
+	rc = env_rc;
 	if (!rc)
-		rc = encshim_backend_parse(getenv("ENCSHIM_BACKEND"), &esv_cfg.backend);
+		env_why[0] = '\0';
+	if (!rc)
+		rc = encshim_init();
 	if (!rc)
 		rc = encshim_keyfile_path(esv_cfg.key_path, sizeof(esv_cfg.key_path));
 	if (!rc)
@@ -158,13 +163,19 @@ int esv_ready(void)
 		if (!j || !*j)
 			j = "encshim-verbs";
 		esv_cfg.job_id_len = strlen(j);
-		if (esv_cfg.job_id_len > ENCSHIM_MAX_JOB_ID)
+		if (esv_cfg.job_id_len > ENCSHIM_MAX_JOB_ID) {
 			rc = ENCSHIM_E_ENV;
-		else
+			snprintf(env_why, sizeof(env_why), "ENCSHIM_JOB_ID is "
+				 "%zu bytes long: use at most %u",
+				 esv_cfg.job_id_len, (unsigned)ENCSHIM_MAX_JOB_ID);
+		} else {
 			memcpy(esv_cfg.job_id, j, esv_cfg.job_id_len);
+		}
 	}
 	esv_cfg.key_rc = rc;
-	if (rc)
+	if (rc && env_why[0])
+		esv_log("refusing to create RDMA queues: %s", env_why);
+	else if (rc)
 		esv_log("refusing to create RDMA queues: %s (key file %s)",
 			encshim_strerror(rc),
 			esv_cfg.key_path[0] ? esv_cfg.key_path : "unknown");

@@ -10,7 +10,7 @@ enum encshim_status {
 	ENCSHIM_E_INVAL = -1,     /* bad argument (a bug in the caller) */
 	ENCSHIM_E_NOMEM = -2,
 	ENCSHIM_E_CRYPTO = -3,    /* the AEAD library failed */
-	ENCSHIM_E_NOBACKEND = -4, /* no AES-256-GCM backend usable on this CPU */
+	ENCSHIM_E_NOBACKEND = -4, /* backend asked for not built in or unusable here */
 	ENCSHIM_E_MALFORMED = -5, /* frame too short, bad version/type/reserved */
 	ENCSHIM_E_AUTH = -6,      /* tag mismatch: tampered, wrong key/envelope */
 	ENCSHIM_E_REPLAY = -7,    /* authentic frame already delivered */

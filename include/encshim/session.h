@@ -25,6 +25,11 @@ int encshim_local_new(struct encshim_local **out,
 		      const void *job_id, size_t job_id_len,
 		      const void *identity, size_t identity_len,
 		      enum encshim_backend backend) ENCSHIM_WUR;
+/* Replaces the job id, for front ends that learn it only after they
+ * published the public key (MPI: a value drawn by rank 0). Call before
+ * any encshim_peer_new and encshim_local_secret_check on l. */
+int encshim_local_set_job(struct encshim_local *l, const void *job_id,
+			  size_t job_id_len) ENCSHIM_WUR;
 /* Wipes the secret and the ephemeral private key. */
 void encshim_local_free(struct encshim_local *l);
 void encshim_local_public_key(const struct encshim_local *l,

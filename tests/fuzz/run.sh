@@ -16,9 +16,11 @@ if ! clang -fsanitize=fuzzer "$out/probe.c" -o "$out/probe" 2>/dev/null; then
 fi
 core="aead.c aead_sodium.c kdf.c keyschedule.c replay.c secmem.c session.c keyfile.c error.c"
 grep -q 'define HAVE_OPENSSL 1' "$top_builddir/config.h" && core="$core aead_openssl.c"
+grep -q 'define HAVE_IPSEC_MB 1' "$top_builddir/config.h" && core="$core aead_ipsecmb.c"
 srcs=""
 for f in $core; do srcs="$srcs $top_srcdir/shim/$f"; done
 libs="$(pkg-config --libs libsodium) $(pkg-config --libs libcrypto 2>/dev/null || true) -lpthread"
+grep -q 'define HAVE_IPSEC_MB 1' "$top_builddir/config.h" && libs="$libs -lIPSec_MB"
 # Runs target $1 on its corpus for $secs; a crash fails the test (its
 # report is shown), as a pipe into tail would hide it. No leak check:
 # key state lives in mmap'd key memory (shim/secmem.c) that LeakSanitizer
@@ -45,6 +47,7 @@ done
 # The verbs receive path, over the fake provider of fuzz_verbs.c.
 if [ -d "$top_builddir/verbs" ] && pkg-config --exists libibverbs; then
 	vsrcs=""
+	vsrcs="$top_srcdir/shim/env.c" # the settings parser of interpose.c
 	for f in registry util secret pool send recv hello ud qp cq interpose; do
 		vsrcs="$vsrcs $top_srcdir/verbs/$f.c"
 	done

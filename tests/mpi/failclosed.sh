@@ -5,7 +5,21 @@
 TCP=$(transport tcp 1)
 
 enc $TCP --mca pml ob1 -np 2 "$TB/marker"
-expect_refused "encshim mpirun --mca pml ob1" "'--mca pml ob1' keeps the encshim plugin from loading"
+expect_refused "encshim mpirun --mca pml ob1" "'--mca pml ob1' (command line) keeps the encshim plugin from loading"
+# Lists that leave encshim out however they are spelt (454c9f4 matched
+# "encshim" as a substring, and this first job ran in clear); tools.sh
+# checks every spelling without starting jobs.
+enc $TCP --mca pml ^encshim --mca hook ^encshim -np 2 "$TB/marker"
+expect_refused "encshim mpirun --mca pml ^encshim --mca hook ^encshim" "'--mca pml ^encshim' (command line) keeps the encshim plugin from loading"
+if grep -q "marker: ok" "$T/out"; then fail "the job ran"; fi
+# 454c9f4 ran this job in clear: -x reaches the ranks past --mca's 1
+enc $TCP -x OMPI_MCA_pml_encshim_enable=0 -np 2 "$TB/marker"
+expect_refused "encshim mpirun -x OMPI_MCA_pml_encshim_enable=0" "'-x OMPI_MCA_pml_encshim_enable=0' (command line) turns encryption off"
+if grep -q "marker: ok" "$T/out"; then fail "the job ran"; fi
+rc=0; OMPI_MCA_hook=^encshim timeout "$LIMIT" "$B/encshim" mpirun $MPIRUN_OPTS $TCP \
+	-gmca pml ob1 -np 2 "$TB/marker" >"$T/out" 2>&1 || rc=$?
+expect_refused "encshim mpirun -gmca pml ob1, OMPI_MCA_hook=^encshim" "'OMPI_MCA_hook=^encshim' (environment) keeps the encshim plugin from loading"
+if grep -q "marker: ok" "$T/out"; then fail "the job ran"; fi
 # past encshim mpirun's check: hook/encshim stops the job in MPI_Init
 CP="$ENCSHIM_COMPONENT_DIR:$(ompi_info --path pkglibdir --parsable | sed 's/^path:pkglibdir://')"
 plain --mca mca_component_path "$CP" --mca pml_encshim_enable 1 \
@@ -14,7 +28,15 @@ expect_refused "user names a PML (--mca pml ob1)" "refusing to run unencrypted: 
 if grep -q "marker: ok" "$T/out"; then fail "the job ran"; fi
 rc=0; OMPI_MCA_pml=ob1 timeout "$LIMIT" "$B/encshim" mpirun $MPIRUN_OPTS $TCP \
 	-np 2 "$TB/marker" >"$T/out" 2>&1 || rc=$?
-expect_refused "OMPI_MCA_pml=ob1 in the environment" "but the PML 'ob1' runs without the encshim wrapper"
+expect_refused "OMPI_MCA_pml=ob1 in the environment (encshim mpirun)" "'OMPI_MCA_pml=ob1' (environment) keeps the encshim plugin from loading"
+rc=0; OMPI_MCA_pml=ob1 timeout "$LIMIT" mpirun $MPIRUN_OPTS --mca mca_component_path "$CP" \
+	--mca pml_encshim_enable 1 -x ENCSHIM_KEY_FILE $TCP -np 2 "$TB/marker" >"$T/out" 2>&1 || rc=$?
+expect_refused "OMPI_MCA_pml=ob1 in the environment (MPI_Init)" "but the PML 'ob1' runs without the encshim wrapper"
+# pml excluded, hook loaded (not excluded): hook/encshim stops MPI_Init
+plain --mca mca_component_path "$CP" --mca pml_encshim_enable 1 \
+	-x ENCSHIM_KEY_FILE --mca pml ^encshim $TCP -np 2 "$TB/marker"
+expect_refused "pml ^encshim past encshim mpirun (MPI_Init)" "refusing to run unencrypted: pml_encshim_enable=1 but the PML"
+if grep -q "marker: ok" "$T/out"; then fail "the job ran"; fi
 
 enc $TCP --mca coll_sm_priority 100 -np 2 "$TB/marker"
 expect_refused "forced coll sm" "coll_sm_priority was set"

@@ -48,10 +48,11 @@ static void roundtrip(enum encshim_backend b0, enum encshim_backend b1)
 
 static void test_roundtrip_interop(void **state)
 {
-	static const enum encshim_backend all[] = { ENCSHIM_BACKEND_OPENSSL, ENCSHIM_BACKEND_SODIUM };
+	static const enum encshim_backend all[] = { ENCSHIM_BACKEND_IPSECMB, ENCSHIM_BACKEND_OPENSSL,
+						    ENCSHIM_BACKEND_SODIUM };
 
-	for (int i = 0; i < 2; i++)
-		for (int j = 0; j < 2; j++)
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < 3; j++)
 			if (backend_usable(all[i]) && backend_usable(all[j]))
 				roundtrip(all[i], all[j]);
 }

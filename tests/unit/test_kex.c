@@ -37,6 +37,34 @@ static void test_secret_and_job_bind(void **state)
 	exchange(s, "job", s, "job2", ENCSHIM_E_AUTH); /* another job id */
 }
 
+/* A job id set after the key was published (MPI: rank 0's value) binds
+ * like one given at creation; ids of two launches never interoperate. */
+static void test_late_job_id(void **state)
+{
+	struct encshim_local *l0, *l1;
+	struct encshim_peer *p0, *p1;
+	uint8_t s[32], pub0[32], pub1[32], fr[ENCSHIM_OVERHEAD], out[1];
+
+	randombytes_buf(s, 32);
+	assert_int_equal(encshim_local_new(&l0, s, "?", 1, "r0", 2, 0), 0);
+	assert_int_equal(encshim_local_new(&l1, s, "?", 1, "r1", 2, 0), 0);
+	assert_int_equal(encshim_local_set_job(l0, "launch-A", 8), 0);
+	assert_int_equal(encshim_local_set_job(l1, "launch-B", 8), 0);
+	assert_int_equal(encshim_local_set_job(l1, "", 0), ENCSHIM_E_INVAL);
+	encshim_local_public_key(l0, pub0);
+	encshim_local_public_key(l1, pub1);
+	assert_int_equal(encshim_peer_new(&p0, l0, "r1", 2, pub1, 0), 0);
+	assert_int_equal(encshim_peer_new(&p1, l1, "r0", 2, pub0, 0), 0);
+	assert_int_equal(encshim_peer_seal(p0, NULL, 0, NULL, 0, fr), 0);
+	assert_int_equal(encshim_peer_open(p1, NULL, 0, fr, sizeof(fr), out), ENCSHIM_E_AUTH);
+	encshim_peer_free(p1);
+	assert_int_equal(encshim_local_set_job(l1, "launch-A", 8), 0);
+	assert_int_equal(encshim_peer_new(&p1, l1, "r0", 2, pub0, 0), 0);
+	assert_int_equal(encshim_peer_open(p1, NULL, 0, fr, sizeof(fr), out), 0);
+	encshim_peer_free(p0), encshim_peer_free(p1);
+	encshim_local_free(l0), encshim_local_free(l1);
+}
+
 /* An identity claimed by the wrong key: the transcript differs. */
 static void test_identity_binds(void **state)
 {
@@ -106,6 +134,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_secret_and_job_bind),
 		cmocka_unit_test(test_identity_binds),
+		cmocka_unit_test(test_late_job_id),
 		cmocka_unit_test(test_bad_public_keys),
 		cmocka_unit_test(test_fresh_ephemeral_keys),
 	};

@@ -33,3 +33,13 @@ tests_verbs_mpi_marker_SOURCES = tests/verbs/mpi_marker.c
 tests_verbs_mpi_marker_CFLAGS = $(AM_CFLAGS) $(MPI_CFLAGS)
 tests_verbs_mpi_marker_LDADD = $(MPI_LIBS)
 endif
+
+# Settings fail closed: each case runs the program again with one value.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/verbs/test_verbs_env
+TESTS += tests/verbs/test_verbs_env
+endif
+tests_verbs_test_verbs_env_SOURCES = tests/verbs/test_verbs_env.c
+tests_verbs_test_verbs_env_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(VERBS_CFLAGS) $(SODIUM_CFLAGS) -pthread
+tests_verbs_test_verbs_env_LDADD = verbs/libesv.la shim/libencshim_core.la \
+	$(CMOCKA_LIBS) $(SODIUM_LIBS) $(CRYPTO_LIBS) -ldl -lpthread
