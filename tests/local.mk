@@ -45,12 +45,15 @@ tests_unit_test_mca_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_mca_LDADD = $(UNIT_LDADD)
 EXTRA_DIST += tests/vectors/keyschedule.py
 
-# Bounded libFuzzer runs (clang): frame opening and key file parsing.
+# Bounded libFuzzer runs (clang): frame opening, key file parsing, the
+# verbs receive path.
 TESTS += tests/fuzz/run.sh
-EXTRA_DIST += tests/fuzz/fuzz_open.c tests/fuzz/fuzz_keyfile.c
+EXTRA_DIST += tests/fuzz/fuzz_open.c tests/fuzz/fuzz_keyfile.c tests/fuzz/fuzz_verbs.c
 dist_noinst_SCRIPTS += tests/fuzz/run.sh
 # run.sh builds its targets and corpora in the build tree.
 clean-fuzz:
-	rm -rf tests/fuzz/fuzz_open tests/fuzz/fuzz_keyfile tests/fuzz/probe \
-		tests/fuzz/probe.c tests/fuzz/corpus-fuzz_open tests/fuzz/corpus-fuzz_keyfile
+	rm -rf tests/fuzz/fuzz_open tests/fuzz/fuzz_keyfile tests/fuzz/fuzz_verbs \
+		tests/fuzz/probe tests/fuzz/probe.c tests/fuzz/*.log \
+		tests/fuzz/corpus-fuzz_open tests/fuzz/corpus-fuzz_keyfile \
+		tests/fuzz/corpus-fuzz_verbs
 .PHONY: clean-fuzz

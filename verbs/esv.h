@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * encshim verbs interposer: internal state shared by the exported
- * wrappers (interpose.c) and the data path (datapath.c).
+ * wrappers (interpose.c) and the data path (pool.c, send.c, recv.c,
+ * hello.c, ud.c, qp.c, cq.c: one concept per file).
  * docs/VERBS.md describes the design; docs/PROTOCOL.md the wire format.
  */
 #ifndef ESV_H
@@ -9,6 +10,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+#include <time.h>
 #include <pthread.h>
 #include <infiniband/verbs.h>
 
@@ -24,10 +27,14 @@
 
 /* HELLO: the first message of each direction of a connection, in clear. */
 #define ESV_HELLO_MAGIC "ESVH"
-#define ESV_HELLO_VERSION 1u
+#define ESV_HELLO_VERSION 2u
 #define ESV_HELLO_BYTES 120u
 #define ESV_CONNID_BYTES 16u
 #define ESV_GRH_BYTES 40u
+/* A UD answer carries key confirmation after the HELLO: an empty frame
+ * sealed under the new session (docs/PROTOCOL.md section 10). */
+#define ESV_CONFIRM_BYTES ENCSHIM_OVERHEAD
+#define ESV_HELLO_MAX (ESV_HELLO_BYTES + ESV_CONFIRM_BYTES)
 
 /* Smallest shadow slot: a HELLO (plus a GRH on UD) always fits. */
 #define ESV_MIN_SLOT 256u
@@ -37,6 +44,7 @@
 struct esv_real {
 	struct ibv_context *(*open_device)(struct ibv_device *);
 	int (*close_device)(struct ibv_context *);
+	struct ibv_context *(*import_device)(int);
 	struct ibv_qp *(*create_qp)(struct ibv_pd *, struct ibv_qp_init_attr *);
 	int (*modify_qp)(struct ibv_qp *, struct ibv_qp_attr *, int);
 	int (*destroy_qp)(struct ibv_qp *);
@@ -54,6 +62,7 @@ struct esv_real {
 	int (*rereg_mr)(struct ibv_mr *, int, struct ibv_pd *, void *, size_t, int);
 	int (*dereg_mr)(struct ibv_mr *);
 	int (*query_gid)(struct ibv_context *, uint8_t, int, union ibv_gid *);
+	int (*query_port)(struct ibv_context *, uint8_t, struct ibv_port_attr *);
 	int (*query_qp)(struct ibv_qp *, struct ibv_qp_attr *, int,
 			struct ibv_qp_init_attr *);
 	struct ibv_ah *(*create_ah)(struct ibv_pd *, struct ibv_ah_attr *);
@@ -83,6 +92,8 @@ struct esv_shadow {
 	struct esv_qp *owner_qp;     /* receive shadows posted for a QP */
 	struct esv_region *region;
 	uint8_t *buf;
+	size_t dirty;   /* leading bytes that may hold plaintext: wiped when
+			 * the slot goes back to its pool (esv_pool_put) */
 	struct esv_shadow *next_free;
 };
 struct esv_region {
@@ -101,23 +112,80 @@ struct esv_pool {
 	struct esv_region *regions;
 };
 
-/* A UD peer: one remote QP at one address, with its own keys. */
+/* Intrusive doubly linked list (rdma-core's ccan list, in small). */
+struct esv_list {
+	struct esv_list *next, *prev;
+};
+#define esv_container_of(p, type, member) \
+	((type *)(void *)((char *)(p) - offsetof(type, member)))
+static inline void esv_list_init(struct esv_list *h)
+{
+	h->next = h->prev = h;
+}
+static inline void esv_list_add_tail(struct esv_list *h, struct esv_list *n)
+{
+	n->prev = h->prev;
+	n->next = h;
+	h->prev->next = n;
+	h->prev = n;
+}
+static inline void esv_list_del(struct esv_list *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	n->next = n->prev = n;
+}
+
+/* A UD peer: one remote QP at one address. Each peer entry has its own
+ * key pair and connection id (local), so no two entries, and no two
+ * sessions of one entry, ever share a key (docs/PROTOCOL.md section 10). */
 struct esv_udpeer {
+	struct esv_list link;      /* the QP's peers, oldest first */
+	struct esv_list slink;     /* strangers only, oldest first */
+	struct esv_udpeer *hnext;  /* hash chain of (qpn, addr) */
 	uint32_t qpn;              /* remote QP number */
 	uint8_t addr[16];          /* remote GID (or LID in the last 2 bytes) */
-	struct encshim_peer *peer; /* keys: NULL until the peer's HELLO */
+	struct encshim_local *local; /* ours towards this peer */
+	uint8_t conn_id[ESV_CONNID_BYTES]; /* ours towards this peer */
+	struct encshim_peer *peer; /* keys: NULL until a HELLO */
 	struct encshim_peer *rx;   /* QP to itself: opens what peer seals */
 	struct encshim_local *mirror; /* QP to itself: the other end */
-	uint8_t conn_id[ESV_CONNID_BYTES]; /* the peer's, from its HELLO */
+	uint8_t peer_cid[ESV_CONNID_BYTES]; /* the peer's, from its HELLO */
 	uint8_t pub[32];           /* the peer's public key, from its HELLO */
+	int confirmed;             /* the peer proved it holds these keys */
+	int stranger;              /* made by its HELLO, not by a send of ours */
 	struct ibv_ah *ah;         /* the shim's AH to answer the peer */
 	uint32_t qkey;             /* the peer's Q_Key, from its HELLO */
 	int hello_sent;            /* our HELLO asking for an answer is out */
 	double hello_at;           /* when it was (last) sent */
 	double deadline;           /* for the answer */
+	double keyed_at;           /* when its HELLO last made keys */
+	double answered_at;        /* when we last answered its HELLO */
 	unsigned held;             /* sends to this peer in the QP's held FIFO */
-	struct esv_udpeer *next;
 };
+
+/* The peers of a UD QP: hashed by (QPN, address) with a keyed hash
+ * (SipHash, a random key per QP: spoofed addresses cannot aim at one
+ * chain), at most ESV_UD_MAX_STRANGERS unconfirmed peers that wrote first
+ * (the oldest is evicted). */
+struct esv_udtab {
+	struct esv_udpeer **b;
+	unsigned nb, n, nstrangers;
+	uint8_t hkey[16];
+	uint8_t cid_prefix[8];     /* every connection id of ours starts so */
+	uint8_t check[ENCSHIM_CHECK_BYTES]; /* C of PROTOCOL section 3 */
+	int have_check;
+	double tokens, tokens_at;  /* key agreements HELLOs may still cause */
+	double logged_at;          /* rate of the refusal lines */
+	unsigned unlogged;
+	struct esv_list all, strangers;
+};
+#define ESV_UD_MAX_STRANGERS 256u
+/* Seconds between two key agreements, or two answers, for one source. */
+#define ESV_UD_HELLO_GAP 0.1
+/* Key agreements per second that HELLOs may cause on one QP (bursts of
+ * ESV_UD_MAX_STRANGERS). */
+#define ESV_UD_HELLO_RATE 200.0
 
 /* One send queue entry, in posting order. */
 struct esv_swr {
@@ -127,7 +195,7 @@ struct esv_swr {
 	uint8_t signaled;
 	uint64_t app_wr_id;
 	struct esv_shadow *sh;
-	size_t ptlen;        /* inner header + payload */
+	size_t ptlen;        /* inner header + payload; HELLO: its length */
 	struct ibv_send_wr wr; /* one-sided (opt-in): the app's WR; UD: wr.ud */
 	struct esv_udpeer *up; /* UD: the destination */
 	struct ibv_sge *sge;   /* max_send_sge entries */
@@ -188,10 +256,16 @@ struct esv_qp {
 	int hello_sent, peer_hello, reply_owed;
 	uint8_t port;
 	int sgid_index;
+	/* RC/UC: the path as the QP was given it (IBV_QP_AV at RTR): the
+	 * peer's GID when global, else its LID. The keys bind these. */
+	int global;
+	uint8_t dgid[16];
+	uint16_t dlid;
+	uint16_t lid;          /* ours, when the path is not global */
 	uint32_t dest_qpn;
 	uint32_t rq_psn;       /* ours, set at RTR: the peer's first PSN */
 	uint32_t qkey;         /* UD: ours, set at INIT */
-	struct esv_udpeer *udpeers; /* UD: every peer seen or addressed */
+	struct esv_udtab ud;   /* UD: every peer seen or addressed */
 	int shim_rts;          /* the shim moved the QP to RTS to answer */
 	uint8_t conn_id[ESV_CONNID_BYTES];
 	uint8_t gid[16];
@@ -237,6 +311,12 @@ struct esv_ctx {
 extern pthread_mutex_t esv_lock;
 void esv_lock_init(void);
 
+/* The job secret in guarded memory (secret.c): esv_secret_take moves a
+ * freshly loaded esv_cfg.secret there and wipes it; esv_local_new makes an
+ * encshim_local from it (ENCSHIM_JOB_ID, the backend). */
+int esv_secret_take(void);
+int esv_local_new(struct encshim_local **out, const uint8_t *id, size_t idlen);
+
 /* Configuration, read once (esv_config_load). */
 struct esv_config {
 	int allow_one_sided;
@@ -257,7 +337,7 @@ extern struct esv_config esv_cfg;
 int esv_ready(void);
 void esv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Object registry (datapath.c). */
+/* Object registry (registry.c). */
 struct esv_ctx *esv_ctx_add(struct ibv_context *ctx);
 struct esv_ctx *esv_ctx_find(struct ibv_context *ctx);
 void esv_ctx_del(struct ibv_context *ctx);
@@ -309,5 +389,132 @@ int esv_ah_addr(struct ibv_ah *ah, uint8_t addr[16]);
 #define ESV_UD_HELLO_RESEND 1.0
 
 const char *esv_opcode_name(enum ibv_wr_opcode op);
+
+/* Small helpers (big-endian fields, envelopes, identities, the clock). */
+static inline size_t esv_sge_total(const struct ibv_sge *sg, int n)
+{
+	size_t t = 0;
+
+	for (int i = 0; i < n; i++)
+		t += sg[i].length;
+	return t;
+}
+
+static inline void esv_put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline uint32_t esv_get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Envelope (authenticated, not sent): label, QP type, sender and
+ * receiver QP numbers. */
+static inline size_t esv_make_env(uint8_t env[16], enum ibv_qp_type t, uint32_t src,
+				  uint32_t dst)
+{
+	memcpy(env, "ESV1", 4);
+	env[4] = (uint8_t)t;
+	esv_put_be32(env + 5, src);
+	esv_put_be32(env + 9, dst);
+	return 13;
+}
+
+/* Identity of one end of a connection (docs/PROTOCOL.md section 10): QP
+ * type, QPN, address (GID when the path is global, else the LID) and
+ * connection id. */
+#define ESV_ID_BYTES 40u
+static inline size_t esv_make_identity(uint8_t id[ESV_ID_BYTES],
+				       enum ibv_qp_type t, uint32_t qpn,
+				       const uint8_t gid[16], uint16_t lid,
+				       const uint8_t connid[16])
+{
+	id[0] = 'Q';
+	id[1] = (uint8_t)t;
+	esv_put_be32(id + 2, qpn);
+	memcpy(id + 6, gid, 16);
+	id[22] = (uint8_t)(lid >> 8);
+	id[23] = (uint8_t)lid;
+	memcpy(id + 24, connid, ESV_CONNID_BYTES);
+	return ESV_ID_BYTES;
+}
+
+static inline struct esv_rq *esv_rq_of(struct esv_qp *q)
+{
+	return q->srq ? &q->srq->rq : &q->rq;
+}
+
+static inline double esv_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Shadow pools (pool.c). */
+void esv_pool_init(struct esv_pool *p, struct ibv_pd *pd, size_t nslots);
+struct esv_shadow *esv_pool_get(struct esv_pool *p, size_t need);
+void esv_pool_put(struct esv_shadow *s);
+void esv_pool_reclaim(struct esv_pool *p);
+void esv_pool_destroy(struct esv_pool *p);
+
+/* Send ring (send.c). */
+struct esv_swr *esv_swr_alloc(struct esv_qp *q);
+void esv_swr_unalloc(struct esv_qp *q, struct esv_swr *e);
+void esv_swr_release_upto(struct esv_qp *q, struct esv_swr *e);
+int esv_swr_post(struct esv_qp *q, struct esv_swr *e);
+int esv_swr_seal(struct esv_qp *q, struct esv_swr *e);
+void esv_flush_pending(struct esv_qp *q);
+int esv_deny(struct esv_qp *q, enum ibv_wr_opcode op);
+int esv_on_send(struct esv_qp *q, struct esv_swr *e, struct ibv_wc *wc);
+
+/* Receive FIFO and opening (recv.c). */
+int esv_rq_init(struct esv_rq *rq, struct ibv_pd *pd, unsigned cap,
+		unsigned max_sge, unsigned shadow_slots);
+void esv_rq_fini(struct esv_rq *rq);
+struct esv_rwr *esv_rq_pop(struct esv_rq *rq);
+void esv_scatter_at(const struct esv_rwr *r, size_t off, const uint8_t *src,
+		    size_t len);
+void esv_set_imm(struct ibv_wc *wc, const uint8_t *inner);
+int esv_on_recv(struct esv_qp *q, struct esv_shadow *s, struct ibv_wc *wc);
+
+/* RC/UC handshake (hello.c). */
+int esv_ensure_local(struct esv_qp *q);
+uint16_t esv_port_lid(struct esv_qp *q);
+int esv_hello_out(struct esv_qp *q, struct esv_udpeer *up, int answer,
+		  struct ibv_ah *ah, uint32_t qkey);
+size_t esv_confirm_env(uint8_t env[ENCSHIM_MAX_ENVELOPE], const uint8_t *hello);
+int esv_hello_send(struct esv_qp *q);
+int esv_hello_rc(struct esv_qp *q, const uint8_t *h, size_t len);
+
+/* UD peers (ud.c). */
+int esv_ud_init(struct esv_qp *q);
+void esv_ud_fini(struct esv_qp *q);
+void esv_udpeers_free(struct esv_qp *q);
+void esv_ud_flush_held(struct esv_qp *q);
+int esv_ud_post_send(struct esv_qp *q, struct ibv_send_wr *w);
+int esv_ud_recv(struct esv_qp *q, struct esv_shadow *s, struct ibv_wc *wc);
+
+/* QP life cycle (qp.c). */
+void esv_qp_flush_to_cq(struct esv_qp *q);
+void esv_qp_fail(struct esv_qp *q, const char *why);
+void esv_post_extra_shadow(struct esv_qp *q);
+
+/* Completions (cq.c) and the entry points patched into ctx->ops. */
+void esv_cq_stash(struct esv_cq *c, const struct ibv_wc *wc);
+int esv_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr,
+		  struct ibv_send_wr **bad_wr);
+int esv_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr,
+		  struct ibv_recv_wr **bad_wr);
+int esv_post_srq_recv(struct ibv_srq *srq, struct ibv_recv_wr *wr,
+		      struct ibv_recv_wr **bad_wr);
+int esv_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc);
 
 #endif

@@ -5,7 +5,7 @@
  * the direct-verbs (mlx5dv) entry points that are refused. The data-path
  * calls (ibv_post_send, ibv_post_recv, ibv_poll_cq, ...) are static
  * inlines that call through context->ops: ibv_open_device patches that
- * table (datapath.c, esv_patch_context).
+ * table (cq.c, esv_patch_context).
  */
 #include "config.h"
 
@@ -65,6 +65,7 @@ static void resolve(void)
 #define R(f, n, v) esv_real.f = next_sym(n, v)
 		R(open_device, "ibv_open_device", "IBVERBS_1.1");
 		R(close_device, "ibv_close_device", "IBVERBS_1.1");
+		R(import_device, "ibv_import_device", "IBVERBS_1.10");
 		R(create_qp, "ibv_create_qp", "IBVERBS_1.1");
 		R(modify_qp, "ibv_modify_qp", "IBVERBS_1.1");
 		R(destroy_qp, "ibv_destroy_qp", "IBVERBS_1.1");
@@ -79,6 +80,7 @@ static void resolve(void)
 		R(rereg_mr, "ibv_rereg_mr", "IBVERBS_1.1");
 		R(dereg_mr, "ibv_dereg_mr", "IBVERBS_1.1");
 		R(query_gid, "ibv_query_gid", "IBVERBS_1.1");
+		R(query_port, "ibv_query_port", "IBVERBS_1.1");
 		R(query_qp, "ibv_query_qp", "IBVERBS_1.1");
 		R(create_ah, "ibv_create_ah", "IBVERBS_1.1");
 		R(create_ah_from_wc, "ibv_create_ah_from_wc", "IBVERBS_1.1");
@@ -279,6 +281,10 @@ static void patch(struct ibv_context *ctx)
 	struct esv_ctx *ec;
 
 	pthread_mutex_lock(&esv_lock);
+	if (esv_ctx_find(ctx)) { /* patched already: the originals stay */
+		pthread_mutex_unlock(&esv_lock);
+		return;
+	}
 	ec = esv_ctx_add(ctx);
 	if (ec) {
 		esv_patch_context(ec);
@@ -323,6 +329,37 @@ EXPORT struct ibv_context *ibv_open_device(struct ibv_device *dev)
 	return ctx;
 }
 
+/* A context made from another process's command fd (rdma-core >= 32) is
+ * patched like an opened one. */
+EXPORT struct ibv_context *ibv_import_device(int cmd_fd)
+{
+	struct ibv_context *ctx;
+
+	resolve();
+	if (!esv_real.import_device) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	ctx = esv_real.import_device(cmd_fd);
+	if (ctx)
+		patch(ctx);
+	return ctx;
+}
+
+/* mlx5's own context constructor: its contexts serve the direct-verbs
+ * data paths, which the shim refuses. */
+EXPORT void *mlx5dv_open_device(void *device, void *attr);
+void *mlx5dv_open_device(void *device, void *attr)
+{
+	__atomic_add_fetch(&esv_stats.denied_ops, 1, __ATOMIC_RELAXED);
+	esv_log("refused mlx5dv_open_device: direct-verbs (mlx5dv) contexts "
+		"drive the hardware queues without libibverbs and cannot be "
+		"encrypted by encshim; open the device with ibv_open_device "
+		"(UCX: UCX_TLS=rc_verbs,ud_verbs,self)");
+	errno = EPERM;
+	return NULL;
+}
+
 EXPORT int ibv_close_device(struct ibv_context *ctx)
 {
 	resolve();
@@ -353,6 +390,11 @@ static struct ibv_qp *create_qp_common(struct ibv_pd *pd, struct ibv_context *ct
 		return NULL;
 	}
 	pthread_mutex_lock(&esv_lock);
+	if (esv_secret_take()) {
+		pthread_mutex_unlock(&esv_lock);
+		errno = EACCES;
+		return NULL;
+	}
 	ec = esv_ctx_find(pd->context);
 	if (!ec) {
 		pthread_mutex_unlock(&esv_lock);
@@ -577,6 +619,13 @@ EXPORT struct ibv_srq *ibv_create_srq(struct ibv_pd *pd, struct ibv_srq_init_att
 	resolve();
 	if (esv_ready())
 		return NULL;
+	pthread_mutex_lock(&esv_lock);
+	if (esv_secret_take()) {
+		pthread_mutex_unlock(&esv_lock);
+		errno = EACCES;
+		return NULL;
+	}
+	pthread_mutex_unlock(&esv_lock);
 	a.attr.max_wr += ESV_EXTRA_SRQ;
 	srq = esv_real.create_srq(pd, &a);
 	if (!srq)
@@ -751,12 +800,14 @@ static const struct {
 	void *fn;
 } wrapped[] = {
 #define W(f) { #f, (void *)(f) }
-	W(ibv_open_device), W(ibv_close_device), W(ibv_create_qp),
+	W(ibv_open_device), W(ibv_import_device), W(ibv_close_device),
+	W(ibv_create_qp),
 	W(ibv_modify_qp), W(ibv_destroy_qp), W(ibv_create_cq),
 	W(ibv_destroy_cq), W(ibv_create_srq), W(ibv_destroy_srq),
 	W(ibv_get_cq_event), W(ibv_ack_cq_events), W(ibv_create_ah),
 	W(ibv_destroy_ah),
 	W(ibv_reg_mr_iova2), W(ibv_reg_dmabuf_mr), W(ibv_rereg_mr),
+	W(mlx5dv_open_device),
 	W(mlx5dv_init_obj), W(mlx5dv_create_qp), W(mlx5dv_create_cq),
 	W(mlx5dv_qp_ex_from_ibv_qp_ex), W(mlx5dv_devx_obj_create),
 	W(mlx5dv_devx_general_cmd),

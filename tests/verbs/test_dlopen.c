@@ -29,6 +29,12 @@ int main(void)
 		printf("FAIL: dlsym(handle, \"ibv_open_device\") bypasses the shim\n");
 		bad = 1;
 	}
+	/* Every context constructor (item 13 of issue 8). */
+	p = dlsym(h, "ibv_import_device");
+	if (!p || p == dlvsym(h, "ibv_import_device", "IBVERBS_1.10")) {
+		printf("FAIL: dlsym(handle, \"ibv_import_device\") bypasses the shim\n");
+		bad = 1;
+	}
 	p = dlsym(h, "ibv_get_device_list");
 	if (!p || p != dlvsym(h, "ibv_get_device_list", "IBVERBS_1.1")) {
 		printf("FAIL: an unwrapped symbol is not libibverbs' own\n");

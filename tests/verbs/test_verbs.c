@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <sodium.h>
 #include <arpa/inet.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
@@ -35,6 +36,7 @@
 
 void esv_test_install(const struct esv_real *fake);
 int mlx5dv_init_obj(void *obj, uint64_t obj_type);
+void *mlx5dv_open_device(void *device, void *attr);
 
 /* ------------------------------------------------------------ the fake */
 
@@ -76,9 +78,17 @@ static unsigned last_reg_access;
 static int modify_err_count;
 /* The wire: every message, in order. */
 static struct fmsg wire[1024];
+static uint32_t wire_src[1024]; /* the sending QP of each */
+static int wire_quiet;          /* while set, nothing is recorded */
 static int nwire;
 static int tamper_at = -1; /* flip this byte of the next message of tamper_len bytes */
 static size_t tamper_len;
+static uint8_t tamper_xor = 1; /* with these bits */
+/* RC/UC: while set, messages are kept here instead of delivered, so that
+ * a test can drop or reorder them (an attacker rewriting PSNs). */
+static int hold_rc;
+static struct fmsg rc_held[8];
+static int n_rc_held;
 
 static void cq_push(struct ibv_cq *cq, const struct ibv_wc *wc)
 {
@@ -183,13 +193,17 @@ static int f_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr,
 			len += wr->sg_list[i].length;
 		}
 		if (tamper_at >= 0 && m.len == tamper_len) {
-			m.data[tamper_at] ^= 1;
+			m.data[tamper_at] ^= tamper_xor;
 			tamper_at = -1;
+			tamper_xor = 1;
 		}
-		assert_true(nwire < 1024);
-		wire[nwire].data = malloc(m.len ? m.len : 1);
-		memcpy(wire[nwire].data, m.data, m.len);
-		wire[nwire++].len = m.len;
+		if (!wire_quiet) {
+			assert_true(nwire < 1024);
+			wire[nwire].data = malloc(m.len ? m.len : 1);
+			memcpy(wire[nwire].data, m.data, m.len);
+			wire_src[nwire] = qp->qp_num;
+			wire[nwire++].len = m.len;
+		}
 		if (wr->send_flags & IBV_SEND_SIGNALED) {
 			struct ibv_wc wc;
 
@@ -201,6 +215,8 @@ static int f_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr,
 		}
 		if (qp->qp_type == IBV_QPT_UD)
 			deliver_ud(q, wr, m);
+		else if (hold_rc && n_rc_held < 8)
+			rc_held[n_rc_held++] = m;
 		else if (q->peer)
 			deliver(q->peer, m);
 		else
@@ -261,10 +277,16 @@ static struct ibv_context *f_open_device(struct ibv_device *d)
 	return &fctx->context;
 }
 
+static struct ibv_context *f_import_device(int cmd_fd)
+{
+	return cmd_fd >= 0 ? f_open_device(NULL) : NULL;
+}
+
 static int f_close_device(struct ibv_context *c)
 {
-	free(fctx);
-	fctx = NULL;
+	if (fctx && c == &fctx->context)
+		fctx = NULL;
+	free((char *)c - offsetof(struct verbs_context, context));
 	return 0;
 }
 
@@ -416,6 +438,7 @@ static int f_query_gid(struct ibv_context *c, uint8_t port, int idx, union ibv_g
 static const struct esv_real fake = {
 	.open_device = f_open_device,
 	.close_device = f_close_device,
+	.import_device = f_import_device,
 	.create_qp = f_create_qp,
 	.modify_qp = f_modify_qp,
 	.destroy_qp = f_destroy_qp,
@@ -478,7 +501,7 @@ static void connect_qp(struct ibv_qp *qp, uint32_t dest)
 	assert_int_equal(ibv_modify_qp(qp, &a, IBV_QP_STATE), 0);
 }
 
-static void make_pair(struct pair *p)
+static void make_pair_type(struct pair *p, enum ibv_qp_type type)
 {
 	struct ibv_qp_init_attr ia;
 
@@ -490,7 +513,7 @@ static void make_pair(struct pair *p)
 		assert_non_null(p->cq[i]);
 		memset(&ia, 0, sizeof(ia));
 		ia.send_cq = ia.recv_cq = p->cq[i];
-		ia.qp_type = IBV_QPT_RC;
+		ia.qp_type = type;
 		ia.cap.max_send_wr = 16;
 		ia.cap.max_recv_wr = 16;
 		ia.cap.max_send_sge = 4;
@@ -502,6 +525,36 @@ static void make_pair(struct pair *p)
 	}
 	((struct fqp *)p->qp[0])->peer = (struct fqp *)p->qp[1];
 	((struct fqp *)p->qp[1])->peer = (struct fqp *)p->qp[0];
+}
+
+static void make_pair(struct pair *p)
+{
+	make_pair_type(p, IBV_QPT_RC);
+}
+
+/* Connects qp to QP dest at the address of GID index dgid_idx, from our
+ * GID index sgid_idx (the fake's GID of index i ends in byte i). */
+static void connect_qp_av(struct ibv_qp *qp, uint32_t dest, uint8_t sgid_idx,
+			  uint8_t dgid_idx)
+{
+	struct ibv_qp_attr a;
+
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_INIT;
+	a.port_num = 1;
+	assert_int_equal(ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PORT), 0);
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTR;
+	a.dest_qp_num = dest;
+	a.ah_attr.is_global = 1;
+	a.ah_attr.grh.sgid_index = sgid_idx;
+	a.ah_attr.grh.dgid.raw[15] = dgid_idx;
+	a.ah_attr.port_num = 1;
+	assert_int_equal(ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_DEST_QPN |
+				       IBV_QP_AV), 0);
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTS;
+	assert_int_equal(ibv_modify_qp(qp, &a, IBV_QP_STATE), 0);
 }
 
 static void connect_pair(struct pair *p)
@@ -927,6 +980,36 @@ static void test_mlx5dv_refused(void **state)
 	assert_int_equal(mlx5dv_init_obj(NULL, 0), EPERM);
 }
 
+/* Every context constructor of rdma-core 44 is covered: an imported
+ * context (ibv_import_device) is patched like an opened one, so its QPs
+ * are sealed; mlx5dv_open_device is refused. */
+static void test_import_device_patched(void **state)
+{
+	struct ibv_context *ctx = ibv_import_device(3);
+	struct ibv_qp_init_attr ia;
+	struct ibv_cq *cq;
+	struct ibv_qp *qp;
+
+	assert_non_null(ctx);
+	assert_ptr_equal(ctx->ops.post_send, esv_post_send);
+	assert_ptr_equal(ctx->ops.post_recv, esv_post_recv);
+	assert_ptr_equal(ctx->ops.poll_cq, esv_poll_cq);
+	cq = ibv_create_cq(ctx, 4, NULL, NULL, 0);
+	memset(&ia, 0, sizeof(ia));
+	ia.send_cq = ia.recv_cq = cq;
+	ia.qp_type = IBV_QPT_RC;
+	ia.cap.max_send_wr = ia.cap.max_recv_wr = 1;
+	qp = ibv_create_qp(&fpd, &ia);
+	assert_non_null(qp);
+	assert_non_null(esv_qp_find(qp));
+	assert_int_equal(ibv_destroy_qp(qp), 0);
+	assert_int_equal(ibv_destroy_cq(cq), 0);
+	assert_int_equal(ibv_close_device(ctx), 0);
+	errno = 0;
+	assert_null(mlx5dv_open_device(NULL, NULL));
+	assert_int_equal(errno, EPERM);
+}
+
 /* Reconnecting a QP (RESET, INIT, RTR, RTS: same QP number) gives a new
  * connection id and new keys: the old connection's frames do not open. */
 static void test_reconnect_fresh_keys(void **state)
@@ -969,6 +1052,168 @@ static void test_reconnect_fresh_keys(void **state)
 	assert_int_equal(wc[0].wr_id, 3);
 	assert_int_equal(wc[0].status, IBV_WC_GENERAL_ERR);
 	assert_int_equal(r[0], 0);
+	free_pair(&p);
+}
+
+/* Keys A and B on a connection and delivers one message A -> B into
+ * receive 1 of B (of n posted, each of 64 bytes at r[i]). */
+static void keyed_pair(struct pair *p, enum ibv_qp_type type, char r[][64], int n)
+{
+	struct ibv_wc wc[2];
+
+	make_pair_type(p, type);
+	connect_pair(p);
+	memset(r, 0, (size_t)n * 64);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(post_recv(p->qp[1], 1 + (uint64_t)i, r[i], 64), 0);
+	assert_int_equal(post_send(p->qp[0], 100, "m0", 3, IBV_WR_SEND), 0);
+	assert_int_equal(poll_n(p->cq[1], wc, 1), 0); /* B takes the HELLO */
+	assert_int_equal(poll_n(p->cq[0], wc, 1), 1);
+	assert_int_equal(poll_n(p->cq[1], wc, 1), 1);
+	assert_int_equal(wc[0].status, IBV_WC_SUCCESS);
+	assert_string_equal(r[0], "m0");
+}
+
+/* Sends "m1", "m2" from A, kept off the wire (rc_held[0], rc_held[1]). */
+static void send_two_held(struct pair *p)
+{
+	struct ibv_wc wc[2];
+
+	hold_rc = 1;
+	n_rc_held = 0;
+	assert_int_equal(post_send(p->qp[0], 101, "m1", 3, IBV_WR_SEND), 0);
+	assert_int_equal(post_send(p->qp[0], 102, "m2", 3, IBV_WR_SEND), 0);
+	hold_rc = 0;
+	assert_int_equal(poll_n(p->cq[0], wc, 2), 2);
+	assert_int_equal(n_rc_held, 2);
+}
+
+/* RC delivers exactly the sent sequence: an attacker who rewrites PSNs
+ * to drop m1 (or to swap m1 and m2) gets m2 refused, nothing delivered,
+ * the QP in the error state. */
+static void test_rc_order_strict(void **state)
+{
+	struct pair p;
+	char r[3][64];
+	struct ibv_wc wc[3];
+	uint64_t before = esv_stats.auth_failures;
+
+	keyed_pair(&p, IBV_QPT_RC, r, 3);
+	send_two_held(&p);
+	deliver((struct fqp *)p.qp[1], rc_held[1]); /* m2 where m1 belongs */
+	free(rc_held[0].data);
+	assert_int_equal(poll_n(p.cq[1], wc, 2), 2);
+	assert_int_equal(wc[0].wr_id, 2);
+	assert_int_equal(wc[0].status, IBV_WC_GENERAL_ERR);
+	assert_int_equal(wc[1].status, IBV_WC_WR_FLUSH_ERR);
+	assert_int_equal(r[1][0], 0);
+	assert_int_equal(esv_stats.auth_failures, before + 1);
+	assert_int_equal(post_send(p.qp[1], 9, "x", 1, IBV_WR_SEND), EIO);
+	free_pair(&p);
+}
+
+/* UC may lose a message but never goes back: m2 after a lost m1 is
+ * delivered, m1 arriving after m2 is refused. */
+static void test_uc_order_monotonic(void **state)
+{
+	struct pair p;
+	char r[3][64];
+	struct ibv_wc wc[3];
+
+	keyed_pair(&p, IBV_QPT_UC, r, 3);
+	send_two_held(&p);
+	deliver((struct fqp *)p.qp[1], rc_held[1]);
+	assert_int_equal(poll_n(p.cq[1], wc, 1), 1);
+	assert_int_equal(wc[0].status, IBV_WC_SUCCESS);
+	assert_string_equal(r[1], "m2");
+	deliver((struct fqp *)p.qp[1], rc_held[0]);
+	assert_int_equal(poll_n(p.cq[1], wc, 1), 1);
+	assert_int_equal(wc[0].wr_id, 3);
+	assert_int_equal(wc[0].status, IBV_WC_GENERAL_ERR);
+	assert_int_equal(r[2][0], 0);
+	free_pair(&p);
+}
+
+/* Connections A-B and C-D on two hosts whose QP numbers line up (C has
+ * A's number, D has B's). An attacker splices C into B: B, connected to
+ * A, must refuse C's HELLO and deliver nothing of C. */
+static void test_rc_splice(void **state)
+{
+	struct pair ab, cd;
+	char r[64], rc_[64];
+	struct ibv_wc wc[2];
+	uint32_t base = next_qpn;
+
+	make_pair(&ab);
+	next_qpn = base; /* another device: the same QP numbers again */
+	make_pair(&cd);
+	assert_int_equal(cd.qp[0]->qp_num, ab.qp[0]->qp_num);
+	assert_int_equal(cd.qp[1]->qp_num, ab.qp[1]->qp_num);
+	connect_qp_av(ab.qp[0], ab.qp[1]->qp_num, 1, 2);
+	connect_qp_av(ab.qp[1], ab.qp[0]->qp_num, 2, 1);
+	connect_qp_av(cd.qp[0], cd.qp[1]->qp_num, 3, 4);
+	connect_qp_av(cd.qp[1], cd.qp[0]->qp_num, 4, 3);
+	((struct fqp *)cd.qp[0])->peer = (struct fqp *)ab.qp[1];
+	((struct fqp *)ab.qp[1])->peer = (struct fqp *)cd.qp[0];
+	memset(r, 0, sizeof(r));
+	assert_int_equal(post_recv(ab.qp[1], 5, r, sizeof(r)), 0);
+	assert_int_equal(post_recv(cd.qp[0], 6, rc_, sizeof(rc_)), 0);
+	assert_int_equal(post_send(cd.qp[0], 1, marker, sizeof(marker), IBV_WR_SEND), 0);
+	(void)poll_n(ab.qp[1]->recv_cq, wc, 2);
+	(void)poll_n(cd.qp[0]->send_cq, wc, 2);
+	(void)poll_n(ab.qp[1]->recv_cq, wc, 2);
+	assert_null(memmem(r, sizeof(r), "ENCSHIM", 7));
+	assert_int_equal(post_send(ab.qp[1], 2, "x", 1, IBV_WR_SEND), EIO);
+	free_pair(&cd);
+	free_pair(&ab);
+}
+
+/* The same splice with the HELLOs' GIDs rewritten to the ones each side
+ * expects: the keys bind the addresses each QP was connected to, so C's
+ * frames do not open at B. */
+static void test_rc_splice_rewritten_gids(void **state)
+{
+	struct pair ab, cd;
+	char r[64], rc_[64];
+	struct ibv_wc wc[2];
+	uint32_t base = next_qpn;
+
+	make_pair(&ab);
+	next_qpn = base;
+	make_pair(&cd);
+	connect_qp_av(ab.qp[0], ab.qp[1]->qp_num, 1, 2);
+	connect_qp_av(ab.qp[1], ab.qp[0]->qp_num, 2, 1);
+	connect_qp_av(cd.qp[0], cd.qp[1]->qp_num, 3, 4);
+	connect_qp_av(cd.qp[1], cd.qp[0]->qp_num, 4, 3);
+	((struct fqp *)cd.qp[0])->peer = (struct fqp *)ab.qp[1];
+	((struct fqp *)ab.qp[1])->peer = (struct fqp *)cd.qp[0];
+	memset(r, 0, sizeof(r));
+	assert_int_equal(post_recv(ab.qp[1], 5, r, sizeof(r)), 0);
+	assert_int_equal(post_recv(cd.qp[0], 6, rc_, sizeof(rc_)), 0);
+	tamper_len = ESV_HELLO_BYTES; /* C's GID (index 3) becomes A's (1) */
+	tamper_at = 47;
+	tamper_xor = 3 ^ 1;
+	assert_int_equal(post_send(cd.qp[0], 1, marker, sizeof(marker), IBV_WR_SEND), 0);
+	tamper_len = ESV_HELLO_BYTES; /* B's answer: its GID (2) becomes D's (4) */
+	tamper_at = 47;
+	tamper_xor = 2 ^ 4;
+	(void)poll_n(ab.qp[1]->recv_cq, wc, 2);
+	(void)poll_n(cd.qp[0]->send_cq, wc, 2);
+	assert_int_equal(poll_n(ab.qp[1]->recv_cq, wc, 2), 1);
+	assert_int_equal(wc[0].wr_id, 5);
+	assert_int_equal(wc[0].status, IBV_WC_GENERAL_ERR);
+	assert_null(memmem(r, sizeof(r), "ENCSHIM", 7));
+	free_pair(&cd);
+	free_pair(&ab);
+}
+
+/* The job secret is not left in an ordinary global once queues exist. */
+static void test_secret_not_global(void **state)
+{
+	struct pair p;
+
+	make_pair(&p);
+	assert_true(sodium_is_zero(esv_cfg.secret, sizeof(esv_cfg.secret)));
 	free_pair(&p);
 }
 
@@ -1079,7 +1324,7 @@ static void test_ud_sealed(void **state)
 	assert_int_equal(wire[0].len, ESV_HELLO_BYTES);
 	assert_int_equal(wire[0].data[6], 0); /* asks for an answer */
 	assert_int_equal(poll_n(b.cq, wc, 1), 0); /* B answers */
-	assert_int_equal(wire[1].len, ESV_HELLO_BYTES);
+	assert_int_equal(wire[1].len, ESV_HELLO_BYTES + ENCSHIM_OVERHEAD);
 	assert_int_equal(wire[1].data[6], 1);
 	assert_int_equal(poll_n(a.cq, wc, 1), 1); /* A: keys, sends */
 	assert_int_equal(wc[0].wr_id, 10);
@@ -1247,6 +1492,370 @@ static void test_ud_hello_replay(void **state)
 	assert_int_equal(poll_n(b.cq, wc, 1), 1);
 	assert_int_equal(wc[0].wr_id, 21);
 	assert_int_equal(wc[0].status, IBV_WC_GENERAL_ERR); /* a replay */
+	assert_int_equal(ibv_destroy_ah(to_b), 0);
+	free_ud(&a);
+	free_ud(&b);
+	cleanup_wire(ctx);
+}
+
+/* Injects a datagram into QP to as if QP src_qpn at the GID ending in
+ * src_gid sent it: an attacker who writes any source address. */
+static void inject_ud(struct udhost *to, uint32_t src_qpn, uint8_t src_gid,
+		      const void *buf, size_t len)
+{
+	struct fqp *t = (struct fqp *)to->qp;
+	struct fmsg d;
+
+	d.len = ESV_GRH_BYTES + len;
+	d.data = calloc(1, d.len);
+	d.data[0] = 0x60;
+	d.data[8 + 15] = src_gid;
+	memcpy(d.data + 24, t->gid, 16);
+	memcpy(d.data + ESV_GRH_BYTES, buf, len);
+	deliver_from(t, d, src_qpn, 1);
+}
+
+/* Index of the n-th wire message from QP src of length len (-1: none). */
+static int wire_find(uint32_t src, size_t len, int n)
+{
+	for (int i = 0; i < nwire; i++)
+		if (wire_src[i] == src && wire[i].len == len && !n--)
+			return i;
+	return -1;
+}
+
+/* No two frames that QP src put on the wire share a nonce (header). */
+static void assert_no_nonce_twice(uint32_t src)
+{
+	for (int i = 0; i < nwire; i++)
+		for (int j = i + 1; j < nwire; j++)
+			if (wire_src[i] == src && wire_src[j] == src &&
+			    wire[i].len >= ESV_OVERHEAD && wire[j].len >= ESV_OVERHEAD &&
+			    wire[i].data[0] == 1 && wire[j].data[0] == 1)
+				assert_memory_not_equal(wire[i].data, wire[j].data,
+							ENCSHIM_HEADER_BYTES);
+}
+
+/* Keys A -> B with one datagram (marker, 16 bytes) delivered into rb. */
+static void ud_keyed(struct udhost *a, struct udhost *b, struct ibv_ah *to_b,
+		     uint8_t *rb, uint8_t *ra, size_t rlen)
+{
+	struct ibv_wc wc[2];
+
+	assert_int_equal(post_recv(b->qp, 20, rb, (uint32_t)rlen), 0);
+	assert_int_equal(post_recv(a->qp, 30, ra, (uint32_t)rlen), 0);
+	assert_int_equal(post_send_ud(a, to_b, b, 10, marker, 16, IBV_WR_SEND), 0);
+	assert_int_equal(poll_n(b->cq, wc, 1), 0); /* B answers the HELLO */
+	assert_int_equal(poll_n(a->cq, wc, 1), 1); /* A: confirmed, sent */
+	assert_int_equal(poll_n(b->cq, wc, 1), 1);
+	assert_int_equal(wc[0].status, IBV_WC_SUCCESS);
+}
+
+/* Item 1: A's HELLO replayed from a spoofed address (GID ...:9). Then
+ * (replay_frame) A's captured frame from there: not delivered a second
+ * time; and B's application answers the spoofed address: it never seals
+ * under a nonce already used (before: a second session with the same
+ * keys, sequence from 0 again). */
+static void ud_spoofed(int replay_frame)
+{
+	struct ibv_context *ctx = ibv_open_device(NULL);
+	uint8_t rb[ESV_GRH_BYTES + 64], ra[ESV_GRH_BYTES + 64];
+	struct udhost a, b;
+	struct ibv_ah *to_b, *to_a, *to_spoof;
+	struct ibv_ah_attr attr;
+	struct ibv_wc wc[4];
+	int h, f;
+
+	make_ud(ctx, &a, 1);
+	make_ud(ctx, &b, 2);
+	to_b = ah_to(&b);
+	to_a = ah_to(&a);
+	ud_keyed(&a, &b, to_b, rb, ra, sizeof(rb));
+	h = wire_find(a.qp->qp_num, ESV_HELLO_BYTES, 0);
+	f = wire_find(a.qp->qp_num, 16 + ESV_OVERHEAD, 0);
+	assert_true(h >= 0 && f >= 0);
+	/* B answers A once: its first frame under the session with A. */
+	assert_int_equal(post_recv(a.qp, 31, ra, sizeof(ra)), 0);
+	assert_int_equal(post_send_ud(&b, to_a, &a, 11, "reply-to-a", 10, IBV_WR_SEND), 0);
+	(void)poll_n(a.cq, wc, 2);
+	(void)poll_n(b.cq, wc, 2);
+	/* The attacker: A's HELLO, then A's frame, from GID ...:9. */
+	memset(rb, 0, sizeof(rb));
+	assert_int_equal(post_recv(b.qp, 21, rb, sizeof(rb)), 0);
+	inject_ud(&b, a.qp->qp_num, 9, wire[h].data, wire[h].len);
+	(void)poll_n(b.cq, wc, 1);
+	if (replay_frame) {
+		inject_ud(&b, a.qp->qp_num, 9, wire[f].data, wire[f].len);
+		assert_int_equal(poll_n(b.cq, wc, 1), 1);
+		assert_int_equal(wc[0].wr_id, 21);
+		assert_int_equal(wc[0].status, IBV_WC_GENERAL_ERR);
+		assert_null(memmem(rb, sizeof(rb), "ENCSHIM", 7));
+	}
+	/* B's application answers the address it saw. */
+	memset(&attr, 0, sizeof(attr));
+	attr.is_global = 1;
+	attr.grh.dgid.raw[15] = 9;
+	to_spoof = ibv_create_ah(&fpd, &attr);
+	assert_non_null(to_spoof);
+	assert_int_equal(post_send_ud(&b, to_spoof, &a, 12, "reply-to-9", 10,
+				      IBV_WR_SEND), 0);
+	(void)poll_n(b.cq, wc, 2);
+	assert_no_nonce_twice(b.qp->qp_num);
+	assert_int_equal(ibv_destroy_ah(to_spoof), 0);
+	assert_int_equal(ibv_destroy_ah(to_a), 0);
+	assert_int_equal(ibv_destroy_ah(to_b), 0);
+	free_ud(&a);
+	free_ud(&b);
+	cleanup_wire(ctx);
+}
+
+static void test_ud_spoofed_replay(void **state)
+{
+	ud_spoofed(1);
+}
+
+static void test_ud_spoofed_answer(void **state)
+{
+	ud_spoofed(0);
+}
+
+/* Item 2: A and B have the same QP number (two hosts). B's HELLO to A,
+ * reflected back to B as from A, must not key anything, and B's own
+ * frames reflected back must never be delivered to B. */
+static void test_ud_reflection(void **state)
+{
+	struct ibv_context *ca = ibv_open_device(NULL), *cb;
+	uint8_t rb[2][ESV_GRH_BYTES + 64];
+	struct udhost a, b;
+	struct ibv_ah *to_a;
+	struct ibv_wc wc[4];
+	uint32_t base = next_qpn;
+	int h, got;
+
+	make_ud(ca, &a, 1);
+	cb = ibv_open_device(NULL);
+	next_qpn = base;
+	make_ud(cb, &b, 2);
+	assert_int_equal(a.qp->qp_num, b.qp->qp_num);
+	to_a = ah_to(&a);
+	memset(rb, 0, sizeof(rb));
+	assert_int_equal(post_recv(b.qp, 1, rb[0], sizeof(rb[0])), 0);
+	assert_int_equal(post_recv(b.qp, 2, rb[1], sizeof(rb[1])), 0);
+	/* A posts no receive: it never answers. */
+	assert_int_equal(post_send_ud(&b, to_a, &a, 10, marker, sizeof(marker),
+				      IBV_WR_SEND), 0);
+	h = wire_find(b.qp->qp_num, ESV_HELLO_BYTES, 0);
+	assert_true(h >= 0);
+	inject_ud(&b, a.qp->qp_num, 1, wire[h].data, wire[h].len);
+	(void)poll_n(b.cq, wc, 4);
+	/* Whatever B sealed, reflected back to B as from A. */
+	for (int i = 0; i < nwire; i++)
+		if (wire_src[i] == b.qp->qp_num &&
+		    wire[i].len == sizeof(marker) + ESV_OVERHEAD)
+			inject_ud(&b, a.qp->qp_num, 1, wire[i].data, wire[i].len);
+	got = poll_n(b.cq, wc, 4);
+	for (int i = 0; i < got; i++)
+		assert_false(wc[i].opcode == IBV_WC_RECV &&
+			     wc[i].status == IBV_WC_SUCCESS);
+	assert_null(memmem(rb, sizeof(rb), "ENCSHIM", 7));
+	assert_int_equal(ibv_destroy_ah(to_a), 0);
+	free_ud(&a);
+	free_ud(&b);
+	assert_int_equal(ibv_close_device(cb), 0);
+	cleanup_wire(ca);
+}
+
+/* A HELLO as A's, with the check value copied but the attacker's public
+ * key. */
+static void forge_hello(uint8_t *h)
+{
+	uint8_t sk[32];
+
+	randombytes_buf(sk, sizeof(sk));
+	crypto_scalarmult_base(h + 48, sk);
+	randombytes_buf(h + 16, 16);
+}
+
+/* Item 5: a forged HELLO (copied check value, the attacker's key) that
+ * reaches B before A's does not pre-empt A: A's HELLO, repeated, still
+ * keys, and A's data is delivered. */
+static void test_ud_forged_hello(void **state)
+{
+	struct ibv_context *ctx = ibv_open_device(NULL);
+	uint8_t rb[ESV_GRH_BYTES + 64], ra[ESV_GRH_BYTES + 64], fh[ESV_HELLO_BYTES];
+	struct udhost a, b;
+	struct ibv_ah *to_b;
+	struct ibv_wc wc[4];
+	int h, got, delivered = 0;
+
+	make_ud(ctx, &a, 1);
+	make_ud(ctx, &b, 2);
+	to_b = ah_to(&b);
+	/* A's HELLO goes out while B has no receive: lost (or held back by
+	 * the attacker), but seen. */
+	assert_int_equal(post_send_ud(&a, to_b, &b, 10, marker, 16, IBV_WR_SEND), 0);
+	h = wire_find(a.qp->qp_num, ESV_HELLO_BYTES, 0);
+	assert_true(h >= 0);
+	memcpy(fh, wire[h].data, sizeof(fh));
+	forge_hello(fh);
+	memset(rb, 0, sizeof(rb));
+	assert_int_equal(post_recv(b.qp, 20, rb, sizeof(rb)), 0);
+	assert_int_equal(post_recv(a.qp, 30, ra, sizeof(ra)), 0);
+	inject_ud(&b, a.qp->qp_num, 1, fh, sizeof(fh));
+	(void)poll_n(b.cq, wc, 4);
+	(void)poll_n(a.cq, wc, 4);
+	/* A's own HELLO, repeated later (A repeats it while unanswered). */
+	usleep((useconds_t)(ESV_UD_HELLO_GAP * 1.2e6));
+	inject_ud(&b, a.qp->qp_num, 1, wire[h].data, wire[h].len);
+	for (int round = 0; round < 4; round++) {
+		got = poll_n(b.cq, wc, 4);
+		for (int i = 0; i < got; i++)
+			if (wc[i].wr_id == 20 && wc[i].status == IBV_WC_SUCCESS)
+				delivered = 1;
+		(void)poll_n(a.cq, wc, 4);
+	}
+	assert_true(delivered);
+	assert_memory_equal(rb + ESV_GRH_BYTES, marker, 16);
+	assert_int_equal(ibv_destroy_ah(to_b), 0);
+	free_ud(&a);
+	free_ud(&b);
+	cleanup_wire(ctx);
+}
+
+static long rss_kb(void)
+{
+	long pages = 0, res = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%ld %ld", &pages, &res), 2);
+	fclose(f);
+	return res * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* Item 5: 20,000 HELLOs with a valid (copied) check value from as many
+ * spoofed sources: B's memory stays bounded, and the real peer still
+ * keys and delivers afterwards. */
+static void test_ud_hello_flood(void **state)
+{
+	struct ibv_context *ctx = ibv_open_device(NULL);
+	uint8_t rb[ESV_GRH_BYTES + 64], ra[ESV_GRH_BYTES + 64], fh[ESV_HELLO_BYTES];
+	struct udhost a, b;
+	struct ibv_ah *to_b;
+	struct ibv_wc wc[16];
+	struct timespec t0, t1;
+	double saved = esv_cfg.hello_timeout;
+	long before, after;
+	int h;
+
+	esv_cfg.hello_timeout = 3600; /* A waits through the flood, however slow */
+	make_ud(ctx, &a, 1);
+	make_ud(ctx, &b, 2);
+	to_b = ah_to(&b);
+	assert_int_equal(post_send_ud(&a, to_b, &b, 10, marker, 16, IBV_WR_SEND), 0);
+	h = wire_find(a.qp->qp_num, ESV_HELLO_BYTES, 0);
+	assert_true(h >= 0);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(post_recv(b.qp, 100 + (uint64_t)i, rb, sizeof(rb)), 0);
+	before = rss_kb();
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	wire_quiet = 1;
+	for (uint32_t i = 0; i < 20000; i++) {
+		memcpy(fh, wire[h].data, sizeof(fh));
+		forge_hello(fh);
+		{
+			uint32_t src = htonl(0x400000u + i);
+
+			memcpy(fh + 8, &src, 4);
+		}
+		inject_ud(&b, 0x400000u + i, (uint8_t)(16 + i % 200), fh, sizeof(fh));
+		while (ibv_poll_cq(b.cq, 16, wc) > 0)
+			;
+	}
+	wire_quiet = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	after = rss_kb();
+	printf("# 20000 spoofed HELLOs: %.2f s, resident memory +%ld KiB\n",
+	       (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9,
+	       after - before);
+	assert_true(after - before < 32 * 1024);
+	/* The real peer: its HELLO (repeated a moment later), then its data. */
+	usleep((useconds_t)(ESV_UD_HELLO_GAP * 1.2e6));
+	memset(rb, 0, sizeof(rb));
+	assert_int_equal(post_recv(a.qp, 30, ra, sizeof(ra)), 0);
+	inject_ud(&b, a.qp->qp_num, 1, wire[h].data, wire[h].len);
+	{
+		int delivered = 0;
+
+		for (int round = 0; round < 4 && !delivered; round++) {
+			int got = ibv_poll_cq(b.cq, 16, wc);
+
+			for (int i = 0; i < got; i++)
+				if (wc[i].status == IBV_WC_SUCCESS &&
+				    wc[i].opcode == IBV_WC_RECV)
+					delivered = 1;
+			(void)poll_n(a.cq, wc, 1);
+		}
+		if (!delivered) {
+			int got = poll_n(b.cq, wc, 1);
+
+			delivered = got == 1 && wc[0].status == IBV_WC_SUCCESS;
+		}
+		assert_true(delivered);
+	}
+	assert_memory_equal(rb + ESV_GRH_BYTES, marker, 16);
+	assert_int_equal(ibv_destroy_ah(to_b), 0);
+	free_ud(&a);
+	free_ud(&b);
+	cleanup_wire(ctx);
+	esv_cfg.hello_timeout = saved;
+}
+
+/* Whether the marker is anywhere in the shadow regions of qp's sends. */
+static int spool_has_marker(struct ibv_qp *qp)
+{
+	struct esv_qp *q = esv_qp_find(qp);
+
+	for (struct esv_region *r = q->spool.regions; r; r = r->next)
+		if (memmem(r->mem, r->slot_size * r->nslots, marker, 16))
+			return 1;
+	return 0;
+}
+
+/* Staging buffers that held plaintext are wiped before they go back to
+ * their pool: queued RC sends flushed by a failing QP, held UD sends
+ * dropped by a RESET. */
+static void test_staging_wiped(void **state)
+{
+	struct pair p;
+	struct ibv_context *ctx;
+	struct udhost a, b;
+	struct ibv_ah *to_b;
+	struct ibv_qp_attr at;
+	struct ibv_wc wc[4];
+
+	make_pair(&p);
+	connect_pair(&p);
+	/* Queued behind the HELLO (B never answers), then the QP fails. */
+	assert_int_equal(post_send(p.qp[0], 1, marker, sizeof(marker), IBV_WR_SEND), 0);
+	memset(&at, 0, sizeof(at));
+	at.qp_state = IBV_QPS_ERR;
+	assert_int_equal(ibv_modify_qp(p.qp[0], &at, IBV_QP_STATE), 0);
+	(void)poll_n(p.cq[0], wc, 2);
+	assert_false(spool_has_marker(p.qp[0]));
+	free_pair(&p);
+
+	ctx = ibv_open_device(NULL);
+	make_ud(ctx, &a, 1);
+	make_ud(ctx, &b, 2);
+	to_b = ah_to(&b);
+	/* Held (B posts no receive: no answer), then A is reset. */
+	assert_int_equal(post_send_ud(&a, to_b, &b, 1, marker, sizeof(marker),
+				      IBV_WR_SEND), 0);
+	memset(&at, 0, sizeof(at));
+	at.qp_state = IBV_QPS_RESET;
+	assert_int_equal(ibv_modify_qp(a.qp, &at, IBV_QP_STATE), 0);
+	assert_false(spool_has_marker(a.qp));
 	assert_int_equal(ibv_destroy_ah(to_b), 0);
 	free_ud(&a);
 	free_ud(&b);
@@ -1490,11 +2099,23 @@ int main(void)
 		cmocka_unit_test(test_key_missing),
 		cmocka_unit_test(test_raw_refused),
 		cmocka_unit_test(test_mlx5dv_refused),
+		cmocka_unit_test(test_import_device_patched),
 		cmocka_unit_test(test_reconnect_fresh_keys),
+		cmocka_unit_test(test_rc_order_strict),
+		cmocka_unit_test(test_uc_order_monotonic),
+		cmocka_unit_test(test_rc_splice),
+		cmocka_unit_test(test_rc_splice_rewritten_gids),
+		cmocka_unit_test(test_secret_not_global),
 		cmocka_unit_test(test_ud_sealed),
 		cmocka_unit_test(test_ud_self),
 		cmocka_unit_test(test_ud_unkeyed_sender),
 		cmocka_unit_test(test_ud_hello_replay),
+		cmocka_unit_test(test_ud_spoofed_replay),
+		cmocka_unit_test(test_ud_spoofed_answer),
+		cmocka_unit_test(test_ud_reflection),
+		cmocka_unit_test(test_ud_forged_hello),
+		cmocka_unit_test(test_ud_hello_flood),
+		cmocka_unit_test(test_staging_wiped),
 		cmocka_unit_test(test_ud_no_head_of_line),
 		cmocka_unit_test(test_channel_soft_event_once),
 		cmocka_unit_test(test_channel_nonblocking_no_wait),

@@ -1,0 +1,769 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * UD: one peer per remote (QPN, address), each with its own key pair,
+ * HELLO exchange and keys; sends wait in a held FIFO until their peer is
+ * confirmed. docs/PROTOCOL.md section 10 states the rules; in short:
+ *   - every peer entry draws its own X25519 pair and connection id, and an
+ *     entry that drops a session that sealed anything draws a new pair, so
+ *     no two sessions ever share a key and no nonce repeats, whatever
+ *     HELLOs an attacker replays from whatever addresses;
+ *   - an answer carries key confirmation (an empty frame sealed under the
+ *     new session over the hash of the answer), and the peer that wrote
+ *     first confirms with its first frame: a peer is committed to only
+ *     then, and a copied HELLO cannot pre-empt the real peer;
+ *   - a HELLO carrying one of our own connection ids is ours: honoured only
+ *     from our own address (a QP sending to itself), refused otherwise
+ *     (reflection);
+ *   - the table is hashed, strangers are bounded, each source keys at most
+ *     once per ESV_UD_HELLO_GAP.
+ * Everything runs under esv_lock.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+
+#include "esv.h"
+
+/* ------------------------------------------------------------- the table */
+
+static unsigned bucket(const struct esv_udtab *t, uint32_t qpn,
+		       const uint8_t addr[16])
+{
+	uint8_t in[20], out[crypto_shorthash_BYTES];
+	uint64_t h;
+
+	esv_put_be32(in, qpn);
+	memcpy(in + 4, addr, 16);
+	crypto_shorthash(out, in, sizeof(in), t->hkey);
+	memcpy(&h, out, sizeof(h));
+	return (unsigned)(h & (t->nb - 1));
+}
+
+int esv_ud_init(struct esv_qp *q)
+{
+	struct esv_udtab *t = &q->ud;
+
+	t->nb = 64;
+	t->tokens = ESV_UD_MAX_STRANGERS;
+	t->tokens_at = esv_now();
+	t->b = calloc(t->nb, sizeof(*t->b));
+	if (!t->b)
+		return -1;
+	crypto_shorthash_keygen(t->hkey);
+	randombytes_buf(t->cid_prefix, sizeof(t->cid_prefix));
+	esv_list_init(&t->all);
+	esv_list_init(&t->strangers);
+	return 0;
+}
+
+static struct esv_udpeer *udpeer_find(struct esv_qp *q, uint32_t qpn,
+				      const uint8_t addr[16])
+{
+	struct esv_udpeer *up = q->ud.b[bucket(&q->ud, qpn, addr)];
+
+	for (; up; up = up->hnext)
+		if (up->qpn == qpn && !memcmp(up->addr, addr, 16))
+			return up;
+	return NULL;
+}
+
+/* Doubles the buckets when chains grow past two on average. */
+static void grow(struct esv_udtab *t)
+{
+	unsigned onb = t->nb;
+	struct esv_udpeer **ob = t->b, **nbk;
+
+	if (t->n <= 2 * t->nb || !(nbk = calloc(2 * (size_t)onb, sizeof(*nbk))))
+		return;
+	t->b = nbk;
+	t->nb = 2 * onb;
+	for (unsigned i = 0; i < onb; i++)
+		while (ob[i]) {
+			struct esv_udpeer *up = ob[i];
+			unsigned k = bucket(t, up->qpn, up->addr);
+
+			ob[i] = up->hnext;
+			up->hnext = t->b[k];
+			t->b[k] = up;
+		}
+	free(ob);
+}
+
+/* Our end towards one peer: a fresh key pair and connection id (any
+ * earlier ones of this entry are wiped). */
+static int fresh_local(struct esv_qp *q, struct esv_udpeer *up)
+{
+	static const uint8_t zero[16];
+	uint8_t id[ESV_ID_BYTES];
+	int rc;
+
+	if (up->local)
+		encshim_local_free(up->local);
+	up->local = NULL;
+	memcpy(up->conn_id, q->ud.cid_prefix, sizeof(q->ud.cid_prefix));
+	randombytes_buf(up->conn_id + sizeof(q->ud.cid_prefix),
+			ESV_CONNID_BYTES - sizeof(q->ud.cid_prefix));
+	rc = esv_local_new(&up->local, id,
+			   esv_make_identity(id, q->type, q->qpn, zero, 0,
+					     up->conn_id));
+	if (rc) {
+		esv_log("UD QP %u: cannot start a session: %s", q->qpn,
+			encshim_strerror(rc));
+		return rc;
+	}
+	if (!q->ud.have_check) {
+		encshim_local_secret_check(up->local, q->ud.check);
+		q->ud.have_check = 1;
+	}
+	return 0;
+}
+
+static void drop_keys(struct esv_udpeer *up)
+{
+	if (up->peer)
+		encshim_peer_free(up->peer);
+	if (up->rx)
+		encshim_peer_free(up->rx);
+	if (up->mirror)
+		encshim_local_free(up->mirror);
+	up->peer = up->rx = NULL;
+	up->mirror = NULL;
+}
+
+static void udpeer_free(struct esv_qp *q, struct esv_udpeer *up)
+{
+	struct esv_udpeer **pp = &q->ud.b[bucket(&q->ud, up->qpn, up->addr)];
+
+	while (*pp != up)
+		pp = &(*pp)->hnext;
+	*pp = up->hnext;
+	esv_list_del(&up->link);
+	if (up->stranger) {
+		esv_list_del(&up->slink);
+		q->ud.nstrangers--;
+	}
+	q->ud.n--;
+	drop_keys(up);
+	if (up->local)
+		encshim_local_free(up->local);
+	if (up->ah)
+		esv_real.destroy_ah(up->ah);
+	sodium_memzero(up, sizeof(*up));
+	free(up);
+}
+
+/* The oldest stranger with no send of ours waiting goes. */
+static int evict_stranger(struct esv_qp *q)
+{
+	struct esv_list *l;
+
+	for (l = q->ud.strangers.next; l != &q->ud.strangers; l = l->next) {
+		struct esv_udpeer *up = esv_container_of(l, struct esv_udpeer, slink);
+
+		if (!up->held) {
+			udpeer_free(q, up);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* A new entry for (qpn, addr), with its own key pair. A stranger (its
+ * HELLO came first) counts against ESV_UD_MAX_STRANGERS. */
+static struct esv_udpeer *udpeer_new(struct esv_qp *q, uint32_t qpn,
+				     const uint8_t addr[16], int stranger)
+{
+	struct esv_udpeer *up;
+	unsigned k;
+
+	if (stranger && q->ud.nstrangers >= ESV_UD_MAX_STRANGERS &&
+	    evict_stranger(q))
+		return NULL;
+	up = calloc(1, sizeof(*up));
+	if (!up)
+		return NULL;
+	up->qpn = qpn;
+	memcpy(up->addr, addr, 16);
+	if (fresh_local(q, up)) {
+		free(up);
+		return NULL;
+	}
+	k = bucket(&q->ud, qpn, addr);
+	up->hnext = q->ud.b[k];
+	q->ud.b[k] = up;
+	esv_list_add_tail(&q->ud.all, &up->link);
+	esv_list_init(&up->slink);
+	up->stranger = stranger;
+	if (stranger) {
+		esv_list_add_tail(&q->ud.strangers, &up->slink);
+		q->ud.nstrangers++;
+	}
+	q->ud.n++;
+	grow(&q->ud);
+	return up;
+}
+
+void esv_udpeers_free(struct esv_qp *q)
+{
+	while (q->ud.b && q->ud.all.next != &q->ud.all)
+		udpeer_free(q, esv_container_of(q->ud.all.next,
+						struct esv_udpeer, link));
+	randombytes_buf(q->ud.cid_prefix, sizeof(q->ud.cid_prefix));
+	q->ud.have_check = 0; /* the job secret may have been reloaded */
+}
+
+void esv_ud_fini(struct esv_qp *q)
+{
+	esv_udpeers_free(q);
+	free(q->ud.b);
+	q->ud.b = NULL;
+}
+
+/* The QP waits while any peer it asked has not answered: hello_sent and
+ * hello_deadline drive the same progress and timeout as on RC. */
+static void ud_update_waiting(struct esv_qp *q)
+{
+	q->hello_sent = 0;
+	for (struct esv_list *l = q->ud.all.next; l != &q->ud.all; l = l->next) {
+		struct esv_udpeer *up = esv_container_of(l, struct esv_udpeer, link);
+
+		if (up->hello_sent && !up->confirmed &&
+		    (!q->hello_sent || up->deadline < q->hello_deadline)) {
+			q->hello_sent = 1;
+			q->hello_deadline = up->deadline;
+		}
+	}
+}
+
+/* The peer proved it holds the keys: commit, release its held sends. */
+static void confirm(struct esv_qp *q, struct esv_udpeer *up)
+{
+	up->confirmed = 1;
+	if (up->stranger) {
+		esv_list_del(&up->slink);
+		q->ud.nstrangers--;
+		up->stranger = 0;
+	}
+	__atomic_add_fetch(&esv_stats.handshakes, 1, __ATOMIC_RELAXED);
+	if (up->hello_sent)
+		ud_update_waiting(q);
+	esv_ud_flush_held(q);
+}
+
+/* ------------------------------------------------------------ addresses */
+
+/* Source and destination address of a UD receive: the GRH's GIDs, or on
+ * RoCEv2 over IPv4 (no IPv6 version nibble) the IPv4 header in the GRH's
+ * last 20 bytes, as IPv4-mapped GIDs; the source LID without a GRH (no
+ * destination then: zeros). */
+static void ud_addrs(const struct ibv_wc *wc, const uint8_t *grh,
+		     uint8_t src[16], uint8_t dst[16])
+{
+	memset(src, 0, 16);
+	memset(dst, 0, 16);
+	if (!(wc->wc_flags & IBV_WC_GRH)) {
+		src[14] = (uint8_t)(wc->slid >> 8);
+		src[15] = (uint8_t)wc->slid;
+	} else if ((grh[0] >> 4) == 6) {
+		memcpy(src, grh + 8, 16);
+		memcpy(dst, grh + 24, 16);
+	} else {
+		src[10] = src[11] = dst[10] = dst[11] = 0xff;
+		memcpy(src + 12, grh + 20 + 12, 4);
+		memcpy(dst + 12, grh + 20 + 16, 4);
+	}
+}
+
+/* Whether a datagram came from this QP's own port: with a GRH, from the
+ * address it was sent to; without, from the port's own LID. */
+static int from_self(struct esv_qp *q, const struct ibv_wc *wc,
+		     const uint8_t src[16], const uint8_t dst[16])
+{
+	uint16_t lid;
+
+	if (wc->wc_flags & IBV_WC_GRH)
+		return !memcmp(src, dst, 16);
+	lid = esv_port_lid(q);
+	return lid && wc->slid == lid;
+}
+
+/* Seals and posts a UD send entry of the ring; 0 or an errno. */
+static int ud_seal_post(struct esv_qp *q, struct esv_swr *e)
+{
+	int rc = esv_swr_seal(q, e);
+
+	return rc ? rc : esv_swr_post(q, e);
+}
+
+/* Moves the held sends whose peer has keys now into the ring and posts
+ * them, in their order; the others stay held, in theirs. When the ring
+ * is full the rest waits for the next send completion. */
+void esv_ud_flush_held(struct esv_qp *q)
+{
+	unsigned n = q->held_count, kept = 0;
+	int full = 0, failed = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct esv_swr h = q->held[(q->held_head + i) % q->cap];
+		struct esv_swr *e = NULL;
+
+		if (h.up->confirmed && !full && !failed) {
+			e = esv_swr_alloc(q);
+			full = !e;
+		}
+		if (e) {
+			e->kind = h.kind;
+			e->up = h.up;
+			e->app_wr_id = h.app_wr_id;
+			e->signaled = h.signaled;
+			e->wr = h.wr;
+			e->ptlen = h.ptlen;
+			e->sh = h.sh;
+			if (!ud_seal_post(q, e)) {
+				h.up->held--;
+				continue;
+			}
+			e->sh = NULL; /* stays with the held copy, flushed below */
+			esv_swr_unalloc(q, e);
+			failed = 1;
+		}
+		q->held[(q->held_head + kept++) % q->cap] = h;
+	}
+	q->held_count = kept;
+	if (failed)
+		esv_qp_fail(q, "posting a held UD send failed");
+}
+
+/* A send to a peer without keys (or behind held sends to it) waits in
+ * the held FIFO; its payload is already in its shadow. */
+static int ud_hold(struct esv_qp *q, const struct esv_swr *e)
+{
+	if (q->held_count == q->cap)
+		return ENOMEM;
+	q->held[(q->held_head + q->held_count++) % q->cap] = *e;
+	e->up->held++;
+	return 0;
+}
+
+/* A send to a peer not confirmed yet asks for its HELLO (or its
+ * confirmation); while the answer is missing, a later send repeats it now
+ * and then (UD may lose it; the peer answers a repeat from the same
+ * session). */
+static int ud_ask_hello(struct esv_qp *q, struct esv_udpeer *up,
+			const struct ibv_send_wr *w)
+{
+	int rc;
+
+	if (up->confirmed || (up->hello_sent &&
+			      esv_now() - up->hello_at < ESV_UD_HELLO_RESEND))
+		return 0;
+	rc = esv_hello_out(q, up, 0, w->wr.ud.ah, w->wr.ud.remote_qkey);
+	if (rc || up->hello_sent)
+		return rc;
+	up->hello_sent = 1;
+	up->deadline = esv_now() + esv_cfg.hello_timeout;
+	ud_update_waiting(q);
+	return 0;
+}
+
+int esv_ud_post_send(struct esv_qp *q, struct ibv_send_wr *w)
+{
+	struct esv_udpeer *up;
+	struct esv_swr *e;
+	uint8_t addr[16], *p;
+	size_t len;
+	int rc;
+
+	if (w->opcode != IBV_WR_SEND && w->opcode != IBV_WR_SEND_WITH_IMM)
+		return esv_deny(q, w->opcode);
+	if (w->num_sge < 0 || (unsigned)w->num_sge > q->max_sge)
+		return EINVAL;
+	len = esv_sge_total(w->sg_list, w->num_sge);
+	if (len > ENCSHIM_MAX_PLAINTEXT - ESV_INNER_BYTES)
+		return EINVAL;
+	if (esv_ah_addr(w->wr.ud.ah, addr)) {
+		esv_log("UD send on QP %u through an address handle not created "
+			"with ibv_create_ah under the shim: refused", q->qpn);
+		return EINVAL;
+	}
+	up = udpeer_find(q, w->wr.ud.remote_qpn, addr);
+	if (!up)
+		up = udpeer_new(q, w->wr.ud.remote_qpn, addr, 0);
+	if (!up)
+		return ENOMEM;
+	rc = ud_ask_hello(q, up, w);
+	if (rc)
+		return rc;
+	e = esv_swr_alloc(q);
+	if (!e)
+		return ENOMEM;
+	e->kind = ESV_SWR_APP;
+	e->up = up;
+	e->app_wr_id = w->wr_id;
+	e->signaled = q->sq_sig_all || (w->send_flags & IBV_SEND_SIGNALED);
+	e->wr.send_flags = w->send_flags & IBV_SEND_SOLICITED;
+	e->wr.wr.ud = w->wr.ud;
+	e->ptlen = ESV_INNER_BYTES + len;
+	e->sh = esv_pool_get(&q->spool, len + ESV_OVERHEAD);
+	if (!e->sh) {
+		esv_swr_unalloc(q, e);
+		return ENOMEM;
+	}
+	p = e->sh->buf + ENCSHIM_HEADER_BYTES;
+	memset(p, 0, ESV_INNER_BYTES);
+	p[0] = w->opcode == IBV_WR_SEND_WITH_IMM ? ESV_KIND_SEND_IMM : ESV_KIND_SEND;
+	if (w->opcode == IBV_WR_SEND_WITH_IMM)
+		memcpy(p + 4, &w->imm_data, 4);
+	p += ESV_INNER_BYTES;
+	for (int i = 0; i < w->num_sge; i++) {
+		memcpy(p, (const void *)(uintptr_t)w->sg_list[i].addr,
+		       w->sg_list[i].length);
+		p += w->sg_list[i].length;
+	}
+	e->sh->dirty = ENCSHIM_HEADER_BYTES + e->ptlen;
+	if (!up->confirmed || up->held) {
+		/* Until this peer is confirmed: out of the ring, which holds
+		 * posted entries only. */
+		rc = ud_hold(q, e);
+		if (!rc)
+			e->sh = NULL; /* the held copy owns the shadow now */
+		esv_swr_unalloc(q, e);
+		return rc;
+	}
+	rc = ud_seal_post(q, e);
+	if (rc)
+		esv_swr_unalloc(q, e);
+	return rc;
+}
+
+/* A UD QP that sends to itself (UCX does) gets its own HELLO back. Its
+ * keys are those of a pair (the entry's identity, a mirror identity of it:
+ * 'M' instead of 'Q', its own key pair): it seals as the QP towards the
+ * mirror and opens as the mirror, so each direction keeps its own key and
+ * sequence. */
+static int ud_self_keys(struct esv_qp *q, struct esv_udpeer *up)
+{
+	static const uint8_t zero[16];
+	uint8_t id[ESV_ID_BYTES], mid[ESV_ID_BYTES], pub[32], mpub[32];
+	size_t idlen = esv_make_identity(id, q->type, q->qpn, zero, 0,
+					 up->conn_id);
+	int rc;
+
+	memcpy(mid, id, idlen);
+	mid[0] = 'M';
+	rc = esv_local_new(&up->mirror, mid, idlen);
+	if (rc)
+		return rc;
+	encshim_local_public_key(up->local, pub);
+	encshim_local_public_key(up->mirror, mpub);
+	rc = encshim_peer_new(&up->peer, up->local, mid, idlen, mpub, 0);
+	if (!rc)
+		rc = encshim_peer_new(&up->rx, up->mirror, id, idlen, pub, 0);
+	if (rc)
+		drop_keys(up);
+	return rc;
+}
+
+/* A session of entry up with the peer whose HELLO is h. */
+static int ud_session(struct esv_qp *q, struct esv_udpeer *up, const uint8_t *h,
+		      struct encshim_peer **out)
+{
+	static const uint8_t zero[16];
+	uint8_t id[ESV_ID_BYTES];
+	size_t idlen = esv_make_identity(id, q->type, up->qpn, zero, 0, h + 16);
+
+	return encshim_peer_new(out, up->local, id, idlen, h + 48, 0);
+}
+
+/* Opens the key confirmation after answer h under session p. */
+static int confirm_opens(struct esv_qp *q, struct encshim_peer *p,
+			 const uint8_t *h)
+{
+	uint8_t env[ENCSHIM_MAX_ENVELOPE], none[1];
+
+	(void)q;
+	return encshim_peer_open(p, env, esv_confirm_env(env, h),
+				 h + ESV_HELLO_BYTES, ESV_CONFIRM_BYTES, none);
+}
+
+/* A token bucket over the key agreements that HELLOs cause on this QP (an
+ * X25519 pair and a Diffie-Hellman each): a flood from many spoofed
+ * sources costs a bounded share of a core. */
+static int take_token(struct esv_qp *q)
+{
+	double now = esv_now();
+	double t = q->ud.tokens + (now - q->ud.tokens_at) * ESV_UD_HELLO_RATE;
+
+	q->ud.tokens_at = now;
+	q->ud.tokens = t > ESV_UD_MAX_STRANGERS ? ESV_UD_MAX_STRANGERS : t;
+	if (q->ud.tokens < 1.0)
+		return 0;
+	q->ud.tokens -= 1.0;
+	return 1;
+}
+
+/* One line a second at most: anyone can send HELLOs to a UD QP. */
+static void ud_refuse(struct esv_qp *q, const struct ibv_wc *wc, const char *why)
+{
+	double now = esv_now();
+
+	__atomic_add_fetch(&esv_stats.handshake_failures, 1, __ATOMIC_RELAXED);
+	if (now - q->ud.logged_at < 1.0) {
+		q->ud.unlogged++;
+		return;
+	}
+	esv_log("UD QP %u: a HELLO from QP %u was dropped: %s (and %u more "
+		"since the last such line)", q->qpn, wc->src_qp, why,
+		q->ud.unlogged);
+	q->ud.logged_at = now;
+	q->ud.unlogged = 0;
+}
+
+/* An answer (flag 1) for entry up: taken only with a confirmation that
+ * opens under a session with it. Its session then replaces any pending
+ * one, and the peer is confirmed. */
+static void ud_answer(struct esv_qp *q, struct esv_udpeer *up,
+		      const uint8_t *h, size_t len)
+{
+	struct encshim_peer *cand = NULL;
+	int same = up->peer && !memcmp(up->peer_cid, h + 16, ESV_CONNID_BYTES) &&
+		   !memcmp(up->pub, h + 48, 32);
+
+	if (len != ESV_HELLO_MAX)
+		return;
+	if (same) {
+		if (!up->confirmed && !confirm_opens(q, up->peer, h))
+			confirm(q, up);
+		return;
+	}
+	/* A candidate that fails has sealed nothing: dropping it (and
+	 * making it again later) repeats no nonce. */
+	if (up->confirmed || ud_session(q, up, h, &cand))
+		return;
+	if (confirm_opens(q, cand, h)) {
+		encshim_peer_free(cand);
+		return;
+	}
+	drop_keys(up);
+	up->peer = cand;
+	memcpy(up->peer_cid, h + 16, ESV_CONNID_BYTES);
+	memcpy(up->pub, h + 48, 32);
+	up->qkey = esv_get_be32(h + 112);
+	confirm(q, up);
+}
+
+/* A HELLO asking for an answer (flag 0) for entry up: keys (a new pending
+ * session, replacing an unconfirmed one with a fresh key pair of ours) and
+ * an answer with key confirmation. */
+static void ud_ask(struct esv_qp *q, struct esv_udpeer *up, const struct ibv_wc *wc,
+		   const uint8_t *grh, const uint8_t *h)
+{
+	double now = esv_now();
+	int same = up->peer && !memcmp(up->peer_cid, h + 16, ESV_CONNID_BYTES) &&
+		   !memcmp(up->pub, h + 48, 32);
+	int rc;
+
+	if (!same) {
+		if (up->confirmed) {
+			ud_refuse(q, wc, "another HELLO for a confirmed peer (a "
+				  "replay, or the peer reset its QP: reset this QP "
+				  "to talk to it again)");
+			return;
+		}
+		if ((up->peer && now - up->keyed_at < ESV_UD_HELLO_GAP) ||
+		    (up->peer && !take_token(q))) {
+			ud_refuse(q, wc, "too many HELLOs from this source");
+			return;
+		}
+		/* The pending session sealed its answer: a fresh key pair
+		 * of ours, so that it can never be made again. */
+		if (up->peer) {
+			drop_keys(up);
+			if (fresh_local(q, up))
+				return;
+		}
+		rc = ud_session(q, up, h, &up->peer);
+		if (rc) {
+			up->peer = NULL;
+			ud_refuse(q, wc, encshim_strerror(rc));
+			return;
+		}
+		memcpy(up->peer_cid, h + 16, ESV_CONNID_BYTES);
+		memcpy(up->pub, h + 48, 32);
+		up->keyed_at = now;
+		up->answered_at = 0;
+	} else if (now - up->answered_at < ESV_UD_HELLO_GAP) {
+		return; /* a repeat: answered a moment ago */
+	}
+	up->qkey = esv_get_be32(h + 112);
+	if (!up->ah)
+		up->ah = esv_real.create_ah_from_wc(q->pd, (struct ibv_wc *)wc,
+						    (struct ibv_grh *)grh, q->port);
+	if (!up->ah || esv_hello_out(q, up, 1, up->ah, up->qkey)) {
+		esv_log("UD QP %u: cannot answer the HELLO of QP %u", q->qpn,
+			wc->src_qp);
+		return;
+	}
+	up->answered_at = now;
+}
+
+/* A HELLO on a UD QP. A bad one is dropped with a line on stderr: on UD
+ * anyone may send, and one sender must not stop the QP for the others;
+ * that sender gets no confirmed keys, so nothing of it is ever delivered. */
+static void ud_hello(struct esv_qp *q, const struct ibv_wc *wc,
+		     const uint8_t *grh, const uint8_t *h, size_t len)
+{
+	uint8_t src[16], dst[16];
+	struct esv_udpeer *up;
+	int answer = len > 6 && (h[6] & 1u);
+
+	if (len != (answer ? ESV_HELLO_MAX : ESV_HELLO_BYTES) ||
+	    h[4] != ESV_HELLO_VERSION || h[5] != (uint8_t)q->type ||
+	    (h[6] & ~1u) || h[7] || esv_get_be32(h + 116) ||
+	    esv_get_be32(h + 8) != wc->src_qp || esv_get_be32(h + 12) != q->qpn ||
+	    !sodium_is_zero(h + 32, 16)) {
+		ud_refuse(q, wc, "malformed or misaddressed");
+		return;
+	}
+	ud_addrs(wc, grh, src, dst);
+	up = udpeer_find(q, wc->src_qp, src);
+	/* One of our own connection ids: our HELLO came back. Only a QP
+	 * sending to itself, from its address to its address, is keyed so;
+	 * anything else is a reflection (test_ud_reflection). */
+	if (!memcmp(h + 16, q->ud.cid_prefix, sizeof(q->ud.cid_prefix))) {
+		int rc;
+
+		if (!up || wc->src_qp != q->qpn || !from_self(q, wc, src, dst) ||
+		    memcmp(h + 16, up->conn_id, ESV_CONNID_BYTES)) {
+			ud_refuse(q, wc, "it carries this QP's own connection id "
+				  "(a reflection)");
+			return;
+		}
+		if (!up->peer && (rc = ud_self_keys(q, up)) != 0) {
+			ud_refuse(q, wc, encshim_strerror(rc));
+			return;
+		}
+		if (!up->confirmed)
+			confirm(q, up);
+		return;
+	}
+	if (!up && answer)
+		return; /* an answer to nothing we asked */
+	if (q->ud.have_check &&
+	    sodium_memcmp(q->ud.check, h + 80, ENCSHIM_CHECK_BYTES)) {
+		ud_refuse(q, wc, "its sender holds another job secret (or job "
+			  "id); nothing of it will be delivered");
+		return;
+	}
+	if (!up && !take_token(q)) {
+		ud_refuse(q, wc, "too many HELLOs from new sources on this QP");
+		return;
+	}
+	if (!up && !(up = udpeer_new(q, wc->src_qp, src, 1)))
+		return;
+	if (sodium_memcmp(q->ud.check, h + 80, ENCSHIM_CHECK_BYTES)) {
+		ud_refuse(q, wc, "its sender holds another job secret (or job "
+			  "id); nothing of it will be delivered");
+		return;
+	}
+	if (answer)
+		ud_answer(q, up, h, len);
+	else
+		ud_ask(q, up, wc, grh, h);
+}
+
+/* A receive on a UD QP: shadow = GRH (40) || HELLO or frame. HELLOs and
+ * datagrams nobody posted a receive for are not the application's: the
+ * shadow goes back to the receive queue and nothing is consumed. */
+int esv_ud_recv(struct esv_qp *q, struct esv_shadow *s, struct ibv_wc *wc)
+{
+	struct esv_rq *rq = esv_rq_of(q);
+	const uint8_t *grh = s->buf, *f = s->buf + ESV_GRH_BYTES;
+	uint8_t env[16], addr[16], dst[16], *pt = s->buf + ESV_GRH_BYTES + ENCSHIM_HEADER_BYTES;
+	struct esv_udpeer *up = NULL;
+	size_t flen = wc->byte_len > ESV_GRH_BYTES ? wc->byte_len - ESV_GRH_BYTES : 0;
+	size_t envlen, n;
+	struct esv_rwr *r;
+	int rc;
+
+	if (wc->status != IBV_WC_SUCCESS) {
+		/* A flush, or a datagram larger than the receive: the
+		 * application's receive gets the error, as without the shim. */
+		esv_pool_put(s);
+		r = esv_rq_pop(rq);
+		if (!r)
+			return 0;
+		wc->wr_id = r->wr_id;
+		wc->byte_len = 0;
+		return 1;
+	}
+	if (flen >= 4 && !memcmp(f, ESV_HELLO_MAGIC, 4)) {
+		uint8_t h[ESV_GRH_BYTES + ESV_HELLO_MAX];
+
+		/* The shadow goes back to the receive queue before the HELLO
+		 * is handled: handling it posts the sends queued for that
+		 * peer, and a QP talking to itself needs the receive. */
+		memcpy(h, s->buf, ESV_GRH_BYTES +
+		       (flen < ESV_HELLO_MAX ? flen : ESV_HELLO_MAX));
+		sodium_memzero(s->buf, s->region->slot_size);
+		esv_pool_put(s);
+		esv_post_extra_shadow(q);
+		ud_hello(q, wc, h, h + ESV_GRH_BYTES, flen);
+		sodium_memzero(h, sizeof(h));
+		return 0;
+	}
+	r = esv_rq_pop(rq);
+	if (!r) {
+		sodium_memzero(s->buf, s->region->slot_size);
+		esv_pool_put(s);
+		esv_post_extra_shadow(q);
+		return 0; /* no receive posted: UD drops it */
+	}
+	ud_addrs(wc, grh, addr, dst);
+	up = udpeer_find(q, wc->src_qp, addr);
+	envlen = esv_make_env(env, q->type, wc->src_qp, q->qpn);
+	if (!up || !up->peer)
+		rc = ENCSHIM_E_AUTH;
+	else if (flen < ESV_OVERHEAD)
+		rc = ENCSHIM_E_MALFORMED;
+	else
+		rc = encshim_peer_open(up->rx ? up->rx : up->peer, env, envlen,
+				       f, flen, pt);
+	if (!rc && ((pt[0] != ESV_KIND_SEND && pt[0] != ESV_KIND_SEND_IMM) ||
+		    pt[1] || pt[2] || pt[3]))
+		rc = ENCSHIM_E_MALFORMED;
+	n = flen >= ESV_OVERHEAD ? flen - ESV_OVERHEAD : 0;
+	wc->wr_id = r->wr_id;
+	if (!rc && ESV_GRH_BYTES + n > esv_sge_total(r->sge, r->num_sge)) {
+		wc->status = IBV_WC_LOC_LEN_ERR;
+		wc->byte_len = 0;
+	} else if (rc) {
+		__atomic_add_fetch(&esv_stats.auth_failures, 1, __ATOMIC_RELAXED);
+		esv_log("UD QP %u: a datagram of %zu bytes from QP %u was dropped: "
+			"%s", q->qpn, flen, wc->src_qp,
+			up && up->peer ? encshim_strerror(rc)
+				       : "no HELLO from that sender (no keys)");
+		wc->status = IBV_WC_GENERAL_ERR;
+		wc->vendor_err = 0xe5e5;
+		wc->byte_len = 0;
+	} else {
+		/* The application's buffer starts with the GRH, as without
+		 * the shim, then the plaintext. */
+		esv_scatter_at(r, 0, grh, ESV_GRH_BYTES);
+		esv_scatter_at(r, ESV_GRH_BYTES, pt + ESV_INNER_BYTES, n);
+		wc->byte_len = (uint32_t)(ESV_GRH_BYTES + n);
+		wc->opcode = IBV_WC_RECV;
+		esv_set_imm(wc, pt);
+		__atomic_add_fetch(&esv_stats.opened_msgs, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&esv_stats.opened_bytes, n, __ATOMIC_RELAXED);
+	}
+	sodium_memzero(s->buf, s->region->slot_size);
+	esv_pool_put(s);
+	/* The first frame that opens confirms a peer that wrote first. */
+	if (!rc && !up->confirmed)
+		confirm(q, up);
+	return 1;
+}
