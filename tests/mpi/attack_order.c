@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Attacks on the order audit of pml/encshim (docs/PROTOCOL.md section 11,
+ * "Order"), run by tests/mpi/attack_order.sh with tamper.c swapping the
+ * first two 4096-byte messages (and their ob1 hdr_seq) while a message of
+ * another size passes in between. Two ranks; rank 0 sends three messages,
+ * rank 1 has posted three receives before they leave (a barrier), waits
+ * for each in posting order under MPI_ERRORS_RETURN and prints what each
+ * one got. "attack: WRONG ..." means a receive completed without an
+ * error holding another message than MPI's order gives it: the exploit
+ * worked. Usage: attack_order MODE, MODE one of
+ *   evict  A (tag 0), X (tag 4), B (tag 0); receives tag 0, tag 4, tag 0.
+ *          Tags 0 and 4 share the sender's tag slot (tag & 3), so B
+ *          carries delta 0 and its receive skips the same-tag check.
+ *   gap    A (tag 7), D (tag 1), B (tag 2); receives tag 1, ANY_TAG,
+ *          ANY_TAG. The first ANY_TAG receive must take A; B's stream
+ *          field names only place n - 1 (D, which the tag-1 receive may
+ *          take), not place n - 2 (A), which nothing earlier can take.
+ * The swapped messages are 4096 bytes, the middle one 1024, each filled
+ * with its own letter.
+ */
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BIG 4096
+#define SMALL 1024
+
+struct msg {
+	char fill;
+	int tag, len;
+};
+
+int main(int argc, char **argv)
+{
+	static const struct msg evict[3] = { { 'A', 0, BIG }, { 'X', 4, SMALL },
+					     { 'B', 0, BIG } };
+	static const struct msg gap[3] = { { 'A', 7, BIG }, { 'D', 1, SMALL },
+					   { 'B', 2, BIG } };
+	/* receive i takes message want[i] in MPI's order */
+	static const int evict_rtag[3] = { 0, 4, 0 }, evict_want[3] = { 0, 1, 2 };
+	static const int gap_rtag[3] = { 1, MPI_ANY_TAG, MPI_ANY_TAG },
+			 gap_want[3] = { 1, 0, 2 };
+	const struct msg *m;
+	const int *rtag, *want;
+	static char buf[3][BIG];
+	MPI_Request req[3];
+	int rank, wrongs = 0, errors = 0;
+
+	if (argc != 2 || (strcmp(argv[1], "evict") && strcmp(argv[1], "gap"))) {
+		fprintf(stderr, "usage: attack_order evict|gap\n");
+		return 2;
+	}
+	m = strcmp(argv[1], "evict") ? gap : evict;
+	rtag = strcmp(argv[1], "evict") ? gap_rtag : evict_rtag;
+	want = strcmp(argv[1], "evict") ? gap_want : evict_want;
+	MPI_Init(&argc, &argv);
+	MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+	if (rank == 1)
+		for (int i = 0; i < 3; i++)
+			MPI_Irecv(buf[i], BIG, MPI_BYTE, 0, rtag[i], MPI_COMM_WORLD,
+				  &req[i]);
+	MPI_Barrier(MPI_COMM_WORLD);
+	if (rank == 0) {
+		for (int i = 0; i < 3; i++) {
+			memset(buf[i], m[i].fill, (size_t)m[i].len);
+			MPI_Send(buf[i], m[i].len, MPI_BYTE, 1, m[i].tag,
+				 MPI_COMM_WORLD);
+		}
+	} else if (rank == 1) {
+		for (int i = 0; i < 3; i++) {
+			MPI_Status st;
+			const struct msg *w = &m[want[i]];
+			int rc = MPI_Wait(&req[i], &st), n = -1;
+
+			if (MPI_SUCCESS != rc) {
+				printf("attack: receive %d (tag %d): error %d\n", i,
+				       rtag[i], rc);
+				errors++;
+				continue;
+			}
+			MPI_Get_count(&st, MPI_BYTE, &n);
+			printf("attack: receive %d (tag %d): got tag %d, %d bytes "
+			       "of '%c'\n",
+			       i, rtag[i], st.MPI_TAG, n, buf[i][0]);
+			if (n != w->len || buf[i][0] != w->fill ||
+			    st.MPI_TAG != w->tag) {
+				printf("attack: WRONG receive %d took another "
+				       "message than '%c' without an error\n",
+				       i, w->fill);
+				wrongs++;
+			}
+		}
+		printf("attack: %d wrong, %d refused\n", wrongs, errors);
+		fflush(stdout);
+	}
+	/* a refused receive left the job's state undefined: no finalize */
+	if (errors)
+		MPI_Abort(MPI_COMM_WORLD, 3);
+	MPI_Finalize();
+	return 0;
+}

@@ -1,0 +1,36 @@
+#!/bin/sh
+# Attacks on pml/encshim's order audit that deliver a later message to an
+# earlier receive with no error (attack_order.c). tamper.c swaps the first
+# two 4096-byte messages of rank 0, keeping each slot's ob1 hdr_seq, while
+# a 1024-byte message of another tag passes between them:
+#  - evict: tags 0 and 4 share the sender's tag slot, so the second tag-0
+#    message carries delta 0 and the first tag-0 receive takes it;
+#  - gap: the first ANY_TAG receive takes place 2, whose stream field
+#    names place 1 (tag 1, which an earlier tag-1 receive may take) and
+#    nothing of place 0 (tag 7, which only this receive may take).
+# The exploit works when a receive completes without an error holding the
+# wrong message ("attack: WRONG"); a fix refuses that receive.
+. "$top_srcdir/tests/mpi/lib.sh"
+LIB="$TB/.libs/libtamper.so"
+[ -f "$LIB" ] || fail "missing $LIB"
+TR="--mca btl self,tcp --mca btl_tcp_if_include lo
+	--mca btl_tcp_port_min_v4 47300 --mca btl_tcp_port_range_v4 64
+	-x LD_PRELOAD=$LIB -x TAMPER_PORT_MIN=47300 -x TAMPER_PORT_MAX=47363
+	-x TAMPER_MODE=swap -x TAMPER_KEEP_OFF=20 -x TAMPER_KEEP_LEN=2"
+REFUSED="message from rank 0 .*refused, not delivered"
+status=0
+
+for mode in evict gap; do
+	plain --mca pml ob1 $TR -np 2 "$TB/attack_order" $mode
+	grep -q "attack: WRONG" "$T/out" ||
+		fail "$mode: the attack did not alter a plaintext job"
+	enc $TR -np 2 "$TB/attack_order" $mode
+	if grep -q "attack: WRONG" "$T/out"; then
+		echo "FAIL: $mode (ob1/tcp): wrong data delivered without an error"
+		sed 's/^/  | /' "$T/out" | grep -v '^  | *$' | tail -12
+		status=1
+		continue
+	fi
+	expect_refused "$mode (ob1/tcp)" "$REFUSED"
+done
+exit $status
