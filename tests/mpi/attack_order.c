@@ -16,6 +16,10 @@
  *          ANY_TAG. The first ANY_TAG receive must take A; B's stream
  *          field names only place n - 1 (D, which the tag-1 receive may
  *          take), not place n - 2 (A), which nothing earlier can take.
+ *   probe  A (tag 7), B (tag 2), no message between; rank 1 loops
+ *          MPI_Probe(0, MPI_ANY_TAG) then MPI_Recv of the source and tag
+ *          the probe reported (a dispatcher by tag): the probe must
+ *          report A first, and each receive is of one tag only.
  * The swapped messages are 4096 bytes, the middle one 1024, each filled
  * with its own letter.
  */
@@ -31,6 +35,48 @@ struct msg {
 	char fill;
 	int tag, len;
 };
+
+/* Mode probe: MPI_Probe(ANY_TAG), then a receive of what it reported. */
+static int probe_then_recv(int rank)
+{
+	static char b[BIG];
+	const char fill[2] = { 'A', 'B' };
+	const int tag[2] = { 7, 2 };
+	int wrongs = 0;
+
+	if (rank == 0) {
+		for (int i = 0; i < 2; i++) {
+			memset(b, fill[i], BIG);
+			MPI_Send(b, BIG, MPI_BYTE, 1, tag[i], MPI_COMM_WORLD);
+		}
+		return 0;
+	}
+	for (int i = 0; rank == 1 && i < 2; i++) {
+		MPI_Status st;
+		int rc;
+
+		MPI_Probe(0, MPI_ANY_TAG, MPI_COMM_WORLD, &st);
+		rc = MPI_Recv(b, BIG, MPI_BYTE, 0, st.MPI_TAG, MPI_COMM_WORLD,
+			      &st);
+		if (MPI_SUCCESS != rc) {
+			printf("attack: receive %d: error %d\n", i, rc);
+			fflush(stdout);
+			return 1;
+		}
+		printf("attack: probe + receive %d: got tag %d, '%c'\n", i,
+		       st.MPI_TAG, b[0]);
+		if (st.MPI_TAG != tag[i] || b[0] != fill[i]) {
+			printf("attack: WRONG probe %d reported another message "
+			       "than '%c' and its receive took it without an "
+			       "error\n", i, fill[i]);
+			wrongs++;
+		}
+	}
+	if (rank == 1)
+		printf("attack: %d wrong, 0 refused\n", wrongs);
+	fflush(stdout);
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -48,8 +94,9 @@ int main(int argc, char **argv)
 	MPI_Request req[3];
 	int rank, wrongs = 0, errors = 0;
 
-	if (argc != 2 || (strcmp(argv[1], "evict") && strcmp(argv[1], "gap"))) {
-		fprintf(stderr, "usage: attack_order evict|gap\n");
+	if (argc != 2 || (strcmp(argv[1], "evict") && strcmp(argv[1], "gap") &&
+			  strcmp(argv[1], "probe"))) {
+		fprintf(stderr, "usage: attack_order evict|gap|probe\n");
 		return 2;
 	}
 	m = strcmp(argv[1], "evict") ? gap : evict;
@@ -58,6 +105,12 @@ int main(int argc, char **argv)
 	MPI_Init(&argc, &argv);
 	MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+	if (!strcmp(argv[1], "probe")) {
+		if (probe_then_recv(rank))
+			MPI_Abort(MPI_COMM_WORLD, 3);
+		MPI_Finalize();
+		return 0;
+	}
 	if (rank == 1)
 		for (int i = 0; i < 3; i++)
 			MPI_Irecv(buf[i], BIG, MPI_BYTE, 0, rtag[i], MPI_COMM_WORLD,

@@ -7,7 +7,9 @@
 #    message carries delta 0 and the first tag-0 receive takes it;
 #  - gap: the first ANY_TAG receive takes place 2, whose stream field
 #    names place 1 (tag 1, which an earlier tag-1 receive may take) and
-#    nothing of place 0 (tag 7, which only this receive may take).
+#    nothing of place 0 (tag 7, which only this receive may take);
+#  - probe: MPI_Probe(ANY_TAG) reports the later message, and the receive
+#    of that one tag that follows takes it; the swap is never refused.
 # The exploit works when a receive completes without an error holding the
 # wrong message ("attack: WRONG"); a fix refuses that receive.
 . "$top_srcdir/tests/mpi/lib.sh"
@@ -20,7 +22,7 @@ TR="--mca btl self,tcp --mca btl_tcp_if_include lo
 REFUSED="message from rank 0 .*refused, not delivered"
 status=0
 
-for mode in evict gap; do
+for mode in evict gap probe; do
 	plain --mca pml ob1 $TR -np 2 "$TB/attack_order" $mode
 	grep -q "attack: WRONG" "$T/out" ||
 		fail "$mode: the attack did not alter a plaintext job"
