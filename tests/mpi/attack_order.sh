@@ -15,24 +15,40 @@
 . "$top_srcdir/tests/mpi/lib.sh"
 LIB="$TB/.libs/libtamper.so"
 [ -f "$LIB" ] || fail "missing $LIB"
-TR="--mca btl self,tcp --mca btl_tcp_if_include lo
-	--mca btl_tcp_port_min_v4 47300 --mca btl_tcp_port_range_v4 64
-	-x LD_PRELOAD=$LIB -x TAMPER_PORT_MIN=47300 -x TAMPER_PORT_MAX=47363
-	-x TAMPER_MODE=swap -x TAMPER_KEEP_OFF=20 -x TAMPER_KEEP_LEN=2"
+# ob1: keep each slot's hdr_seq (8 bytes of BTL TCP header, then offset
+# 12 of the match header); UCX's tcp transport has no sequence number of
+# its own, swapping whole writes is enough (as in order.sh).
+ob1_args() {
+	TR="--mca btl self,tcp --mca btl_tcp_if_include lo
+		--mca btl_tcp_port_min_v4 47300 --mca btl_tcp_port_range_v4 64
+		-x LD_PRELOAD=$LIB -x TAMPER_PORT_MIN=47300 -x TAMPER_PORT_MAX=47363
+		-x TAMPER_MODE=swap -x TAMPER_KEEP_OFF=20 -x TAMPER_KEEP_LEN=2"
+	PLAIN="--mca pml ob1" ENC=""
+}
+ucx_args() {
+	TR="--mca pml_ucx_tls any --mca pml_ucx_devices any -x UCX_TLS=tcp,self
+		-x UCX_NET_DEVICES=lo -x UCX_TCP_PORT_RANGE=47400-47463
+		-x LD_PRELOAD=$LIB -x TAMPER_PORT_MIN=47400 -x TAMPER_PORT_MAX=47463
+		-x TAMPER_MODE=swap"
+	PLAIN="--mca pml ucx" ENC="--mca pml ucx,encshim"
+}
 REFUSED="message from rank 0 .*refused, not delivered"
 status=0
 
-for mode in evict gap probe; do
-	plain --mca pml ob1 $TR -np 2 "$TB/attack_order" $mode
-	grep -q "attack: WRONG" "$T/out" ||
-		fail "$mode: the attack did not alter a plaintext job"
-	enc $TR -np 2 "$TB/attack_order" $mode
-	if grep -q "attack: WRONG" "$T/out"; then
-		echo "FAIL: $mode (ob1/tcp): wrong data delivered without an error"
-		sed 's/^/  | /' "$T/out" | grep -v '^  | *$' | tail -12
-		status=1
-		continue
-	fi
-	expect_refused "$mode (ob1/tcp)" "$REFUSED"
+for pml in ${ATTACK_PMLS:-ob1 ucx}; do
+	${pml}_args
+	for mode in evict gap probe; do
+		plain $PLAIN $TR -np 2 "$TB/attack_order" $mode
+		grep -q "attack: WRONG" "$T/out" ||
+			fail "$mode ($pml): the attack did not alter a plaintext job"
+		enc $ENC $TR -np 2 "$TB/attack_order" $mode
+		if grep -q "attack: WRONG" "$T/out"; then
+			echo "FAIL: $mode ($pml): wrong data delivered without an error"
+			grep "^attack\|^encshim" "$T/out" | sed 's/^/  | /'
+			status=1
+			continue
+		fi
+		expect_refused "$mode ($pml)" "$REFUSED"
+	done
 done
 exit $status
