@@ -20,6 +20,9 @@
  *          MPI_Probe(0, MPI_ANY_TAG) then MPI_Recv of the source and tag
  *          the probe reported (a dispatcher by tag): the probe must
  *          report A first, and each receive is of one tag only.
+ *   vanish A (tag 7), B (tag 2), S (tag 3), one receive loop as in
+ *          probe until tag 3; tamper.c discards A whole (and renumbers
+ *          ob1's hdr_seq): the job must not end as if A was never sent.
  * The swapped messages are 4096 bytes, the middle one 1024, each filled
  * with its own letter.
  */
@@ -35,6 +38,43 @@ struct msg {
 	char fill;
 	int tag, len;
 };
+
+/* Mode vanish: a dispatcher by tag until the stop tag (3). */
+static int probe_until_stop(int rank)
+{
+	static char b[BIG];
+	const char fill[3] = { 'A', 'B', 'S' };
+	const int tag[3] = { 7, 2, 3 };
+	int i, got = 0;
+	char seen[4] = "";
+
+	for (i = 0; rank == 0 && i < 3; i++) {
+		memset(b, fill[i], BIG);
+		MPI_Send(b, BIG, MPI_BYTE, 1, tag[i], MPI_COMM_WORLD);
+	}
+	while (rank == 1 && got < 3) {
+		MPI_Status st;
+
+		MPI_Probe(0, MPI_ANY_TAG, MPI_COMM_WORLD, &st);
+		if (MPI_SUCCESS != MPI_Recv(b, BIG, MPI_BYTE, 0, st.MPI_TAG,
+					    MPI_COMM_WORLD, &st)) {
+			printf("attack: receive %d: error\n", got);
+			fflush(stdout);
+			return 1;
+		}
+		seen[got++] = b[0];
+		if (3 == st.MPI_TAG)
+			break;
+	}
+	if (rank == 1) {
+		printf("attack: delivered \"%s\", sent \"ABS\"\n", seen);
+		if (strcmp(seen, "ABS"))
+			printf("attack: WRONG a message was lost and the job "
+			       "ended without an error\n");
+		fflush(stdout);
+	}
+	return 0;
+}
 
 /* Mode probe: MPI_Probe(ANY_TAG), then a receive of what it reported. */
 static int probe_then_recv(int rank)
@@ -95,8 +135,8 @@ int main(int argc, char **argv)
 	int rank, wrongs = 0, errors = 0;
 
 	if (argc != 2 || (strcmp(argv[1], "evict") && strcmp(argv[1], "gap") &&
-			  strcmp(argv[1], "probe"))) {
-		fprintf(stderr, "usage: attack_order evict|gap|probe\n");
+			  strcmp(argv[1], "probe") && strcmp(argv[1], "vanish"))) {
+		fprintf(stderr, "usage: attack_order evict|gap|probe|vanish\n");
 		return 2;
 	}
 	m = strcmp(argv[1], "evict") ? gap : evict;
@@ -105,8 +145,9 @@ int main(int argc, char **argv)
 	MPI_Init(&argc, &argv);
 	MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-	if (!strcmp(argv[1], "probe")) {
-		if (probe_then_recv(rank))
+	if (!strcmp(argv[1], "probe") || !strcmp(argv[1], "vanish")) {
+		if (strcmp(argv[1], "probe") ? probe_until_stop(rank)
+					     : probe_then_recv(rank))
 			MPI_Abort(MPI_COMM_WORLD, 3);
 		MPI_Finalize();
 		return 0;
