@@ -23,6 +23,10 @@
  *   vanish A (tag 7), B (tag 2), S (tag 3), one receive loop as in
  *          probe until tag 3; tamper.c discards A whole (and renumbers
  *          ob1's hdr_seq): the job must not end as if A was never sent.
+ * Neighbours that hold (the swap is refused):
+ *   probeany  as probe, the receive of MPI_ANY_TAG (audited as ANY_TAG)
+ *   persist   A, B (tag 5) by MPI_Bsend, received by one persistent
+ *             receive started twice
  * The swapped messages are 4096 bytes, the middle one 1024, each filled
  * with its own letter.
  */
@@ -76,8 +80,47 @@ static int probe_until_stop(int rank)
 	return 0;
 }
 
-/* Mode probe: MPI_Probe(ANY_TAG), then a receive of what it reported. */
-static int probe_then_recv(int rank)
+/* Mode persist: Bsend twice, one persistent receive started twice. */
+static int bsend_persist(int rank)
+{
+	static char b[BIG], att[2 * (BIG + MPI_BSEND_OVERHEAD)];
+	const char fill[2] = { 'A', 'B' };
+	MPI_Request req;
+	int wrongs = 0;
+
+	if (rank == 0) {
+		MPI_Buffer_attach(att, sizeof(att));
+		for (int i = 0; i < 2; i++) {
+			memset(b, fill[i], BIG);
+			MPI_Bsend(b, BIG, MPI_BYTE, 1, 5, MPI_COMM_WORLD);
+		}
+		return 0;
+	}
+	MPI_Recv_init(b, BIG, MPI_BYTE, 0, 5, MPI_COMM_WORLD, &req);
+	for (int i = 0; rank == 1 && i < 2; i++) {
+		MPI_Status st;
+
+		MPI_Start(&req);
+		if (MPI_SUCCESS != MPI_Wait(&req, &st)) {
+			printf("attack: receive %d: error\n", i);
+			fflush(stdout);
+			return 1;
+		}
+		printf("attack: persistent receive %d: got '%c'\n", i, b[0]);
+		if (b[0] != fill[i]) {
+			printf("attack: WRONG persistent receive %d took another "
+			       "message than '%c' without an error\n", i, fill[i]);
+			wrongs++;
+		}
+	}
+	MPI_Request_free(&req);
+	fflush(stdout);
+	return 0;
+}
+
+/* Mode probe: MPI_Probe(ANY_TAG), then a receive of what it reported
+ * (probeany: a receive of MPI_ANY_TAG). */
+static int probe_then_recv(int rank, int any)
 {
 	static char b[BIG];
 	const char fill[2] = { 'A', 'B' };
@@ -96,8 +139,8 @@ static int probe_then_recv(int rank)
 		int rc;
 
 		MPI_Probe(0, MPI_ANY_TAG, MPI_COMM_WORLD, &st);
-		rc = MPI_Recv(b, BIG, MPI_BYTE, 0, st.MPI_TAG, MPI_COMM_WORLD,
-			      &st);
+		rc = MPI_Recv(b, BIG, MPI_BYTE, 0, any ? MPI_ANY_TAG : st.MPI_TAG,
+			      MPI_COMM_WORLD, &st);
 		if (MPI_SUCCESS != rc) {
 			printf("attack: receive %d: error %d\n", i, rc);
 			fflush(stdout);
@@ -135,8 +178,11 @@ int main(int argc, char **argv)
 	int rank, wrongs = 0, errors = 0;
 
 	if (argc != 2 || (strcmp(argv[1], "evict") && strcmp(argv[1], "gap") &&
-			  strcmp(argv[1], "probe") && strcmp(argv[1], "vanish"))) {
-		fprintf(stderr, "usage: attack_order evict|gap|probe|vanish\n");
+			  strcmp(argv[1], "probe") && strcmp(argv[1], "vanish") &&
+			  strcmp(argv[1], "probeany") &&
+			  strcmp(argv[1], "persist"))) {
+		fprintf(stderr, "usage: attack_order "
+				"evict|gap|probe|vanish|probeany|persist\n");
 		return 2;
 	}
 	m = strcmp(argv[1], "evict") ? gap : evict;
@@ -145,9 +191,10 @@ int main(int argc, char **argv)
 	MPI_Init(&argc, &argv);
 	MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-	if (!strcmp(argv[1], "probe") || !strcmp(argv[1], "vanish")) {
-		if (strcmp(argv[1], "probe") ? probe_until_stop(rank)
-					     : probe_then_recv(rank))
+	if (strcmp(argv[1], "evict") && strcmp(argv[1], "gap")) {
+		if (!strcmp(argv[1], "vanish")	  ? probe_until_stop(rank)
+		    : !strcmp(argv[1], "persist") ? bsend_persist(rank)
+		    : probe_then_recv(rank, !strcmp(argv[1], "probeany")))
 			MPI_Abort(MPI_COMM_WORLD, 3);
 		MPI_Finalize();
 		return 0;

@@ -13,6 +13,9 @@
 #  - vanish: the same dispatcher (probe, then receive the reported tag,
 #    until a stop tag); the first message is discarded whole (ob1's
 #    hdr_seq of the later ones lowered by one): the job ends normally.
+# Neighbours that hold, kept as regression checks: probeany (probe, then
+# a receive of MPI_ANY_TAG), persist (MPI_Bsend, one persistent receive
+# started twice).
 # The exploit works when a receive completes without an error holding the
 # wrong message ("attack: WRONG"); a fix refuses that receive.
 . "$top_srcdir/tests/mpi/lib.sh"
@@ -41,7 +44,7 @@ status=0
 
 for pml in ${ATTACK_PMLS:-ob1 ucx}; do
 	${pml}_args
-	for mode in evict gap probe vanish; do
+	for mode in ${ATTACK_MODES:-evict gap probe vanish probeany persist}; do
 		[ $mode = vanish ] && how=$VANISH || how=$SWAP
 		plain $PLAIN $TR $how -np 2 "$TB/attack_order" $mode
 		grep -q "attack: WRONG" "$T/out" ||
