@@ -16,7 +16,12 @@
  * sequence number: the attacker rewrites the transport's ordering so
  * that the PML sees nothing wrong); TAMPER_MODE=drop discards the first
  * one's last TAMPER_TAIL bytes (its frame) and sends the second one's in
- * both slots. The caller's buffer is never changed: altered bytes go out
+ * both slots. TAMPER_MODE=vanish discards the first such write (its
+ * whole message, reported as written) and, where TAMPER_SEQ_OFF is set,
+ * lowers by one the host-order u16 at that offset of every later such
+ * write on the same socket (ob1's hdr_seq: the PML sees no gap); UCX's
+ * tcp transport needs no renumbering. The caller's buffer is never
+ * changed: altered bytes go out
  * from a copy. send() (UCX's tcp transport), and sendmsg() in the
  * replay, swap and drop modes, go through writev(); TAMPER_LOG=1 prints
  * the length of every targeted write.
@@ -93,7 +98,7 @@ static int replaying(void)
 
 static int holding(void)
 {
-	return mode_is("swap") || mode_is("drop");
+	return mode_is("swap") || mode_is("drop") || mode_is("vanish");
 }
 
 static unsigned char *flatten(const struct iovec *iov, int n, size_t total)
@@ -120,6 +125,34 @@ static int write_all(ssize_t (*real)(int, const struct iovec *, int), int fd,
 	return 0;
 }
 
+/* Vanish: the first targeted write is dropped whole; later ones on its
+ * socket are renumbered. -1: pass the write through. */
+static ssize_t vanished(ssize_t (*real)(int, const struct iovec *, int), int fd,
+			const struct iovec *iov, int n)
+{
+	static int gone_fd = -1;
+	size_t total = iov_total(iov, n);
+	int off = env_int("TAMPER_SEQ_OFF", -1);
+	unsigned char *b;
+	unsigned short seq;
+
+	if (gone_fd < 0) {
+		gone_fd = fd;
+		return (ssize_t)total;
+	}
+	if (fd != gone_fd || off < 0 || (size_t)off + sizeof(seq) > total)
+		return -1;
+	if (!(b = flatten(iov, n, total)))
+		return -1;
+	memcpy(&seq, b + off, sizeof(seq));
+	seq--;
+	memcpy(b + off, &seq, sizeof(seq));
+	if (write_all(real, fd, b, total))
+		total = 0;
+	free(b);
+	return total ? (ssize_t)total : -1;
+}
+
 /* Swap/drop: the first targeted write is held (reported as written); at
  * the next one of the same length on the same socket both go out,
  * altered. Once only. -1: not acted on, pass the write through. */
@@ -134,6 +167,8 @@ static ssize_t held(ssize_t (*real)(int, const struct iovec *, int), int fd,
 	size_t klen = (size_t)env_int("TAMPER_KEEP_LEN", 0);
 	unsigned char *second, keep[16];
 
+	if (mode_is("vanish"))
+		return vanished(real, fd, iov, n);
 	if (done || (first && (fd != first_fd || total != first_len)))
 		return -1;
 	if (!first) {
