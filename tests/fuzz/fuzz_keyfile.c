@@ -11,20 +11,33 @@
 
 #include "encshim.h"
 
+static char path[] = "/tmp/encshim-fuzz-key.XXXXXX";
+
+static void remove_file(void)
+{
+	unlink(path);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static char path[64];
 	uint8_t secret[32];
 	int fd, rc;
 
-	if (!path[0])
-		snprintf(path, sizeof(path), "/tmp/encshim-fuzz-key.%ld", (long)getpid());
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	/* A file of our own (mkstemp: 0600, never a stale file another
+	 * process left with this name), rewritten for every input. */
+	if (path[sizeof(path) - 2] == 'X') {
+		if ((fd = mkstemp(path)) < 0 || close(fd))
+			abort();
+		atexit(remove_file);
+	}
+	fd = open(path, O_WRONLY | O_TRUNC);
 	if (fd < 0 || write(fd, data, size) != (ssize_t)size || close(fd))
 		abort();
 	rc = encshim_keyfile_load(path, secret);
-	if (rc != 0 && rc != ENCSHIM_E_KEY_FORMAT)
+	if (rc != 0 && rc != ENCSHIM_E_KEY_FORMAT) {
+		fprintf(stderr, "keyfile_load: %d (%s)\n", rc, encshim_strerror(rc));
 		abort();
+	}
 	if (rc != 0 && !sodium_is_zero(secret, 32))
 		abort();
 	return 0;

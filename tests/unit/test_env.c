@@ -138,7 +138,7 @@ static void test_backend(void **state)
 	assert_int_equal(setenv("ENCSHIM_BACKEND", "gcm", 1), 0);
 	assert_int_equal(encshim_env_backend(&b, why), ENCSHIM_E_ENV);
 	assert_string_equal(why, "ENCSHIM_BACKEND='gcm' is not accepted: use one "
-				 "of auto, openssl, sodium");
+				 "of auto, ipsecmb, openssl, sodium");
 	assert_int_equal(unsetenv("ENCSHIM_BACKEND"), 0);
 	assert_int_equal(encshim_env_backend(&b, why), ENCSHIM_OK);
 	assert_int_equal(b, ENCSHIM_BACKEND_AUTO);
