@@ -277,6 +277,214 @@ static void test_attack_rc_write_imm_unsealed(void **state)
 	free_pair(&p);
 }
 
+
+/* The same root, the other way: a copied answer confirms a peer under
+ * another member's name. V (QPN M, ::2) writes to P (QPN N, ::1); Z
+ * (QPN N too, ::3) is another member. The attacker hands V's HELLO to Z
+ * (from V's true address) and Z's answer to V as from P's address: V's
+ * entry for P takes Z's session (the identities carry QPN and connection
+ * id only, and Z's QPN is P's) and is confirmed. V's data for P, steered
+ * to Z, is delivered to Z's application: Z reads what V sent to P. */
+static void test_attack_ud_answer_other_member(void **state)
+{
+	struct ibv_context *cp = ibv_open_device(NULL), *cz;
+	uint8_t rv[ESV_GRH_BYTES + 64], rz[ESV_GRH_BYTES + 64];
+	struct udhost v, p, z;
+	struct ibv_ah *to_p;
+	struct ibv_wc wc[8];
+	struct fqp *fp, *fv;
+	uint32_t base;
+	int h, ans, f, got, saved, delivered;
+
+	make_ud(cp, &v, 2);
+	base = next_qpn;
+	make_ud(cp, &p, 1);
+	cz = ibv_open_device(NULL);
+	next_qpn = base;
+	make_ud(cz, &z, 3);
+	assert_int_equal(p.qp->qp_num, z.qp->qp_num);
+	to_p = ah_to(&p);
+	fp = (struct fqp *)p.qp;
+	fv = (struct fqp *)v.qp;
+	/* V's HELLO to P: P has no receive (the attacker takes it). */
+	assert_int_equal(post_send_ud(&v, to_p, &p, 10, marker, 16, IBV_WR_SEND), 0);
+	h = wire_find(v.qp->qp_num, ESV_HELLO_BYTES, 0);
+	assert_true(h >= 0);
+	memset(rz, 0, sizeof(rz));
+	assert_int_equal(post_recv(z.qp, 40, rz, sizeof(rz)), 0);
+	assert_int_equal(post_recv(v.qp, 50, rv, sizeof(rv)), 0);
+	/* Z gets V's HELLO, addressed to QPN N; its answer to V is held. */
+	saved = fv->rq_count;
+	fv->rq_count = 0;
+	inject_ud(&z, v.qp->qp_num, 2, wire[h].data, wire[h].len);
+	(void)poll_n(z.cq, wc, 8);
+	fv->rq_count = saved;
+	ans = wire_find(z.qp->qp_num, ESV_HELLO_MAX, 0);
+	assert_true(ans >= 0);
+	/* Z's answer to V as from P; V's frame to P is held. */
+	assert_int_equal(fp->rq_count, 0);
+	inject_ud(&v, p.qp->qp_num, 1, wire[ans].data, wire[ans].len);
+	(void)poll_n(v.cq, wc, 8);
+	f = wire_find(v.qp->qp_num, 16 + ESV_OVERHEAD, 0);
+	assert_true(f >= 0);
+	/* V's frame for P, to Z. */
+	inject_ud(&z, v.qp->qp_num, 2, wire[f].data, wire[f].len);
+	got = poll_n(z.cq, wc, 8);
+	delivered = any_delivered(wc, got);
+	if (delivered)
+		printf("# Z's application received what V sent to P\n");
+	assert_false(delivered);
+	assert_null(memmem(rz, sizeof(rz), marker, 16));
+	assert_int_equal(ibv_destroy_ah(to_p), 0);
+	free_ud(&v);
+	free_ud(&p);
+	free_ud(&z);
+	assert_int_equal(ibv_close_device(cz), 0);
+	cleanup_wire(cp);
+}
+
+/* ---------------------------------------------- attacks that held */
+
+/* Held: the BTH opcode rewritten from SEND to SEND_WITH_IMMEDIATE with the
+ * attacker's immediate. The sealed inner header says SEND: the completion
+ * carries no immediate. */
+static void test_held_rc_imm_injected(void **state)
+{
+	struct pair p;
+	char r[2][64];
+	struct ibv_wc wc[2];
+	struct fqp *b;
+	struct frecv *fr;
+
+	keyed_pair(&p, IBV_QPT_RC, r, 2);
+	hold_rc = 1;
+	n_rc_held = 0;
+	assert_int_equal(post_send(p.qp[0], 101, "m1", 3, IBV_WR_SEND), 0);
+	hold_rc = 0;
+	assert_int_equal(poll_n(p.cq[0], wc, 1), 1);
+	assert_int_equal(n_rc_held, 1);
+	b = (struct fqp *)p.qp[1];
+	assert_true(b->rq_count > 0);
+	fr = &b->rq[b->rq_head];
+	memcpy((void *)(uintptr_t)fr->sge[0].addr, rc_held[0].data, rc_held[0].len);
+	memset(&wc[0], 0, sizeof(wc[0]));
+	wc[0].wr_id = fr->wr_id;
+	wc[0].qp_num = p.qp[1]->qp_num;
+	wc[0].opcode = IBV_WC_RECV;
+	wc[0].wc_flags = IBV_WC_WITH_IMM;
+	wc[0].imm_data = htonl(0xbadc0de);
+	wc[0].byte_len = (uint32_t)rc_held[0].len;
+	b->rq_head = (b->rq_head + 1) % MAXQ;
+	b->rq_count--;
+	free(rc_held[0].data);
+	cq_push(p.qp[1]->recv_cq, &wc[0]);
+	assert_int_equal(poll_n(p.cq[1], wc, 1), 1);
+	assert_int_equal(wc[0].status, IBV_WC_SUCCESS);
+	assert_string_equal(r[1], "m1");
+	assert_false(wc[0].wc_flags & IBV_WC_WITH_IMM);
+	free_pair(&p);
+}
+
+/* Held: connection 1's HELLO replayed into connection 2 of the same QP
+ * numbers (after RESET), then connection 1's frame. B keys with the old
+ * public key and a fresh key pair of its own: nothing of connection 1
+ * opens, and nothing is delivered. */
+static void test_held_rc_hello_replay_reconnect(void **state)
+{
+	struct pair p;
+	char r[2][64];
+	struct ibv_wc wc[4];
+	struct ibv_qp_attr a;
+	struct fmsg oh, of;
+	int got;
+
+	keyed_pair(&p, IBV_QPT_RC, r, 1);
+	assert_int_equal(wire[0].len, ESV_HELLO_BYTES);
+	oh.len = wire[0].len;
+	oh.data = malloc(oh.len);
+	memcpy(oh.data, wire[0].data, oh.len);
+	of.len = wire[2].len;
+	of.data = malloc(of.len);
+	memcpy(of.data, wire[2].data, of.len);
+	for (int i = 0; i < 2; i++) {
+		memset(&a, 0, sizeof(a));
+		a.qp_state = IBV_QPS_RESET;
+		assert_int_equal(ibv_modify_qp(p.qp[i], &a, IBV_QP_STATE), 0);
+		((struct fqp *)p.qp[i])->rq_count = 0;
+		((struct fqp *)p.qp[i])->w_count = 0;
+	}
+	connect_pair(&p);
+	memset(r, 0, sizeof(r));
+	assert_int_equal(post_recv(p.qp[1], 7, r[0], 64), 0);
+	assert_int_equal(post_recv(p.qp[1], 8, r[1], 64), 0);
+	deliver((struct fqp *)p.qp[1], oh);
+	deliver((struct fqp *)p.qp[1], of);
+	got = poll_n(p.cq[1], wc, 4);
+	assert_false(any_delivered(wc, got));
+	(void)poll_n(p.cq[0], wc, 4);
+	got = poll_n(p.cq[1], wc, 4);
+	assert_false(any_delivered(wc, got));
+	assert_int_equal(r[0][0], 0);
+	assert_int_equal(r[1][0], 0);
+	assert_no_nonce_twice(p.qp[1]->qp_num);
+	free_pair(&p);
+}
+
+/* The extended QP API: a context whose provider offers create_qp_ex. */
+static struct ibv_qp *my_create_qp_ex(struct ibv_context *c,
+				      struct ibv_qp_init_attr_ex *ax)
+{
+	return f_create_qp(ax->pd, (struct ibv_qp_init_attr *)ax);
+}
+
+static struct ibv_context *f_open_device_ex(struct ibv_device *d)
+{
+	struct ibv_context *c = f_open_device(d);
+
+	fctx->create_qp_ex = my_create_qp_ex;
+	return c;
+}
+
+/* Held: ibv_create_qp_ex asking for the ibv_wr_* API (send_ops_flags with
+ * RDMA WRITE and SEND) is refused, so ibv_wr_rdma_write / ibv_wr_send can
+ * never run in clear through a shimmed QP. */
+static void test_held_qp_ex_refused(void **state)
+{
+	struct esv_real ex = fake;
+	struct ibv_context *ctx;
+	struct ibv_cq *cq;
+	struct ibv_qp_init_attr_ex ax;
+	struct ibv_qp *qp;
+
+	ex.open_device = f_open_device_ex;
+	esv_test_install(&ex);
+	ctx = ibv_open_device(NULL);
+	assert_non_null(ctx);
+	cq = ibv_create_cq(ctx, 16, NULL, NULL, 0);
+	assert_non_null(cq);
+	memset(&ax, 0, sizeof(ax));
+	ax.send_cq = ax.recv_cq = cq;
+	ax.qp_type = IBV_QPT_RC;
+	ax.cap.max_send_wr = ax.cap.max_recv_wr = 4;
+	ax.cap.max_send_sge = ax.cap.max_recv_sge = 1;
+	ax.pd = &fpd;
+	ax.comp_mask = IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_SEND_OPS_FLAGS;
+	ax.send_ops_flags = IBV_QP_EX_WITH_RDMA_WRITE | IBV_QP_EX_WITH_SEND;
+	errno = 0;
+	qp = ibv_create_qp_ex(ctx, &ax);
+	assert_null(qp);
+	assert_int_equal(errno, EOPNOTSUPP);
+	/* PD only: goes through the shim like ibv_create_qp. */
+	ax.comp_mask = IBV_QP_INIT_ATTR_PD;
+	qp = ibv_create_qp_ex(ctx, &ax);
+	assert_non_null(qp);
+	assert_non_null(esv_qp_find(qp));
+	assert_int_equal(ibv_destroy_qp(qp), 0);
+	assert_int_equal(ibv_destroy_cq(cq), 0);
+	assert_int_equal(ibv_close_device(ctx), 0);
+	esv_test_install(&fake);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -284,6 +492,10 @@ int main(void)
 		cmocka_unit_test(test_attack_ud_splice_address),
 		cmocka_unit_test(test_attack_ud_evict_answered),
 		cmocka_unit_test(test_attack_rc_write_imm_unsealed),
+		cmocka_unit_test(test_attack_ud_answer_other_member),
+		cmocka_unit_test(test_held_rc_imm_injected),
+		cmocka_unit_test(test_held_rc_hello_replay_reconnect),
+		cmocka_unit_test(test_held_qp_ex_refused),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
