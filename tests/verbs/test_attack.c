@@ -343,6 +343,59 @@ static void test_attack_ud_answer_other_member(void **state)
 	cleanup_wire(cp);
 }
 
+
+/* A stream of forged HELLOs keeps the real peer out. A writes first to B
+ * (B only answers: a server). The attacker, who saw one HELLO of the job
+ * (the check value C is the same in all), sends a HELLO with C copied and
+ * its own key from A's address just before each of A's: the forged one
+ * takes the pending session, and A's, arriving within ESV_UD_HELLO_GAP of
+ * it, is refused as "too many HELLOs from this source". Ten packets a
+ * second pre-empt A for as long as the attacker likes (test_ud_forged_hello
+ * shows one forged HELLO only, and waits out the gap before A's). */
+static void test_attack_ud_forged_hello_stream(void **state)
+{
+	struct ibv_context *ctx = ibv_open_device(NULL);
+	uint8_t rb[ESV_GRH_BYTES + 64], ra[ESV_GRH_BYTES + 64], fh[ESV_HELLO_BYTES];
+	struct udhost a, b;
+	struct ibv_ah *to_b;
+	struct ibv_wc wc[8];
+	int h, got, delivered = 0;
+
+	make_ud(ctx, &a, 1);
+	make_ud(ctx, &b, 2);
+	to_b = ah_to(&b);
+	/* A's HELLO, seen by the attacker (B has no receive yet). */
+	assert_int_equal(post_send_ud(&a, to_b, &b, 10, marker, 16, IBV_WR_SEND), 0);
+	h = wire_find(a.qp->qp_num, ESV_HELLO_BYTES, 0);
+	assert_true(h >= 0);
+	memset(rb, 0, sizeof(rb));
+	assert_int_equal(post_recv(b.qp, 20, rb, sizeof(rb)), 0);
+	assert_int_equal(post_recv(a.qp, 30, ra, sizeof(ra)), 0);
+	for (int round = 0; round < 3 && !delivered; round++) {
+		memcpy(fh, wire[h].data, sizeof(fh));
+		forge_hello(fh);
+		inject_ud(&b, a.qp->qp_num, 1, fh, sizeof(fh));
+		(void)poll_n(b.cq, wc, 8);
+		(void)poll_n(a.cq, wc, 8);
+		/* A's own HELLO (A repeats it while unanswered). */
+		inject_ud(&b, a.qp->qp_num, 1, wire[h].data, wire[h].len);
+		for (int i = 0; i < 3; i++) {
+			got = poll_n(b.cq, wc, 8);
+			delivered |= any_delivered(wc, got);
+			(void)poll_n(a.cq, wc, 8);
+		}
+		usleep((useconds_t)(ESV_UD_HELLO_GAP * 1.2e6));
+	}
+	if (!delivered)
+		printf("# A's HELLO refused in every round: A never keys with B\n");
+	assert_true(delivered);
+	assert_memory_equal(rb + ESV_GRH_BYTES, marker, 16);
+	assert_int_equal(ibv_destroy_ah(to_b), 0);
+	free_ud(&a);
+	free_ud(&b);
+	cleanup_wire(ctx);
+}
+
 /* ---------------------------------------------- attacks that held */
 
 /* Held: the BTH opcode rewritten from SEND to SEND_WITH_IMMEDIATE with the
@@ -493,6 +546,7 @@ int main(void)
 		cmocka_unit_test(test_attack_ud_evict_answered),
 		cmocka_unit_test(test_attack_rc_write_imm_unsealed),
 		cmocka_unit_test(test_attack_ud_answer_other_member),
+		cmocka_unit_test(test_attack_ud_forged_hello_stream),
 		cmocka_unit_test(test_held_rc_imm_injected),
 		cmocka_unit_test(test_held_rc_hello_replay_reconnect),
 		cmocka_unit_test(test_held_qp_ex_refused),
