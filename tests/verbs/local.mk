@@ -43,3 +43,15 @@ tests_verbs_test_verbs_env_SOURCES = tests/verbs/test_verbs_env.c
 tests_verbs_test_verbs_env_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(VERBS_CFLAGS) $(SODIUM_CFLAGS) -pthread
 tests_verbs_test_verbs_env_LDADD = verbs/libesv.la shim/libencshim_core.la \
 	$(CMOCKA_LIBS) $(SODIUM_LIBS) $(CRYPTO_LIBS) -ldl -lpthread
+
+# Attacks by an on-path attacker who rewrites what encshim does not seal
+# (reuses the fake provider of test_verbs.c, which it includes).
+if HAVE_CMOCKA
+check_PROGRAMS += tests/verbs/test_attack
+TESTS += tests/verbs/test_attack
+endif
+tests_verbs_test_attack_SOURCES = tests/verbs/test_attack.c
+EXTRA_tests_verbs_test_attack_DEPENDENCIES = tests/verbs/test_verbs.c
+tests_verbs_test_attack_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(VERBS_CFLAGS) $(SODIUM_CFLAGS) -pthread
+tests_verbs_test_attack_LDADD = verbs/libesv.la shim/libencshim_core.la \
+	$(CMOCKA_LIBS) $(SODIUM_LIBS) $(CRYPTO_LIBS) -ldl -lpthread
