@@ -196,7 +196,7 @@ int cmd_mpirun(int argc, char **argv)
 	if (NULL == user_choice(argc, argv, "osc") && NULL == getenv("OMPI_MCA_osc")) {
 		av[n++] = "--mca";
 		av[n++] = "osc";
-		av[n++] = "pt2pt";
+		av[n++] = "encshim,sm,pt2pt";
 	}
 	for (int i = 1; i < argc; i++) {
 		av[n++] = argv[i];
