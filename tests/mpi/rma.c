@@ -272,10 +272,11 @@ static void *suite_thread(void *arg)
 	return NULL;
 }
 
-/* Four threads, one window, one lock_all epoch: 4 x 50 fetch_and_op on
- * the right neighbour's counter. */
+/* Four threads, one window, one lock_all epoch: each adds 1 to the right
+ * neighbour's two counters 200 times, by fetch_and_op and accumulate,
+ * flushing as it goes. */
 #define T 4
-#define K 50
+#define K 200
 static MPI_Win shared_win;
 static int shared_right;
 
@@ -284,9 +285,16 @@ static void *fop_thread(void *arg)
 	int one = 1, old;
 
 	(void)arg;
-	for (int i = 0; i < K; i++)
+	for (int i = 0; i < K; i++) {
 		MPI_Fetch_and_op(&one, &old, MPI_INT, shared_right, 0, MPI_SUM,
 				 shared_win);
+		MPI_Accumulate(&one, 1, MPI_INT, shared_right, 1, 1, MPI_INT,
+			       MPI_SUM, shared_win);
+		if (i % 8 == 0)
+			MPI_Win_flush(shared_right, shared_win);
+		else if (i % 8 == 4)
+			MPI_Win_flush_all(shared_win);
+	}
 	MPI_Win_flush(shared_right, shared_win);
 	return NULL;
 }
@@ -294,15 +302,17 @@ static void *fop_thread(void *arg)
 static void one_window_many_threads(void)
 {
 	pthread_t t[T];
-	int rank, size, *mem, v;
+	int rank, size, *mem, v, v2;
 
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
 	MPI_Comm_size(MPI_COMM_WORLD, &size);
 	shared_right = (rank + 1) % size;
-	MPI_Win_allocate(sizeof(int), sizeof(int), MPI_INFO_NULL,
-			 MPI_COMM_WORLD, &mem, &shared_win);
+	/* create: a window of pt2pt (allocate would be sm's on one node) */
+	mem = malloc(2 * sizeof(int));
+	MPI_Win_create(mem, 2 * sizeof(int), sizeof(int), MPI_INFO_NULL,
+		       MPI_COMM_WORLD, &shared_win);
 	note_component(shared_win);
-	*mem = 0;
+	mem[0] = mem[1] = 0;
 	MPI_Barrier(MPI_COMM_WORLD);
 	MPI_Win_lock_all(0, shared_win);
 	for (int i = 0; i < T; i++)
@@ -313,11 +323,14 @@ static void one_window_many_threads(void)
 	MPI_Barrier(MPI_COMM_WORLD);
 	MPI_Win_lock(MPI_LOCK_SHARED, rank, 0, shared_win);
 	MPI_Win_sync(shared_win);
-	v = *(volatile int *)mem;
+	v = ((volatile int *)mem)[0];
+	v2 = ((volatile int *)mem)[1];
 	MPI_Win_unlock(rank, shared_win);
-	check("threads x fetch_and_op on one window", "allocate WORLD", v,
+	check("threads x fetch_and_op on one window", "create WORLD", v,
 	      T * K);
+	check("threads x accumulate on one window", "create WORLD", v2, T * K);
 	MPI_Win_free(&shared_win);
+	free(mem);
 }
 
 /* Marker bytes through every data-moving call, nothing else. */
