@@ -3,7 +3,8 @@
 # skip (exit 77) where these are missing.
 MPITEST_SH = tests/mpi/matrix.sh tests/mpi/threads.sh \
 	tests/mpi/failclosed.sh tests/mpi/wire.sh tests/mpi/tamper.sh \
-	tests/mpi/netns.sh tests/mpi/tools.sh tests/mpi/osc.sh
+	tests/mpi/netns.sh tests/mpi/tools.sh tests/mpi/osc.sh \
+	tests/mpi/monitoring.sh
 EXTRA_DIST += tests/mpi/lib.sh tests/mpi/rsh-netns.sh $(MPITEST_SH)
 
 if BUILD_MPI
