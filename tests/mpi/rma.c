@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * One-sided coverage: "rma [multiple] [noshared]".
+ * One-sided coverage: "rma [funneled|serialized|multiple] [noshared]".
  * Every window flavour (create, allocate, allocate_shared, dynamic) on
  * COMM_SELF, a dup of WORLD, a split of WORLD (ranks reversed) and WORLD,
  * each with fence, post/start/complete/wait, lock/unlock, lock_all +
  * flush, Rput/Rget/Raccumulate, accumulate, get_accumulate, fetch_and_op
  * and compare_and_swap, every result checked against its expected value.
+ * A thread level named is asked of MPI_Init_thread (else MPI_Init).
  * With "multiple": MPI_THREAD_MULTIPLE, the suite also runs in two
  * threads at once (each on communicators of its own), and four threads
  * issue fetch_and_op on one window in one lock_all epoch. "noshared"
@@ -423,17 +424,27 @@ static void marker_traffic(void)
 
 int main(int argc, char **argv)
 {
-	int multiple = 0, marker = 0, provided, rank, total;
+	static const struct {
+		const char *name;
+		int level;
+	} levels[] = { { "funneled", MPI_THREAD_FUNNELED },
+		       { "serialized", MPI_THREAD_SERIALIZED },
+		       { "multiple", MPI_THREAD_MULTIPLE } };
+	int multiple = 0, marker = 0, level = -1, provided, rank, total;
 
 	for (int i = 1; i < argc; i++) {
-		multiple |= !strcmp(argv[i], "multiple");
+		for (int l = 0; l < 3; l++)
+			if (!strcmp(argv[i], levels[l].name))
+				level = levels[l].level;
 		noshared |= !strcmp(argv[i], "noshared");
 		marker |= !strcmp(argv[i], "marker");
 	}
-	if (multiple) {
-		MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
-		if (provided != MPI_THREAD_MULTIPLE) {
-			fprintf(stderr, "rma: MPI_THREAD_MULTIPLE not provided\n");
+	multiple = level == MPI_THREAD_MULTIPLE;
+	if (level >= 0) {
+		MPI_Init_thread(&argc, &argv, level, &provided);
+		if (provided < level) {
+			fprintf(stderr, "rma: thread level %d not provided\n",
+				level);
 			MPI_Abort(MPI_COMM_WORLD, 2);
 		}
 	} else {
