@@ -9,8 +9,10 @@
  * win->w_osc_module, also from progress callbacks): only the function
  * pointers at its head are replaced, with the originals kept beside the
  * mutex, as ompi/mca/osc/monitoring does. Each window's state is found
- * by its module's address. The mutex is recursive because pt2pt may
- * call back into its own table.
+ * by the window's address, which stays valid until the window's free
+ * has returned (a module's address could be reused by a window created
+ * in another thread before our free had removed it). The mutex is
+ * recursive because pt2pt may call back into its own table.
  *
  * The holder of a window's mutex waits inside pt2pt, which keeps driving
  * opal_progress, so the traffic of every window moves on while other
@@ -35,13 +37,13 @@ struct serial {
 	ompi_osc_base_module_t inner; /* pt2pt's functions */
 };
 
-/* module address -> struct serial */
+/* window address -> struct serial */
 static opal_hash_table_t windows;
 static opal_mutex_t windows_lock;
 
 static uint64_t key_of(struct ompi_win_t *win)
 {
-	return (uint64_t)(uintptr_t)win->w_osc_module;
+	return (uint64_t)(uintptr_t)win;
 }
 
 static struct serial *serial_enter(struct ompi_win_t *win)
