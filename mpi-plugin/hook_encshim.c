@@ -64,8 +64,9 @@ static const char *monitored_pml(void)
 	return NULL != inner ? inner->pmlm_version.mca_component_name : NULL;
 }
 
-/* The PML list the user set (--mca pml, OMPI_MCA_pml, a parameter
- * file), or NULL if it is Open MPI's default. */
+/* The PML list that was set (--mca pml, OMPI_MCA_pml, a parameter
+ * file), or NULL if none restricts the PMLs to a list: Open MPI's
+ * default, or an exclusion list such as Debian's "^ucx". */
 static const char *user_pml_list(void)
 {
 	int idx = mca_base_var_find("ompi", "pml", NULL, NULL);
@@ -75,7 +76,7 @@ static const char *user_pml_list(void)
 	if (idx < 0 ||
 	    OPAL_SUCCESS != mca_base_var_get_value(idx, &value, &source,
 						   NULL) ||
-	    NULL == value || NULL == *value ||
+	    NULL == value || NULL == *value || '^' == (*value)[0] ||
 	    MCA_BASE_VAR_SOURCE_DEFAULT == source)
 		return NULL;
 	return *value;

@@ -4,7 +4,8 @@
 # encshim's table, which still seals every message: the job runs,
 # monitoring reports what it saw, and (as root) the marker never reaches
 # the wire. A PML list that leaves encshim out is refused, naming the
-# list, with advice that works when followed.
+# list, with advice that works when followed; a missing pml/encshim is
+# named as such.
 . "$top_srcdir/tests/mpi/lib.sh"
 TCP=$(transport tcp 1)
 MON="--mca pml_monitoring_enable 1 --mca pml_monitoring_enable_output 1"
@@ -23,6 +24,12 @@ if grep -q "marker: ok" "$T/out"; then fail "the job ran"; fi
 plain $BYHAND $MON --mca pml ob1,encshim --mca pml_encshim_verbose 1 $TCP -np 2 "$TB/marker"
 expect_ok "the advice followed: --mca pml ob1,encshim" "marker: ok"
 grep -q "rank 1: sealed [1-9]" "$T/out" || fail "rank 1 sealed nothing"
+# pml/encshim missing (a directory with the hook only) and no PML list
+# (Debian's exclusion list "^ucx" is not one): the refusal says so
+mkdir "$T/hookonly" && cp "$ENCSHIM_COMPONENT_DIR/mca_hook_encshim.so" "$T/hookonly/" || fail "copy"
+plain --mca mca_component_path "$T/hookonly:${CP#*:}" --mca pml_encshim_enable 1 \
+	-x ENCSHIM_KEY_FILE --mca hook encshim $TCP -np 2 "$TB/marker"
+expect_refused "pml/encshim not installed" "and no PML list was set: pml/encshim was not loaded"
 
 # ---- the wire, in a network namespace of its own (as wire.sh) ----
 if [ "$(id -u)" != 0 ] || ! command -v tcpdump >/dev/null ||
