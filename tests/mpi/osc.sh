@@ -21,14 +21,20 @@ expect_windows() {
 	ok "$1: windows made by $2"
 }
 sealed() { grep -q "rank 1: sealed [1-9]" "$T/out" || fail "$1: rank 1 sealed nothing"; }
+# ran_ok WHAT: expect_ok for rma, printing a crash's backtrace first
+# (fail shows only the end of the output)
+ran_ok() {
+	[ "$rc" = 0 ] || grep -a -E "Signal|\] \[ ?[0-9]+\] " "$T/out" | head -40
+	expect_ok "$1" "rma: ok"
+}
 
 for tr in tcp vader; do
 	plain $(transport $tr 0) --mca osc sm,pt2pt -np 2 "$TB/rma"
-	expect_ok "plaintext one-sided over $tr (THREAD_SINGLE)" "rma: ok"
+	ran_ok "plaintext one-sided over $tr (THREAD_SINGLE)"
 	ref=$(checks)
 	for level in single funneled serialized multiple; do
 		enc $(transport $tr 1) --mca pml_encshim_verbose 1 -np 2 "$TB/rma" $level
-		expect_ok "encrypted one-sided over $tr (THREAD_$level)" "rma: ok"
+		ran_ok "encrypted one-sided over $tr (THREAD_$level)"
 		sealed "$tr $level"
 		expect_windows "$tr $level" "pt2pt,sm"
 		if [ $level != multiple ]; then
@@ -40,7 +46,7 @@ done
 
 TCP=$(transport tcp 1)
 enc $TCP --mca osc encshim,sm,pt2pt,rdma,ucx -np 2 "$TB/rma" multiple
-expect_ok "osc rdma and ucx on the osc list" "rma: ok"
+ran_ok "osc rdma and ucx on the osc list"
 expect_windows "osc rdma and ucx on the list" "pt2pt,sm"
 enc $TCP --mca osc encshim,sm,pt2pt,ucx --mca osc_ucx_priority 100 -np 2 "$TB/rma"
 expect_refused "forced osc ucx" "osc_ucx_priority was set"
@@ -88,7 +94,7 @@ capture plain
 rc=0; in_a timeout "$LIMIT" mpirun $MPIRUN_OPTS --mca pml ob1 --mca osc pt2pt \
 	$HOSTS "$TB/rma" marker >"$T/out" 2>&1 || rc=$?
 stop
-expect_ok "plaintext one-sided job across two namespaces" "rma: ok"
+ran_ok "plaintext one-sided job across two namespaces"
 grep -a -q "$MARK" "$T/plain.pcap" || fail "no marker on the veth without encshim: the ranks did not talk across it"
 ok "without encshim the one-sided marker crosses the veth"
 
@@ -96,7 +102,7 @@ capture enc
 rc=0; in_a timeout "$LIMIT" "$B/encshim" mpirun $MPIRUN_OPTS $HOSTS \
 	--mca pml_encshim_verbose 1 "$TB/rma" marker multiple >"$T/out" 2>&1 || rc=$?
 stop
-expect_ok "encrypted one-sided job across two namespaces" "rma: ok"
+ran_ok "encrypted one-sided job across two namespaces"
 sealed "two hosts"
 expect_windows "two hosts" "pt2pt"
 [ "$(stat -c %s "$T/enc.pcap")" -gt 10000 ] || fail "nearly empty capture"
@@ -105,4 +111,4 @@ ok "with encshim the one-sided marker never crosses the veth"
 
 rc=0; in_a timeout "$LIMIT" "$B/encshim" mpirun $MPIRUN_OPTS $HOSTS \
 	"$TB/rma" multiple noshared >"$T/out" 2>&1 || rc=$?
-expect_ok "every flavour and operation across two namespaces (THREAD_MULTIPLE)" "rma: ok"
+ran_ok "every flavour and operation across two namespaces (THREAD_MULTIPLE)"

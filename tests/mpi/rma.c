@@ -232,6 +232,27 @@ static const char *flavours[] = { "create", "allocate", "allocate_shared",
 				  "dynamic" };
 static int noshared;
 
+/* Two threads running the suite at once free their windows in turn, the
+ * other one waiting outside MPI: osc pt2pt may still be finishing, in
+ * another thread's progress, a message of a window that is being freed
+ * (docs/MPI.md, "One-sided communication"). */
+static pthread_barrier_t free_turns;
+static __thread int suite_index = -1; /* -1: the only thread */
+
+static void close_in_turn(struct win *w, int dyn)
+{
+	if (suite_index < 0) {
+		close_win(w, dyn);
+		return;
+	}
+	for (int turn = 0; turn < 2; turn++) {
+		pthread_barrier_wait(&free_turns);
+		if (turn == suite_index)
+			close_win(w, dyn);
+	}
+	pthread_barrier_wait(&free_turns);
+}
+
 /* The whole matrix on communicators derived from BASE. */
 static void suite(MPI_Comm base, const char *tag)
 {
@@ -258,18 +279,24 @@ static void suite(MPI_Comm base, const char *tag)
 			w.where = where;
 			open_win(&w, flavours[f], comms[c], mem);
 			run_ops(&w, comms[c], dyn);
-			close_win(&w, dyn);
+			close_in_turn(&w, dyn);
 		}
 	}
 	for (int c = 0; c < 3; c++)
 		MPI_Comm_free(&comms[c]);
 }
 
+struct suite_arg {
+	MPI_Comm comm;
+	int index;
+};
+
 static void *suite_thread(void *arg)
 {
-	MPI_Comm *comm = arg;
+	struct suite_arg *a = arg;
 
-	suite(*comm, " (threaded)");
+	suite_index = a->index;
+	suite(a->comm, " (threaded)");
 	return NULL;
 }
 
@@ -456,17 +483,21 @@ int main(int argc, char **argv)
 	else
 		suite(MPI_COMM_WORLD, "");
 	if (multiple && !marker) {
-		MPI_Comm c[2];
+		struct suite_arg a[2];
 		pthread_t t[2];
 
+		pthread_barrier_init(&free_turns, NULL, 2);
+		for (int i = 0; i < 2; i++) {
+			MPI_Comm_dup(MPI_COMM_WORLD, &a[i].comm);
+			a[i].index = i;
+		}
 		for (int i = 0; i < 2; i++)
-			MPI_Comm_dup(MPI_COMM_WORLD, &c[i]);
-		for (int i = 0; i < 2; i++)
-			pthread_create(&t[i], NULL, suite_thread, &c[i]);
+			pthread_create(&t[i], NULL, suite_thread, &a[i]);
 		for (int i = 0; i < 2; i++)
 			pthread_join(t[i], NULL);
 		for (int i = 0; i < 2; i++)
-			MPI_Comm_free(&c[i]);
+			MPI_Comm_free(&a[i].comm);
+		pthread_barrier_destroy(&free_turns);
 		one_window_many_threads();
 	}
 	MPI_Allreduce(&failures, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
