@@ -11,10 +11,13 @@
  *   --mca hook encshim             (unless ARGS name hooks: a hook that
  *                                   cannot be loaded then stops MPI_Init
  *                                   instead of going unnoticed)
- *   --mca osc pt2pt                (unless ARGS choose osc components:
- *                                   pt2pt is the one-sided component that
- *                                   goes through the PML; Debian's default
- *                                   configuration excludes it)
+ *   --mca osc encshim,sm,pt2pt     (unless ARGS choose osc components:
+ *                                   pt2pt carries one-sided operations as
+ *                                   PML messages, so they are sealed; sm
+ *                                   stays on the node; osc/encshim gives
+ *                                   pt2pt windows under
+ *                                   MPI_THREAD_MULTIPLE; Debian's default
+ *                                   configuration excludes pt2pt)
  * followed by ARGS unchanged. Before that, every pml and hook list the job
  * would see (ARGS, OMPI_MCA_* variables, parameter files: mca_check.c)
  * must keep encshim; one that leaves it out is refused with exit 2.
@@ -49,7 +52,7 @@ static void usage(FILE *f)
 		"Adds to the mpirun command line:\n"
 		"  --mca mca_component_path DIR:OPENMPI_DIR  --mca pml_encshim_enable 1\n"
 		"  -x ENCSHIM_KEY_FILE=PATH  [-x ENCSHIM_BACKEND]  --mca hook encshim\n"
-		"  [--mca osc pt2pt]\n\n"
+		"  [--mca osc encshim,sm,pt2pt]\n\n"
 		"Refused before anything starts (exit 2): a pml or hook component list that\n"
 		"leaves encshim out, such as '--mca pml ob1' or '--mca hook ^encshim', from\n"
 		"any of: -mca/--mca/-gmca/--gmca KEY VALUE, -x OMPI_MCA_KEY=VALUE,\n"
@@ -197,7 +200,7 @@ int cmd_mpirun(int argc, char **argv)
 	if (NULL == user_choice(argc, argv, "osc") && NULL == getenv("OMPI_MCA_osc")) {
 		av[n++] = "--mca";
 		av[n++] = "osc";
-		av[n++] = "pt2pt";
+		av[n++] = "encshim,sm,pt2pt";
 	}
 	for (int i = 1; i < argc; i++) {
 		av[n++] = argv[i];

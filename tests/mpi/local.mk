@@ -4,8 +4,8 @@
 MPITEST_SH = tests/mpi/matrix.sh tests/mpi/threads.sh \
 	tests/mpi/failclosed.sh tests/mpi/wire.sh tests/mpi/tamper.sh \
 	tests/mpi/netns.sh tests/mpi/tools.sh tests/mpi/jobid.sh \
-	tests/mpi/order.sh tests/mpi/residue.sh \
-	tests/mpi/attack_order.sh
+	tests/mpi/order.sh tests/mpi/residue.sh tests/mpi/attack_order.sh \
+	tests/mpi/osc.sh tests/mpi/monitoring.sh
 EXTRA_DIST += tests/mpi/lib.sh tests/mpi/rsh-netns.sh $(MPITEST_SH)
 
 if BUILD_MPI
