@@ -67,3 +67,20 @@ expect_refused() {
 need_root() {
 	[ "$(id -u)" = 0 ] || skip "needs root ($1)"
 }
+
+# Two-namespace jobs (netns.sh, osc.sh; namespace A is $NSA, its veth vA):
+# capture NAME starts tcpdump on vA into $T/NAME.pcap, stop ends it.
+capture() {
+	ip netns exec $NSA tcpdump -i vA -U --immediate-mode -Z root -s 0 \
+		-w "$T/$1.pcap" tcp >"$T/$1.tcpdump" 2>&1 &
+	CAP=$!
+	CLEANUP="kill $CAP 2>/dev/null; $CLEANUP"
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		grep -qs listening "$T/$1.tcpdump" && return 0
+		sleep 0.2
+	done
+	fail "tcpdump did not start"
+}
+stop() { sleep 0.5; kill "$CAP"; wait "$CAP" 2>/dev/null; }
+# in_a CMD...: runs CMD in namespace A (mpirun's "host")
+in_a() { ip netns exec $NSA unshare --uts sh -c "hostname $NSA; exec \"\$@\"" sh "$@"; }

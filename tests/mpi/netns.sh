@@ -24,20 +24,6 @@ HOSTS="--host $NET.1,$NET.2 -np 2 --map-by node
 	--mca btl_tcp_if_include $NET.0/24 --mca oob_tcp_if_include $NET.0/24
 	-x ENCSHIM_NETNS_MAP"
 
-capture() {
-	ip netns exec $NSA tcpdump -i vA -U --immediate-mode -Z root -s 0 \
-		-w "$T/$1.pcap" tcp >"$T/$1.tcpdump" 2>&1 &
-	CAP=$!
-	CLEANUP="kill $CAP 2>/dev/null; $CLEANUP"
-	for _ in 1 2 3 4 5 6 7 8 9 10; do
-		grep -qs listening "$T/$1.tcpdump" && return 0
-		sleep 0.2
-	done
-	fail "tcpdump did not start"
-}
-stop() { sleep 0.5; kill "$CAP"; wait "$CAP" 2>/dev/null; }
-# in_a CMD...: runs CMD in namespace A (mpirun's "host")
-in_a() { ip netns exec $NSA unshare --uts sh -c "hostname $NSA; exec \"\$@\"" sh "$@"; }
 
 capture plain
 rc=0; in_a timeout "$LIMIT" mpirun $MPIRUN_OPTS --mca pml ob1 $HOSTS \
