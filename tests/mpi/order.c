@@ -193,8 +193,12 @@ static void reuse(int regroup)
  * message completing after a later small one, by tag and with ANY_TAG;
  * a matched probe between receives; a truncated receive followed by a
  * wildcard one; a message left unreceived while 70000 later ones (more
- * than the audit's 65536 runs) are received by tag, then received last.
+ * than the audit's 65536 runs) are received by tag, then received last;
+ * then probes() and tags().
  */
+static void probes(void);
+static void tags(void);
+
 static void honest(void)
 {
 	enum { BIG = 1 << 20, MANY = 70000 };
@@ -265,6 +269,83 @@ static void honest(void)
 			wrong("left-behind message tag", st[0].MPI_TAG, 6);
 	}
 	free(big);
+	probes();
+	tags();
+}
+
+/* Probes whose message a receive posted after them takes while the
+ * receive of the probed envelope gets the next one: MPI_Probe, then an
+ * MPI_Irecv of ANY_TAG (takes the probed 1 MiB message, which completes
+ * late), then a receive of the probed tag (takes the small message that
+ * follows, and completes first); then an MPI_Iprobe loop that reports
+ * the same message many times before its receive. */
+static void probes(void)
+{
+	enum { BIG = 1 << 20 };
+	unsigned char *big = malloc(BIG), small[LEN];
+	MPI_Request rq;
+	MPI_Status st;
+	int flag = 0;
+
+	if (rank == 0) {
+		MPI_Request sq[2];
+
+		memset(big, 0x26, BIG);
+		memset(small, 0x27, LEN);
+		/* the small one overtakes the big one's rendezvous */
+		MPI_Isend(big, BIG, MPI_BYTE, 1, 9, MPI_COMM_WORLD, &sq[0]);
+		MPI_Isend(small, LEN, MPI_BYTE, 1, 9, MPI_COMM_WORLD, &sq[1]);
+		MPI_Waitall(2, sq, MPI_STATUSES_IGNORE);
+		MPI_Send(small, LEN, MPI_BYTE, 1, 10, MPI_COMM_WORLD);
+	} else {
+		MPI_Probe(0, MPI_ANY_TAG, MPI_COMM_WORLD, &st);
+		MPI_Irecv(big, BIG, MPI_BYTE, 0, MPI_ANY_TAG, MPI_COMM_WORLD, &rq);
+		MPI_Recv(small, LEN, MPI_BYTE, 0, st.MPI_TAG, MPI_COMM_WORLD,
+			 MPI_STATUS_IGNORE);
+		check(small, 0x27);
+		MPI_Wait(&rq, MPI_STATUS_IGNORE);
+		for (int i = 0; i < BIG; i++)
+			if (big[i] != 0x26)
+				wrong("probed message", big[i], 0x26);
+		for (int polls = 0; polls < 100 || !flag; polls++)
+			MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD,
+				   &flag, &st);
+		MPI_Recv(small, LEN, MPI_BYTE, st.MPI_SOURCE, st.MPI_TAG,
+			 MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+		if (st.MPI_TAG != 10)
+			wrong("iprobe tag", st.MPI_TAG, 10);
+		check(small, 0x27);
+	}
+	free(big);
+}
+
+/* Many tags in one stream (the sender's map of last places grows), each
+ * tag twice, received by tag in posting order of tag, last tag first. */
+static void tags(void)
+{
+	enum { NTAGS = 300 };
+	static unsigned char b[2 * NTAGS];
+	MPI_Request rq[2 * NTAGS];
+
+	for (int i = 0; i < 2 * NTAGS; i++) {
+		int tag = 100 + i % NTAGS;
+
+		if (rank == 0) {
+			b[i] = (unsigned char)(i & 0xff);
+			MPI_Send(&b[i], 1, MPI_BYTE, 1, tag, MPI_COMM_WORLD);
+		}
+	}
+	if (rank != 1)
+		return;
+	for (int k = 0; k < 2 * NTAGS; k++) {
+		int t = NTAGS - 1 - k / 2, i = t + (k % 2) * NTAGS;
+
+		MPI_Irecv(&b[i], 1, MPI_BYTE, 0, 100 + t, MPI_COMM_WORLD, &rq[k]);
+	}
+	MPI_Waitall(2 * NTAGS, rq, MPI_STATUSES_IGNORE);
+	for (int i = 0; i < 2 * NTAGS; i++)
+		if (b[i] != (unsigned char)(i & 0xff))
+			wrong("many tags", b[i], i & 0xff);
 }
 
 int main(int argc, char **argv)
