@@ -20,6 +20,8 @@
  *            in the other order
  *   honest   no attack: MPI's own out-of-order completions, which the
  *            order audit must accept (see honest())
+ *   probethreads  no attack: only the last part of honest, probes and
+ *            receives of one tag in four threads
  * Every message is LEN bytes, each filled with its own byte value.
  */
 #include <mpi.h>
@@ -194,10 +196,11 @@ static void reuse(int regroup)
  * a matched probe between receives; a truncated receive followed by a
  * wildcard one; a message left unreceived while 70000 later ones (more
  * than the audit's 65536 runs) are received by tag, then received last;
- * then probes() and tags().
+ * then probes(), tags() and probe_threads().
  */
 static void probes(void);
 static void tags(void);
+static void probe_threads(void);
 
 static void honest(void)
 {
@@ -271,6 +274,47 @@ static void honest(void)
 	free(big);
 	probes();
 	tags();
+	probe_threads();
+}
+
+/* Four threads of rank 1 each claim a message, MPI_Probe(0, ANY_TAG) and
+ * receive the reported tag: a thread's probed message is often taken by
+ * another thread's receive (MPI allows it; the receive then takes a
+ * later one), which must never be refused. */
+enum { PT_MSGS = 4000, PT_THREADS = 4 };
+static _Atomic int pt_claimed;
+static _Atomic unsigned char pt_seen[PT_MSGS];
+
+static void *probe_thread(void *arg)
+{
+	(void)arg;
+	while (atomic_fetch_add(&pt_claimed, 1) < PT_MSGS) {
+		MPI_Status st;
+		int v;
+
+		MPI_Probe(0, MPI_ANY_TAG, MPI_COMM_WORLD, &st);
+		MPI_Recv(&v, 1, MPI_INT, 0, st.MPI_TAG, MPI_COMM_WORLD,
+			 MPI_STATUS_IGNORE);
+		if (v < 0 || v >= PT_MSGS || atomic_exchange(&pt_seen[v], 1))
+			wrong("probed message under threads", v, -1);
+	}
+	return NULL;
+}
+
+static void probe_threads(void)
+{
+	pthread_t t[PT_THREADS];
+
+	MPI_Barrier(MPI_COMM_WORLD);
+	if (rank == 0) {
+		for (int v = 0; v < PT_MSGS; v++)
+			MPI_Send(&v, 1, MPI_INT, 1, 30, MPI_COMM_WORLD);
+		return;
+	}
+	for (int i = 0; i < PT_THREADS; i++)
+		pthread_create(&t[i], NULL, probe_thread, NULL);
+	for (int i = 0; i < PT_THREADS; i++)
+		pthread_join(t[i], NULL);
 }
 
 /* Probes whose message a receive posted after them takes while the
@@ -371,6 +415,8 @@ int main(int argc, char **argv)
 		bcast();
 	else if (!strcmp(mode, "honest"))
 		honest();
+	else if (!strcmp(mode, "probethreads"))
+		probe_threads();
 	else if (!strcmp(mode, "reuse") || !strcmp(mode, "regroup"))
 		reuse(!strcmp(mode, "regroup"));
 	else
