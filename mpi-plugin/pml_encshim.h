@@ -123,7 +123,7 @@ void encshim_envelope(uint8_t env[ENCSHIM_MPI_ENV_BYTES],
  * A place whose frame was not handed over (sent false) is given back. */
 struct encshim_tx_ticket {
 	int dst, tag;
-	int32_t old_tag, old_last_tag;
+	int32_t old_last_tag;
 	uint64_t n, old_last1;
 };
 int encshim_tx_begin(struct encshim_comm *c, int dst, int tag,
@@ -148,9 +148,17 @@ int encshim_audit(struct encshim_comm *c, struct encshim_post *r, int src,
  * write none of the frame), so r stays pending for ever, as the receive
  * that took some earlier message of its pattern: the stream goes on. */
 void encshim_audit_truncated(struct encshim_comm *c, struct encshim_post *r);
-/* The posted probe that matched message, handed to its receive. */
-void encshim_mprobe_keep(struct ompi_message_t *message,
-			 struct encshim_post *post);
+/* MPI_Probe/MPI_Iprobe take no message but name the one a receive of
+ * their pattern would take: a probe is numbered like a receive, holding
+ * the posting order until encshim_post_end (r is never pending). If it
+ * reported (src, tag), encshim_probe_keep records it until a receive
+ * posted after it completes with that envelope; that receive is audited
+ * under the probe's pattern and number as well as its own. */
+void encshim_probe_begin(struct encshim_comm *c, struct encshim_post *r,
+			 int src, int tag);
+void encshim_probe_keep(struct encshim_comm *c, const struct encshim_post *r,
+			int src, int tag);
+/* The posted matched probe of message, handed to its receive. */
 struct encshim_post *encshim_mprobe_take(struct ompi_message_t *message);
 
 /* ---- staging pool (pml_encshim_pool.c) ---- */

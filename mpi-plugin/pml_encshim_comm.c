@@ -162,6 +162,8 @@ void encshim_peer_state_free(struct peer_state *ps)
 {
 	if (NULL == ps)
 		return;
+	free(ps->tx[0].tags);
+	free(ps->tx[1].tags);
 	free(ps->rx[0].runs);
 	free(ps->rx[1].runs);
 	pthread_mutex_destroy(&ps->tx_lock);
@@ -236,6 +238,12 @@ static void comm_free(struct encshim_comm *c)
 	if (NULL == c)
 		return;
 	free_phantoms(c->any_head);
+	while (NULL != c->probed) {
+		struct encshim_probed *pr = c->probed;
+
+		c->probed = pr->next;
+		free(pr);
+	}
 	for (i = 0; NULL != c->peers && i < c->npeers; i++) {
 		struct peer_state *ps = atomic_load(&c->peers[i]);
 

@@ -13,17 +13,19 @@
 #include "opal/threads/threads.h"
 
 
-/* The last few tags sent in a stream, direct-mapped by tag: a tag that
- * was evicted sends delta 0 and its next frame skips one gap check. */
-#define TAG_SLOTS 4u
+/* The last place of every tag sent in a stream, so that delta is exact:
+ * open addressing with linear probing, grown to keep at most 3/4 of the
+ * slots used (16 bytes a slot). */
+struct tag_place {
+	int32_t tag;
+	uint64_t last1; /* 1 + n of its last frame; 0: slot empty */
+};
 
 struct tx_stream {
 	uint64_t next;
 	int32_t last_tag; /* of place next - 1 */
-	struct {
-		int32_t tag;
-		uint64_t last1; /* 1 + n of its last frame; 0: empty */
-	} slot[TAG_SLOTS];
+	uint32_t ntags, cap; /* cap: 0 or a power of two */
+	struct tag_place *tags;
 };
 
 /* Consecutive places taken past `next`; per tag pattern of the
@@ -54,6 +56,14 @@ struct peer_state {
 	struct encshim_post *head, *tail; /* pending receives naming it */
 };
 
+/* A probe's report not yet used (encshim_probe_keep): the probe's
+ * pattern and number, never pending, and the envelope it reported. */
+struct encshim_probed {
+	struct encshim_probed *next;
+	struct encshim_post probe;
+	int src, tag;
+};
+
 struct encshim_comm {
 	ompi_communicator_t *comm;
 	uint8_t id[ENCSHIM_MPI_COMM_ID_BYTES];
@@ -61,6 +71,8 @@ struct encshim_comm {
 	pthread_mutex_t audit_lock; /* streams and pending receives */
 	uint64_t next_post;
 	struct encshim_post *any_head, *any_tail; /* MPI_ANY_SOURCE */
+	struct encshim_probed *probed; /* unused probe reports, oldest first */
+	uint32_t nprobed;
 	int npeers;
 	_Atomic(struct peer_state *) *peers;
 };

@@ -41,13 +41,75 @@ static unsigned tag_class(int tag)
 
 /* ---- send side ---- */
 
-/* n - (place of the previous frame of the tag), 0: none known or too far
- * back for 32 bits (that frame's receive then skips one check). */
+/* n - (place of the previous frame of the tag), 0: the first frame of
+ * its tag, or the previous one 2^32 or more places back (its receive
+ * then skips the same-tag part of step 4). */
 static uint32_t delta_of(uint64_t n, uint64_t last1)
 {
 	return 0 == last1 || n - (last1 - 1) > UINT32_MAX
 		       ? 0
 		       : (uint32_t)(n - (last1 - 1));
+}
+
+/* Fibonacci hashing: tags are often consecutive or multiples of a
+ * power of two; the product spreads both over the low bits. */
+static uint32_t tag_hash(int32_t tag)
+{
+	uint32_t h = (uint32_t)tag * 0x9e3779b1u;
+
+	return h ^ h >> 16;
+}
+
+/* tag's slot in tx's map: its own, or the empty one it would take. */
+static struct tag_place *tag_slot(struct tx_stream *tx, int32_t tag)
+{
+	uint32_t mask = tx->cap - 1, i = tag_hash(tag) & mask;
+
+	while (0 != tx->tags[i].last1 && tx->tags[i].tag != tag)
+		i = (i + 1) & mask;
+	return &tx->tags[i];
+}
+
+/* Empties e, moving later entries of its probe chain back (deletion
+ * without tombstones: every entry stays reachable from its home slot). */
+static void tag_remove(struct tx_stream *tx, struct tag_place *e)
+{
+	uint32_t mask = tx->cap - 1, i = (uint32_t)(e - tx->tags), j = i, k;
+
+	for (;;) {
+		j = (j + 1) & mask;
+		if (0 == tx->tags[j].last1)
+			break;
+		k = tag_hash(tx->tags[j].tag) & mask;
+		/* stays if its home k lies cyclically in (i, j] */
+		if (i <= j ? i < k && k <= j : i < k || k <= j)
+			continue;
+		tx->tags[i] = tx->tags[j];
+		i = j;
+	}
+	tx->tags[i].last1 = 0;
+	tx->ntags--;
+}
+
+/* Room for one more tag at a load of at most 3/4; false out of memory. */
+static bool tags_reserve(struct tx_stream *tx)
+{
+	struct tag_place *old = tx->tags;
+	uint32_t oldcap = tx->cap, cap = oldcap ? 2 * oldcap : 8;
+
+	if (4 * ((uint64_t)tx->ntags + 1) <= 3 * (uint64_t)oldcap)
+		return true;
+	if (oldcap > UINT32_MAX / 4 ||
+	    NULL == (tx->tags = calloc(cap, sizeof(*tx->tags)))) {
+		tx->tags = old;
+		return false;
+	}
+	tx->cap = cap;
+	for (uint32_t i = 0; i < oldcap; i++)
+		if (0 != old[i].last1)
+			*tag_slot(tx, old[i].tag) = old[i];
+	free(old);
+	return true;
 }
 
 int encshim_tx_begin(struct encshim_comm *c, int dst, int tag,
@@ -56,23 +118,29 @@ int encshim_tx_begin(struct encshim_comm *c, int dst, int tag,
 {
 	struct peer_state *ps = encshim_peer_state(c, dst);
 	struct tx_stream *tx;
-	unsigned s = (unsigned)tag & (TAG_SLOTS - 1);
+	struct tag_place *tp;
 
 	if (NULL == ps)
 		return OMPI_ERR_OUT_OF_RESOURCE;
 	lock(&ps->tx_lock);
 	tx = &ps->tx[tag_class(tag)];
+	if (!tags_reserve(tx)) {
+		unlock(&ps->tx_lock);
+		return OMPI_ERR_OUT_OF_RESOURCE;
+	}
+	tp = tag_slot(tx, tag);
 	t->dst = dst;
 	t->tag = tag;
 	t->n = tx->next;
-	t->old_tag = tx->slot[s].tag;
-	t->old_last1 = tx->slot[s].last1;
+	t->old_last1 = tp->last1;
 	t->old_last_tag = tx->last_tag;
 	put_be64(stream, tx->next);
-	put_be32(stream + 8, delta_of(tx->next, t->old_tag == tag ? t->old_last1 : 0));
+	put_be32(stream + 8, delta_of(tx->next, tp->last1));
 	put_be32(stream + 12, (uint32_t)tx->last_tag);
-	tx->slot[s].tag = tag;
-	tx->slot[s].last1 = ++tx->next;
+	if (0 == tp->last1)
+		tx->ntags++;
+	tp->tag = tag;
+	tp->last1 = ++tx->next;
 	tx->last_tag = tag;
 	return OMPI_SUCCESS;
 }
@@ -83,14 +151,17 @@ void encshim_tx_end(struct encshim_comm *c, const struct encshim_tx_ticket *t,
 	/* tx_begin made it; it lives as long as c */
 	struct peer_state *ps = atomic_load(&c->peers[t->dst]);
 	struct tx_stream *tx = &ps->tx[tag_class(t->tag)];
-	unsigned s = (unsigned)t->tag & (TAG_SLOTS - 1);
 
 	/* Nothing left: give the place back, unless a send nested in the
 	 * PML's call (progress) took the next one already. */
 	if (!sent && tx->next == t->n + 1) {
+		struct tag_place *tp = tag_slot(tx, t->tag);
+
 		tx->next = t->n;
-		tx->slot[s].tag = t->old_tag;
-		tx->slot[s].last1 = t->old_last1;
+		if (0 == t->old_last1)
+			tag_remove(tx, tp);
+		else
+			tp->last1 = t->old_last1;
 		tx->last_tag = t->old_last_tag;
 	}
 	unlock(&ps->tx_lock);
@@ -144,6 +215,52 @@ int encshim_post_begin(struct encshim_comm *c, struct encshim_post *r,
 void encshim_post_end(struct encshim_comm *c)
 {
 	unlock(&c->post_lock);
+}
+
+void encshim_probe_begin(struct encshim_comm *c, struct encshim_post *r,
+			 int src, int tag)
+{
+	memset(r, 0, sizeof(*r));
+	r->src = src;
+	r->tag = tag;
+	lock(&c->post_lock);
+	lock(&c->audit_lock);
+	r->p = c->next_post++;
+	unlock(&c->audit_lock);
+}
+
+/* Called before encshim_post_end, so every receive posted after the
+ * probe finds the report. One report per envelope, the oldest: a probe
+ * repeated before the receive (an MPI_Iprobe loop) names the same
+ * message, and the earlier number is the stronger check. The oldest
+ * report goes when ENCSHIM_MPI_PROBED_MAX are kept, and out of memory
+ * the report is not kept: its receive is then audited on its own. */
+void encshim_probe_keep(struct encshim_comm *c, const struct encshim_post *r,
+			int src, int tag)
+{
+	struct encshim_probed **pp, *pr, *old = NULL;
+
+	lock(&c->audit_lock);
+	for (pp = &c->probed; NULL != (pr = *pp); pp = &pr->next)
+		if (pr->src == src && pr->tag == tag)
+			break;
+	if (NULL == pr && NULL != (pr = malloc(sizeof(*pr)))) {
+		if (c->nprobed == ENCSHIM_MPI_PROBED_MAX) {
+			old = c->probed;
+			c->probed = old->next;
+			c->nprobed--;
+			if (pp == &old->next)
+				pp = &c->probed;
+		}
+		pr->next = NULL;
+		pr->probe = *r;
+		pr->src = src;
+		pr->tag = tag;
+		*pp = pr;
+		c->nprobed++;
+	}
+	unlock(&c->audit_lock);
+	free(old);
 }
 
 /* Audit lock held. */
@@ -361,6 +478,38 @@ static bool crossed(struct rx_stream *rx, uint64_t n, uint64_t p, int tag)
 	return false;
 }
 
+/* Places of rx below n, which is not taken, that are not taken. */
+static uint64_t untaken_below(const struct rx_stream *rx, uint64_t n)
+{
+	uint64_t k = n - rx->next;
+
+	for (uint32_t i = 0; i < rx->nruns && rx->runs[i].hi < n; i++)
+		k -= rx->runs[i].hi - rx->runs[i].lo + 1;
+	return k;
+}
+
+/* At least k receives posted before p are pending that may take a
+ * class-0 message of this stream's source, and one of them a message of
+ * tag u (MPI_ANY_TAG: any such receive). */
+static bool enough_earlier(struct encshim_comm *c, struct peer_state *ps,
+			   uint64_t p, uint64_t k, int u)
+{
+	struct encshim_post *lists[2] = { ps->head, c->any_head }, *r0;
+	bool fit_u = false;
+
+	for (int i = 0; i < 2; i++) {
+		for (r0 = lists[i]; NULL != r0 && r0->p < p; r0 = r0->next) {
+			if (MPI_ANY_TAG != r0->tag && r0->tag < 0)
+				continue;
+			k -= 0 != k;
+			fit_u = fit_u || MPI_ANY_TAG == u || fits_tag(r0->tag, u);
+			if (0 == k && fit_u)
+				return true;
+		}
+	}
+	return false;
+}
+
 #define DROPPED                                                          \
 	"dropped or reordered: an earlier message from this peer that "   \
 	"this receive had to take first is missing"
@@ -392,18 +541,75 @@ static const char *check(struct encshim_comm *c, struct peer_state *ps,
 		return "reordered: a receive posted earlier took a later message "
 		       "from this peer (frames were reordered below MPI)";
 	/* The previous message this receive could take must have gone to
-	 * an earlier receive: delivered, or one still in progress. For an
-	 * MPI_ANY_TAG receive that is any place below n: place n - 1, whose
-	 * tag is known, or else some place, whose tag is not. */
+	 * an earlier receive: delivered, or one still in progress. */
 	if (0 != f->delta && f->delta <= n && !consumed(rx, n - f->delta) &&
 	    !earlier_fitting(c, ps, src, tag, r->p, exists, 0))
 		return DROPPED;
+	/* An MPI_ANY_TAG receive could take every place below n (all of
+	 * class 0, all from src), so in MPI each went to a receive posted
+	 * before r: the PML matches a source's messages in order, and a
+	 * place below n still unmatched when r was posted, or arriving
+	 * while r waited, would have gone to r. Each receive takes one
+	 * message, so the k places below n not yet taken went to k distinct
+	 * receives posted before r whose audits have not run: k are still
+	 * pending, and one of them took place n - 1 (tag u) if it is not
+	 * taken. An honest run never fails this; a place skipped in transit
+	 * leaves too few. */
 	if (MPI_ANY_TAG == r->tag && n > rx->next &&
-	    !earlier_fitting(c, ps, src,
-			     consumed(rx, n - 1) ? MPI_ANY_TAG : f->prev_tag,
-			     r->p, exists, 0))
+	    !enough_earlier(c, ps, r->p, untaken_below(rx, n),
+			    consumed(rx, n - 1) ? MPI_ANY_TAG : f->prev_tag))
 		return DROPPED;
 	return NULL;
+}
+
+/* A receive posted after lo and before hi, fitting (src, tag), is
+ * pending (src: ps's rank). */
+static bool pending_between(struct encshim_comm *c, struct peer_state *ps,
+			    int tag, uint64_t lo, uint64_t hi)
+{
+	struct encshim_post *lists[2] = { ps->head, c->any_head }, *r0;
+
+	for (int i = 0; i < 2; i++)
+		for (r0 = lists[i]; NULL != r0 && r0->p < hi; r0 = r0->next)
+			if (r0->p > lo && fits_tag(r0->tag, tag))
+				return true;
+	return false;
+}
+
+/* Audit lock held, r unlisted. The probe report that r's message (src,
+ * tag) answers, taken off the list; NULL if there is none.
+ *
+ * A probe numbered q reported m = (src, tag): m was the first message
+ * of src fitting the probe's pattern that no receive posted before q
+ * took. Let r, posted after q, be the first receive to complete with
+ * (src, tag) since. If r took another message m', m' is later than m
+ * (the earlier ones of (src, tag) fit the probe, so they were taken
+ * before q), and r, which fits m, was posted when m was gone: taken by
+ * a receive posted between q and r that fits (src, tag) and has not
+ * completed with it, so it is still pending. With none pending, r took
+ * m, and MPI's rules must allow the probe to take m too (check() with
+ * the probe's pattern and number). With one pending (another thread's
+ * receive, or an earlier nonblocking one) r's message is unknown and
+ * the report is dropped unchecked: weaker, never a false refusal. */
+static struct encshim_probed *probed_take(struct encshim_comm *c,
+					  struct peer_state *ps,
+					  const struct encshim_post *r,
+					  int src, int tag)
+{
+	struct encshim_probed **pp, *pr;
+
+	for (pp = &c->probed; NULL != (pr = *pp); pp = &pr->next)
+		if (pr->src == src && pr->tag == tag && pr->probe.p < r->p)
+			break;
+	if (NULL == pr)
+		return NULL;
+	*pp = pr->next;
+	c->nprobed--;
+	if (pending_between(c, ps, tag, pr->probe.p, r->p)) {
+		free(pr);
+		return NULL;
+	}
+	return pr;
 }
 
 int encshim_audit(struct encshim_comm *c, struct encshim_post *r, int src,
@@ -413,6 +619,7 @@ int encshim_audit(struct encshim_comm *c, struct encshim_post *r, int src,
 	struct peer_state *ps = encshim_peer_state(c, src);
 	struct place f = { get_be64(stream), get_be32(stream + 8),
 			   (int32_t)get_be32(stream + 12) };
+	struct encshim_probed *pr = NULL;
 	int rc = OMPI_SUCCESS;
 
 	*why = NULL;
@@ -420,8 +627,11 @@ int encshim_audit(struct encshim_comm *c, struct encshim_post *r, int src,
 	unlist(c, r);
 	if (NULL == ps)
 		*why = "out of memory for the peer's stream state";
-	else
-		*why = check(c, ps, r, src, tag, &f);
+	else if (NULL == (*why = check(c, ps, r, src, tag, &f)) &&
+		 NULL != (pr = probed_take(c, ps, r, src, tag)) &&
+		 NULL != check(c, ps, &pr->probe, src, tag, &f))
+		*why = "dropped or reordered: the probe that reported this "
+		       "message had to report an earlier one from this peer";
 	if (NULL == *why &&
 	    !consume(&ps->rx[tag_class(tag)], f.n, r->p, r->tag))
 		*why = "too many messages taken past an earlier one from this "
@@ -431,6 +641,7 @@ int encshim_audit(struct encshim_comm *c, struct encshim_post *r, int src,
 	else
 		rc = OMPI_ERROR;
 	unlock(&c->audit_lock);
+	free(pr);
 	free(r->bounds);
 	r->bounds = NULL;
 	r->nbounds = r->cap = 0;

@@ -4,12 +4,16 @@
  * Each frame is exactly ENCSHIM_MPI_OVERHEAD bytes longer than its
  * plaintext, so the count is corrected here.
  *
- * MPI_Probe/MPI_Iprobe take nothing: they report an envelope that is not
- * yet authenticated (the receive that follows checks it and its order).
+ * MPI_Probe/MPI_Iprobe take nothing, but name the message a receive of
+ * their pattern would take next: they are numbered in the posting order
+ * like receives, and a report is kept for the receive that follows (the
+ * order audit checks the probe's choice too, pml_encshim_order.c).
  * MPI_Mprobe/MPI_Improbe do take a message: they are receives for the
  * order audit, numbered when posted like MPI_Irecv; the record waits,
  * keyed by the message handle, for the MPI_Mrecv/MPI_Imrecv that opens
- * the frame.
+ * the frame. Blocking probes are series of nonblocking ones, each
+ * numbered: holding the posting order while blocked would stall every
+ * other thread's receives on the communicator.
  */
 #include "pml_encshim.h"
 
@@ -31,18 +35,33 @@ static void plaintext_count(int rc, int matched, ompi_status_public_t *status)
 int encshim_iprobe(int src, int tag, ompi_communicator_t *comm, int *matched,
 		   ompi_status_public_t *status)
 {
-	int rc = encshim_inner.pml_iprobe(src, tag, comm, matched, status);
+	struct encshim_comm *c = encshim_comm_of(comm);
+	ompi_status_public_t own, *st = MPI_STATUS_IGNORE == status ? &own
+								    : status;
+	struct encshim_post probe;
+	int rc;
 
-	plaintext_count(rc, *matched, status);
+	*matched = 0;
+	if (NULL == c)
+		return OMPI_ERR_BAD_PARAM;
+	encshim_probe_begin(c, &probe, src, tag);
+	rc = encshim_inner.pml_iprobe(src, tag, comm, matched, st);
+	if (OMPI_SUCCESS == rc && *matched)
+		encshim_probe_keep(c, &probe, st->MPI_SOURCE, st->MPI_TAG);
+	encshim_post_end(c);
+	plaintext_count(rc, *matched, st);
 	return rc;
 }
 
 int encshim_probe(int src, int tag, ompi_communicator_t *comm,
 		  ompi_status_public_t *status)
 {
-	int rc = encshim_inner.pml_probe(src, tag, comm, status);
+	int matched = 0, rc;
 
-	plaintext_count(rc, 1, status);
+	while (OMPI_SUCCESS == (rc = encshim_iprobe(src, tag, comm, &matched,
+						    status)) &&
+	       !matched)
+		opal_progress();
 	return rc;
 }
 
@@ -128,9 +147,6 @@ int encshim_improbe(int src, int tag, ompi_communicator_t *comm,
 	return rc;
 }
 
-/* A blocking matched probe is a series of nonblocking ones, each in the
- * posting order: holding that order while blocked would stall every
- * other thread's receives on the communicator. */
 int encshim_mprobe(int src, int tag, ompi_communicator_t *comm,
 		   struct ompi_message_t **message,
 		   ompi_status_public_t *status)

@@ -2,9 +2,10 @@
 # Attacks on pml/encshim's order audit that deliver a later message to an
 # earlier receive with no error (attack_order.c). tamper.c swaps the first
 # two 4096-byte messages of rank 0, keeping each slot's ob1 hdr_seq, while
-# a 1024-byte message of another tag passes between them:
-#  - evict: tags 0 and 4 share the sender's tag slot, so the second tag-0
-#    message carries delta 0 and the first tag-0 receive takes it;
+# a 1024-byte message of another tag passes between them (each was an
+# exploit on 13182cd; the audit must refuse all, docs/PROTOCOL.md 11):
+#  - evict: tags 0 and 4 shared the sender's tag slot, so the second tag-0
+#    message carried delta 0 and the first tag-0 receive took it;
 #  - gap: the first ANY_TAG receive takes place 2, whose stream field
 #    names place 1 (tag 1, which an earlier tag-1 receive may take) and
 #    nothing of place 0 (tag 7, which only this receive may take);

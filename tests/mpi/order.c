@@ -20,6 +20,8 @@
  *            in the other order
  *   honest   no attack: MPI's own out-of-order completions, which the
  *            order audit must accept (see honest())
+ *   probethreads  no attack: only the last part of honest, probes and
+ *            receives of one tag in four threads
  * Every message is LEN bytes, each filled with its own byte value.
  */
 #include <mpi.h>
@@ -193,8 +195,13 @@ static void reuse(int regroup)
  * message completing after a later small one, by tag and with ANY_TAG;
  * a matched probe between receives; a truncated receive followed by a
  * wildcard one; a message left unreceived while 70000 later ones (more
- * than the audit's 65536 runs) are received by tag, then received last.
+ * than the audit's 65536 runs) are received by tag, then received last;
+ * then probes(), tags() and probe_threads().
  */
+static void probes(void);
+static void tags(void);
+static void probe_threads(void);
+
 static void honest(void)
 {
 	enum { BIG = 1 << 20, MANY = 70000 };
@@ -265,6 +272,124 @@ static void honest(void)
 			wrong("left-behind message tag", st[0].MPI_TAG, 6);
 	}
 	free(big);
+	probes();
+	tags();
+	probe_threads();
+}
+
+/* Four threads of rank 1 each claim a message, MPI_Probe(0, ANY_TAG) and
+ * receive the reported tag: a thread's probed message is often taken by
+ * another thread's receive (MPI allows it; the receive then takes a
+ * later one), which must never be refused. */
+enum { PT_MSGS = 4000, PT_THREADS = 4 };
+static _Atomic int pt_claimed;
+static _Atomic unsigned char pt_seen[PT_MSGS];
+
+static void *probe_thread(void *arg)
+{
+	(void)arg;
+	while (atomic_fetch_add(&pt_claimed, 1) < PT_MSGS) {
+		MPI_Status st;
+		int v;
+
+		MPI_Probe(0, MPI_ANY_TAG, MPI_COMM_WORLD, &st);
+		MPI_Recv(&v, 1, MPI_INT, 0, st.MPI_TAG, MPI_COMM_WORLD,
+			 MPI_STATUS_IGNORE);
+		if (v < 0 || v >= PT_MSGS || atomic_exchange(&pt_seen[v], 1))
+			wrong("probed message under threads", v, -1);
+	}
+	return NULL;
+}
+
+static void probe_threads(void)
+{
+	pthread_t t[PT_THREADS];
+
+	MPI_Barrier(MPI_COMM_WORLD);
+	if (rank == 0) {
+		for (int v = 0; v < PT_MSGS; v++)
+			MPI_Send(&v, 1, MPI_INT, 1, 30, MPI_COMM_WORLD);
+		return;
+	}
+	for (int i = 0; i < PT_THREADS; i++)
+		pthread_create(&t[i], NULL, probe_thread, NULL);
+	for (int i = 0; i < PT_THREADS; i++)
+		pthread_join(t[i], NULL);
+}
+
+/* Probes whose message a receive posted after them takes while the
+ * receive of the probed envelope gets the next one: MPI_Probe, then an
+ * MPI_Irecv of ANY_TAG (takes the probed 1 MiB message, which completes
+ * late), then a receive of the probed tag (takes the small message that
+ * follows, and completes first); then an MPI_Iprobe loop that reports
+ * the same message many times before its receive. */
+static void probes(void)
+{
+	enum { BIG = 1 << 20 };
+	unsigned char *big = malloc(BIG), small[LEN];
+	MPI_Request rq;
+	MPI_Status st;
+	int flag = 0;
+
+	if (rank == 0) {
+		MPI_Request sq[2];
+
+		memset(big, 0x26, BIG);
+		memset(small, 0x27, LEN);
+		/* the small one overtakes the big one's rendezvous */
+		MPI_Isend(big, BIG, MPI_BYTE, 1, 9, MPI_COMM_WORLD, &sq[0]);
+		MPI_Isend(small, LEN, MPI_BYTE, 1, 9, MPI_COMM_WORLD, &sq[1]);
+		MPI_Waitall(2, sq, MPI_STATUSES_IGNORE);
+		MPI_Send(small, LEN, MPI_BYTE, 1, 10, MPI_COMM_WORLD);
+	} else {
+		MPI_Probe(0, MPI_ANY_TAG, MPI_COMM_WORLD, &st);
+		MPI_Irecv(big, BIG, MPI_BYTE, 0, MPI_ANY_TAG, MPI_COMM_WORLD, &rq);
+		MPI_Recv(small, LEN, MPI_BYTE, 0, st.MPI_TAG, MPI_COMM_WORLD,
+			 MPI_STATUS_IGNORE);
+		check(small, 0x27);
+		MPI_Wait(&rq, MPI_STATUS_IGNORE);
+		for (int i = 0; i < BIG; i++)
+			if (big[i] != 0x26)
+				wrong("probed message", big[i], 0x26);
+		for (int polls = 0; polls < 100 || !flag; polls++)
+			MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD,
+				   &flag, &st);
+		MPI_Recv(small, LEN, MPI_BYTE, st.MPI_SOURCE, st.MPI_TAG,
+			 MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+		if (st.MPI_TAG != 10)
+			wrong("iprobe tag", st.MPI_TAG, 10);
+		check(small, 0x27);
+	}
+	free(big);
+}
+
+/* Many tags in one stream (the sender's map of last places grows), each
+ * tag twice, received by tag in posting order of tag, last tag first. */
+static void tags(void)
+{
+	enum { NTAGS = 300 };
+	static unsigned char b[2 * NTAGS];
+	MPI_Request rq[2 * NTAGS];
+
+	for (int i = 0; i < 2 * NTAGS; i++) {
+		int tag = 100 + i % NTAGS;
+
+		if (rank == 0) {
+			b[i] = (unsigned char)(i & 0xff);
+			MPI_Send(&b[i], 1, MPI_BYTE, 1, tag, MPI_COMM_WORLD);
+		}
+	}
+	if (rank != 1)
+		return;
+	for (int k = 0; k < 2 * NTAGS; k++) {
+		int t = NTAGS - 1 - k / 2, i = t + (k % 2) * NTAGS;
+
+		MPI_Irecv(&b[i], 1, MPI_BYTE, 0, 100 + t, MPI_COMM_WORLD, &rq[k]);
+	}
+	MPI_Waitall(2 * NTAGS, rq, MPI_STATUSES_IGNORE);
+	for (int i = 0; i < 2 * NTAGS; i++)
+		if (b[i] != (unsigned char)(i & 0xff))
+			wrong("many tags", b[i], i & 0xff);
 }
 
 int main(int argc, char **argv)
@@ -290,6 +415,8 @@ int main(int argc, char **argv)
 		bcast();
 	else if (!strcmp(mode, "honest"))
 		honest();
+	else if (!strcmp(mode, "probethreads"))
+		probe_threads();
 	else if (!strcmp(mode, "reuse") || !strcmp(mode, "regroup"))
 		reuse(!strcmp(mode, "regroup"));
 	else
