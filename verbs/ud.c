@@ -155,15 +155,22 @@ static void udpeer_free(struct esv_qp *q, struct esv_udpeer *up)
 	free(up);
 }
 
-/* The oldest stranger with no send of ours waiting goes. */
+/* The oldest stranger with no send of ours waiting and no answer of ours
+ * out within hello_timeout goes. An answered stranger stays: its peer may
+ * have taken the answer, be confirmed for good and never send a HELLO
+ * again, so dropping its entry would silence it for the life of the QP
+ * (test_attack_ud_evict_answered). With none to evict, the new HELLO is
+ * refused; its sender repeats it. */
 static int evict_stranger(struct esv_qp *q)
 {
+	double now = esv_now();
 	struct esv_list *l;
 
 	for (l = q->ud.strangers.next; l != &q->ud.strangers; l = l->next) {
 		struct esv_udpeer *up = esv_container_of(l, struct esv_udpeer, slink);
 
-		if (!up->held) {
+		if (!up->held && (!up->answered_at ||
+				  now - up->answered_at >= esv_cfg.hello_timeout)) {
 			udpeer_free(q, up);
 			return 0;
 		}
@@ -662,8 +669,11 @@ static void ud_hello(struct esv_qp *q, const struct ibv_wc *wc,
 		ud_refuse(q, wc, "too many HELLOs from new sources on this QP");
 		return;
 	}
-	if (!up && !(up = udpeer_new(q, wc->src_qp, src, 1)))
+	if (!up && !(up = udpeer_new(q, wc->src_qp, src, 1))) {
+		ud_refuse(q, wc, "every stranger's slot holds a peer answered "
+			  "within hello_timeout (the sender will repeat it)");
 		return;
+	}
 	if (sodium_memcmp(q->ud.check, h + 80, ENCSHIM_CHECK_BYTES)) {
 		ud_refuse(q, wc, "its sender holds another job secret (or job "
 			  "id); nothing of it will be delivered");
