@@ -27,7 +27,7 @@
 
 /* HELLO: the first message of each direction of a connection, in clear. */
 #define ESV_HELLO_MAGIC "ESVH"
-#define ESV_HELLO_VERSION 2u
+#define ESV_HELLO_VERSION 3u
 #define ESV_HELLO_BYTES 120u
 #define ESV_CONNID_BYTES 16u
 #define ESV_GRH_BYTES 40u
@@ -145,6 +145,9 @@ struct esv_udpeer {
 	struct esv_udpeer *hnext;  /* hash chain of (qpn, addr) */
 	uint32_t qpn;              /* remote QP number */
 	uint8_t addr[16];          /* remote GID (or LID in the last 2 bytes) */
+	uint8_t own[16];           /* our address as this peer sees it */
+	int self;                  /* made by a send of ours to our own QPN
+				      and address: a QP sending to itself */
 	struct encshim_local *local; /* ours towards this peer */
 	uint8_t conn_id[ESV_CONNID_BYTES]; /* ours towards this peer */
 	struct encshim_peer *peer; /* keys: NULL until a HELLO */
@@ -376,7 +379,7 @@ void esv_patch_context(struct esv_ctx *ec);
 /* Address handles (the shim needs a UD destination's address). */
 int esv_ah_created(struct ibv_ah *ah, const struct ibv_ah_attr *attr);
 void esv_ah_destroyed(struct ibv_ah *ah);
-int esv_ah_addr(struct ibv_ah *ah, uint8_t addr[16]);
+int esv_ah_addr(struct ibv_ah *ah, uint8_t addr[16], int *sgid_index);
 
 /* How many extra receive/send entries the shim adds to each queue (UD
  * sends: one HELLO per peer, and answers). */

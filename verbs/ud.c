@@ -11,9 +11,13 @@
  *     new session over the hash of the answer), and the peer that wrote
  *     first confirms with its first frame: a peer is committed to only
  *     then, and a copied HELLO cannot pre-empt the real peer;
+ *   - both identities bind the addresses as each side knows them (the
+ *     sender: its source GID for the AH and the AH's destination; the
+ *     receiver: the GRH source and its own GID the GRH was sent to), so a
+ *     HELLO, answer or frame moved to another address keys nothing;
  *   - a HELLO carrying one of our own connection ids is ours: honoured only
- *     from our own address (a QP sending to itself), refused otherwise
- *     (reflection);
+ *     on an entry a send of ours made towards our own QPN and address (a
+ *     QP sending to itself), refused otherwise (reflection);
  *   - the table is hashed, strangers are bounded, each source keys at most
  *     once per ESV_UD_HELLO_GAP.
  * Everything runs under esv_lock.
@@ -96,7 +100,6 @@ static void grow(struct esv_udtab *t)
  * earlier ones of this entry are wiped). */
 static int fresh_local(struct esv_qp *q, struct esv_udpeer *up)
 {
-	static const uint8_t zero[16];
 	uint8_t id[ESV_ID_BYTES];
 	int rc;
 
@@ -107,7 +110,7 @@ static int fresh_local(struct esv_qp *q, struct esv_udpeer *up)
 	randombytes_buf(up->conn_id + sizeof(q->ud.cid_prefix),
 			ESV_CONNID_BYTES - sizeof(q->ud.cid_prefix));
 	rc = esv_local_new(&up->local, id,
-			   esv_make_identity(id, q->type, q->qpn, zero, 0,
+			   esv_make_identity(id, q->type, q->qpn, up->own, 0,
 					     up->conn_id));
 	if (rc) {
 		esv_log("UD QP %u: cannot start a session: %s", q->qpn,
@@ -178,10 +181,12 @@ static int evict_stranger(struct esv_qp *q)
 	return -1;
 }
 
-/* A new entry for (qpn, addr), with its own key pair. A stranger (its
- * HELLO came first) counts against ESV_UD_MAX_STRANGERS. */
+/* A new entry for (qpn, addr), our end at address own, with its own key
+ * pair. A stranger (its HELLO came first) counts against
+ * ESV_UD_MAX_STRANGERS. */
 static struct esv_udpeer *udpeer_new(struct esv_qp *q, uint32_t qpn,
-				     const uint8_t addr[16], int stranger)
+				     const uint8_t addr[16], const uint8_t own[16],
+				     int stranger)
 {
 	struct esv_udpeer *up;
 	unsigned k;
@@ -194,6 +199,8 @@ static struct esv_udpeer *udpeer_new(struct esv_qp *q, uint32_t qpn,
 		return NULL;
 	up->qpn = qpn;
 	memcpy(up->addr, addr, 16);
+	memcpy(up->own, own, 16);
+	up->self = !stranger && qpn == q->qpn && !memcmp(own, addr, 16);
 	if (fresh_local(q, up)) {
 		free(up);
 		return NULL;
@@ -284,17 +291,60 @@ static void ud_addrs(const struct ibv_wc *wc, const uint8_t *grh,
 	}
 }
 
-/* Whether a datagram came from this QP's own port: with a GRH, from the
- * address it was sent to; without, from the port's own LID. */
-static int from_self(struct esv_qp *q, const struct ibv_wc *wc,
-		     const uint8_t src[16], const uint8_t dst[16])
+/* The port's LID as a UD address (LID in the last 2 bytes). */
+static void lid_addr(struct esv_qp *q, uint8_t addr[16])
 {
-	uint16_t lid;
+	uint16_t lid = esv_port_lid(q);
 
-	if (wc->wc_flags & IBV_WC_GRH)
-		return !memcmp(src, dst, 16);
-	lid = esv_port_lid(q);
-	return lid && wc->slid == lid;
+	memset(addr, 0, 16);
+	addr[14] = (uint8_t)(lid >> 8);
+	addr[15] = (uint8_t)lid;
+}
+
+/* Our address towards a peer we send to: the GID at the AH's source GID
+ * index (the GRH source the peer sees), or the port's LID when the AH is
+ * not global. 0, or -1 when the GID cannot be read. */
+static int own_addr_sending(struct esv_qp *q, int sgid_index, uint8_t own[16])
+{
+	union ibv_gid gid;
+
+	if (sgid_index < 0) {
+		lid_addr(q, own);
+		return 0;
+	}
+	if (!esv_real.query_gid ||
+	    esv_real.query_gid(q->ec->ctx, q->port, sgid_index, &gid))
+		return -1;
+	memcpy(own, gid.raw, 16);
+	return 0;
+}
+
+/* Our address towards a peer whose HELLO came first: the GRH destination
+ * when it is one of this port's GIDs (an attacker who rewrites it to
+ * another host's address, to key as that host, is refused: only our own
+ * GIDs are ours to bind), the port's LID without a GRH. 0 or -1. */
+static int own_addr_receiving(struct esv_qp *q, const struct ibv_wc *wc,
+			      const uint8_t dst[16], uint8_t own[16])
+{
+	struct ibv_port_attr pa;
+	union ibv_gid gid;
+
+	if (!(wc->wc_flags & IBV_WC_GRH)) {
+		lid_addr(q, own);
+		return 0;
+	}
+	memset(&pa, 0, sizeof(pa));
+	if (!esv_real.query_port || esv_real.query_port(q->ec->ctx, q->port, &pa))
+		return -1;
+	for (int i = 0; i < pa.gid_tbl_len; i++) {
+		if (esv_real.query_gid(q->ec->ctx, q->port, i, &gid))
+			continue;
+		if (!memcmp(gid.raw, dst, 16)) {
+			memcpy(own, dst, 16);
+			return 0;
+		}
+	}
+	return -1;
 }
 
 /* Seals and posts a UD send entry of the ring; 0 or an errno. */
@@ -380,9 +430,9 @@ int esv_ud_post_send(struct esv_qp *q, struct ibv_send_wr *w)
 {
 	struct esv_udpeer *up;
 	struct esv_swr *e;
-	uint8_t addr[16], *p;
+	uint8_t addr[16], own[16], *p;
 	size_t len;
-	int rc;
+	int rc, sgid_index;
 
 	if (w->opcode != IBV_WR_SEND && w->opcode != IBV_WR_SEND_WITH_IMM)
 		return esv_deny(q, w->opcode);
@@ -391,14 +441,21 @@ int esv_ud_post_send(struct esv_qp *q, struct ibv_send_wr *w)
 	len = esv_sge_total(w->sg_list, w->num_sge);
 	if (len > ENCSHIM_MAX_PLAINTEXT - ESV_INNER_BYTES)
 		return EINVAL;
-	if (esv_ah_addr(w->wr.ud.ah, addr)) {
+	if (esv_ah_addr(w->wr.ud.ah, addr, &sgid_index)) {
 		esv_log("UD send on QP %u through an address handle not created "
 			"with ibv_create_ah under the shim: refused", q->qpn);
 		return EINVAL;
 	}
 	up = udpeer_find(q, w->wr.ud.remote_qpn, addr);
-	if (!up)
-		up = udpeer_new(q, w->wr.ud.remote_qpn, addr, 0);
+	if (!up) {
+		if (own_addr_sending(q, sgid_index, own)) {
+			esv_log("UD send on QP %u: cannot read the source GID at "
+				"index %d of port %u: refused", q->qpn,
+				sgid_index, q->port);
+			return EINVAL;
+		}
+		up = udpeer_new(q, w->wr.ud.remote_qpn, addr, own, 0);
+	}
 	if (!up)
 		return ENOMEM;
 	rc = ud_ask_hello(q, up, w);
@@ -453,9 +510,8 @@ int esv_ud_post_send(struct esv_qp *q, struct ibv_send_wr *w)
  * sequence. */
 static int ud_self_keys(struct esv_qp *q, struct esv_udpeer *up)
 {
-	static const uint8_t zero[16];
 	uint8_t id[ESV_ID_BYTES], mid[ESV_ID_BYTES], pub[32], mpub[32];
-	size_t idlen = esv_make_identity(id, q->type, q->qpn, zero, 0,
+	size_t idlen = esv_make_identity(id, q->type, q->qpn, up->own, 0,
 					 up->conn_id);
 	int rc;
 
@@ -474,13 +530,13 @@ static int ud_self_keys(struct esv_qp *q, struct esv_udpeer *up)
 	return rc;
 }
 
-/* A session of entry up with the peer whose HELLO is h. */
+/* A session of entry up with the peer whose HELLO is h: the peer's
+ * identity at the entry's address, as this QP knows it. */
 static int ud_session(struct esv_qp *q, struct esv_udpeer *up, const uint8_t *h,
 		      struct encshim_peer **out)
 {
-	static const uint8_t zero[16];
 	uint8_t id[ESV_ID_BYTES];
-	size_t idlen = esv_make_identity(id, q->type, up->qpn, zero, 0, h + 16);
+	size_t idlen = esv_make_identity(id, q->type, up->qpn, up->addr, 0, h + 16);
 
 	return encshim_peer_new(out, up->local, id, idlen, h + 48, 0);
 }
@@ -623,7 +679,7 @@ static void ud_ask(struct esv_qp *q, struct esv_udpeer *up, const struct ibv_wc 
 static void ud_hello(struct esv_qp *q, const struct ibv_wc *wc,
 		     const uint8_t *grh, const uint8_t *h, size_t len)
 {
-	uint8_t src[16], dst[16];
+	uint8_t src[16], dst[16], own[16];
 	struct esv_udpeer *up;
 	int answer = len > 6 && (h[6] & 1u);
 
@@ -637,13 +693,15 @@ static void ud_hello(struct esv_qp *q, const struct ibv_wc *wc,
 	}
 	ud_addrs(wc, grh, src, dst);
 	up = udpeer_find(q, wc->src_qp, src);
-	/* One of our own connection ids: our HELLO came back. Only a QP
-	 * sending to itself, from its address to its address, is keyed so;
-	 * anything else is a reflection (test_ud_reflection). */
+	/* One of our own connection ids: our HELLO came back. Only an entry
+	 * a send of ours made towards our own QPN and address is keyed so
+	 * (the GRH destination, which the sender writes, plays no part);
+	 * anything else is a reflection (test_ud_reflection,
+	 * test_attack_ud_reflection_grh_dst). */
 	if (!memcmp(h + 16, q->ud.cid_prefix, sizeof(q->ud.cid_prefix))) {
 		int rc;
 
-		if (!up || wc->src_qp != q->qpn || !from_self(q, wc, src, dst) ||
+		if (!up || !up->self ||
 		    memcmp(h + 16, up->conn_id, ESV_CONNID_BYTES)) {
 			ud_refuse(q, wc, "it carries this QP's own connection id "
 				  "(a reflection)");
@@ -669,7 +727,11 @@ static void ud_hello(struct esv_qp *q, const struct ibv_wc *wc,
 		ud_refuse(q, wc, "too many HELLOs from new sources on this QP");
 		return;
 	}
-	if (!up && !(up = udpeer_new(q, wc->src_qp, src, 1))) {
+	if (!up && own_addr_receiving(q, wc, dst, own)) {
+		ud_refuse(q, wc, "its GRH destination is not a GID of this port");
+		return;
+	}
+	if (!up && !(up = udpeer_new(q, wc->src_qp, src, own, 1))) {
 		ud_refuse(q, wc, "every stranger's slot holds a peer answered "
 			  "within hello_timeout (the sender will repeat it)");
 		return;
