@@ -136,6 +136,21 @@ static inline void esv_list_del(struct esv_list *n)
 	n->next = n->prev = n;
 }
 
+/* A pending session of a UD peer that wrote first: one per distinct HELLO
+ * it sent (a forged one among them), each with its own key pair of ours,
+ * answered; the first frame that opens under one confirms it. */
+struct esv_udcand {
+	struct encshim_local *local; /* ours for this session alone */
+	struct encshim_peer *peer;   /* NULL: a free slot */
+	uint8_t peer_cid[ESV_CONNID_BYTES];
+	uint8_t pub[32];
+	uint32_t qkey;
+	double keyed_at;
+	double answered_at;
+};
+/* Pending sessions per UD peer entry. */
+#define ESV_UD_CANDIDATES 4u
+
 /* A UD peer: one remote QP at one address. Each peer entry has its own
  * key pair and connection id (local), so no two entries, and no two
  * sessions of one entry, ever share a key (docs/PROTOCOL.md section 10). */
@@ -150,11 +165,12 @@ struct esv_udpeer {
 				      and address: a QP sending to itself */
 	struct encshim_local *local; /* ours towards this peer */
 	uint8_t conn_id[ESV_CONNID_BYTES]; /* ours towards this peer */
-	struct encshim_peer *peer; /* keys: NULL until a HELLO */
+	struct encshim_peer *peer; /* keys: NULL until confirmed */
 	struct encshim_peer *rx;   /* QP to itself: opens what peer seals */
 	struct encshim_local *mirror; /* QP to itself: the other end */
 	uint8_t peer_cid[ESV_CONNID_BYTES]; /* the peer's, from its HELLO */
 	uint8_t pub[32];           /* the peer's public key, from its HELLO */
+	struct esv_udcand cand[ESV_UD_CANDIDATES]; /* until confirmed */
 	int confirmed;             /* the peer proved it holds these keys */
 	int stranger;              /* made by its HELLO, not by a send of ours */
 	struct ibv_ah *ah;         /* the shim's AH to answer the peer */
@@ -162,7 +178,6 @@ struct esv_udpeer {
 	int hello_sent;            /* our HELLO asking for an answer is out */
 	double hello_at;           /* when it was (last) sent */
 	double deadline;           /* for the answer */
-	double keyed_at;           /* when its HELLO last made keys */
 	double answered_at;        /* when we last answered its HELLO */
 	unsigned held;             /* sends to this peer in the QP's held FIFO */
 };
@@ -491,8 +506,8 @@ int esv_on_recv(struct esv_qp *q, struct esv_shadow *s, struct ibv_wc *wc);
 /* RC/UC handshake (hello.c). */
 int esv_ensure_local(struct esv_qp *q);
 uint16_t esv_port_lid(struct esv_qp *q);
-int esv_hello_out(struct esv_qp *q, struct esv_udpeer *up, int answer,
-		  struct ibv_ah *ah, uint32_t qkey);
+int esv_hello_out(struct esv_qp *q, struct esv_udpeer *up,
+		  const struct esv_udcand *answer, struct ibv_ah *ah, uint32_t qkey);
 size_t esv_confirm_env(uint8_t env[ENCSHIM_MAX_ENVELOPE], const uint8_t *hello);
 int esv_hello_send(struct esv_qp *q);
 int esv_hello_rc(struct esv_qp *q, const uint8_t *h, size_t len);

@@ -124,8 +124,19 @@ static int fresh_local(struct esv_qp *q, struct esv_udpeer *up)
 	return 0;
 }
 
+static void cand_free(struct esv_udcand *c)
+{
+	if (c->peer)
+		encshim_peer_free(c->peer);
+	if (c->local)
+		encshim_local_free(c->local);
+	sodium_memzero(c, sizeof(*c));
+}
+
 static void drop_keys(struct esv_udpeer *up)
 {
+	for (unsigned i = 0; i < ESV_UD_CANDIDATES; i++)
+		cand_free(&up->cand[i]);
 	if (up->peer)
 		encshim_peer_free(up->peer);
 	if (up->rx)
@@ -417,7 +428,7 @@ static int ud_ask_hello(struct esv_qp *q, struct esv_udpeer *up,
 	if (up->confirmed || (up->hello_sent &&
 			      esv_now() - up->hello_at < ESV_UD_HELLO_RESEND))
 		return 0;
-	rc = esv_hello_out(q, up, 0, w->wr.ud.ah, w->wr.ud.remote_qkey);
+	rc = esv_hello_out(q, up, NULL, w->wr.ud.ah, w->wr.ud.remote_qkey);
 	if (rc || up->hello_sent)
 		return rc;
 	up->hello_sent = 1;
@@ -530,15 +541,16 @@ static int ud_self_keys(struct esv_qp *q, struct esv_udpeer *up)
 	return rc;
 }
 
-/* A session of entry up with the peer whose HELLO is h: the peer's
- * identity at the entry's address, as this QP knows it. */
-static int ud_session(struct esv_qp *q, struct esv_udpeer *up, const uint8_t *h,
+/* A session of key pair l of entry up with the peer whose HELLO is h: the
+ * peer's identity at the entry's address, as this QP knows it. */
+static int ud_session(struct esv_qp *q, struct esv_udpeer *up,
+		      const struct encshim_local *l, const uint8_t *h,
 		      struct encshim_peer **out)
 {
 	uint8_t id[ESV_ID_BYTES];
 	size_t idlen = esv_make_identity(id, q->type, up->qpn, up->addr, 0, h + 16);
 
-	return encshim_peer_new(out, up->local, id, idlen, h + 48, 0);
+	return encshim_peer_new(out, l, id, idlen, h + 48, 0);
 }
 
 /* Opens the key confirmation after answer h under session p. */
@@ -586,91 +598,163 @@ static void ud_refuse(struct esv_qp *q, const struct ibv_wc *wc, const char *why
 }
 
 /* An answer (flag 1) for entry up: taken only with a confirmation that
- * opens under a session with it. Its session then replaces any pending
- * one, and the peer is confirmed. */
+ * opens under a session of the entry's key pair (the one its HELLO
+ * carried) with it; the peer is then confirmed, and any pending session
+ * of a HELLO of the peer goes. */
 static void ud_answer(struct esv_qp *q, struct esv_udpeer *up,
 		      const uint8_t *h, size_t len)
 {
-	struct encshim_peer *cand = NULL;
-	int same = up->peer && !memcmp(up->peer_cid, h + 16, ESV_CONNID_BYTES) &&
-		   !memcmp(up->pub, h + 48, 32);
+	struct encshim_peer *p = NULL;
 
-	if (len != ESV_HELLO_MAX)
+	/* A session that fails has sealed nothing: dropping it (and making
+	 * it again later) repeats no nonce. */
+	if (len != ESV_HELLO_MAX || up->confirmed || ud_session(q, up, up->local, h, &p))
 		return;
-	if (same) {
-		if (!up->confirmed && !confirm_opens(q, up->peer, h))
-			confirm(q, up);
-		return;
-	}
-	/* A candidate that fails has sealed nothing: dropping it (and
-	 * making it again later) repeats no nonce. */
-	if (up->confirmed || ud_session(q, up, h, &cand))
-		return;
-	if (confirm_opens(q, cand, h)) {
-		encshim_peer_free(cand);
+	if (confirm_opens(q, p, h)) {
+		encshim_peer_free(p);
 		return;
 	}
 	drop_keys(up);
-	up->peer = cand;
+	up->peer = p;
 	memcpy(up->peer_cid, h + 16, ESV_CONNID_BYTES);
 	memcpy(up->pub, h + 48, 32);
 	up->qkey = esv_get_be32(h + 112);
 	confirm(q, up);
 }
 
-/* A HELLO asking for an answer (flag 0) for entry up: keys (a new pending
- * session, replacing an unconfirmed one with a fresh key pair of ours) and
- * an answer with key confirmation. */
+static int same_hello(const uint8_t *cid, const uint8_t *pub, const uint8_t *h)
+{
+	return !memcmp(cid, h + 16, ESV_CONNID_BYTES) && !memcmp(pub, h + 48, 32);
+}
+
+/* A new pending session of entry up for HELLO h, with a key pair of ours
+ * for it alone, in a free slot or the oldest one's: a dropped session
+ * takes its key pair along, so it can never be made again (its answer's
+ * confirmation was sealed at sequence 0). NULL when refused. */
+static struct esv_udcand *cand_new(struct esv_qp *q, struct esv_udpeer *up,
+				   const struct ibv_wc *wc, const uint8_t *h,
+				   double now)
+{
+	struct esv_udcand *c = &up->cand[0];
+	uint8_t id[ESV_ID_BYTES];
+	unsigned recent = 0;
+	int rc, any = 0;
+
+	for (unsigned i = 0; i < ESV_UD_CANDIDATES; i++) {
+		struct esv_udcand *x = &up->cand[i];
+
+		any |= x->peer != NULL;
+		recent += x->peer && now - x->keyed_at < ESV_UD_HELLO_GAP;
+		if (!x->peer ? c->peer != NULL : c->peer && x->keyed_at < c->keyed_at)
+			c = x;
+	}
+	if (recent == ESV_UD_CANDIDATES || (any && !take_token(q))) {
+		ud_refuse(q, wc, "too many HELLOs from this source");
+		return NULL;
+	}
+	cand_free(c);
+	rc = esv_local_new(&c->local, id,
+			   esv_make_identity(id, q->type, q->qpn, up->own, 0,
+					     up->conn_id));
+	if (!rc)
+		rc = ud_session(q, up, c->local, h, &c->peer);
+	if (rc) {
+		cand_free(c);
+		ud_refuse(q, wc, encshim_strerror(rc));
+		return NULL;
+	}
+	memcpy(c->peer_cid, h + 16, ESV_CONNID_BYTES);
+	memcpy(c->pub, h + 48, 32);
+	c->keyed_at = now;
+	return c;
+}
+
+/* A HELLO asking for an answer (flag 0) for entry up: until the entry is
+ * confirmed, each distinct one gets a pending session of its own (up to
+ * ESV_UD_CANDIDATES, the oldest goes) and an answer with key confirmation;
+ * the first frame that opens under one of them confirms it
+ * (test_attack_ud_forged_hello_stream). A repeat is answered again from
+ * its session. */
 static void ud_ask(struct esv_qp *q, struct esv_udpeer *up, const struct ibv_wc *wc,
 		   const uint8_t *grh, const uint8_t *h)
 {
 	double now = esv_now();
-	int same = up->peer && !memcmp(up->peer_cid, h + 16, ESV_CONNID_BYTES) &&
-		   !memcmp(up->pub, h + 48, 32);
-	int rc;
+	struct esv_udcand cur, *c = NULL;
 
-	if (!same) {
-		if (up->confirmed) {
+	if (up->confirmed) {
+		if (!up->peer || !same_hello(up->peer_cid, up->pub, h)) {
 			ud_refuse(q, wc, "another HELLO for a confirmed peer (a "
 				  "replay, or the peer reset its QP: reset this QP "
 				  "to talk to it again)");
 			return;
 		}
-		if ((up->peer && now - up->keyed_at < ESV_UD_HELLO_GAP) ||
-		    (up->peer && !take_token(q))) {
-			ud_refuse(q, wc, "too many HELLOs from this source");
-			return;
-		}
-		/* The pending session sealed its answer: a fresh key pair
-		 * of ours, so that it can never be made again. */
-		if (up->peer) {
-			drop_keys(up);
-			if (fresh_local(q, up))
-				return;
-		}
-		rc = ud_session(q, up, h, &up->peer);
-		if (rc) {
-			up->peer = NULL;
-			ud_refuse(q, wc, encshim_strerror(rc));
-			return;
-		}
-		memcpy(up->peer_cid, h + 16, ESV_CONNID_BYTES);
-		memcpy(up->pub, h + 48, 32);
-		up->keyed_at = now;
-		up->answered_at = 0;
-	} else if (now - up->answered_at < ESV_UD_HELLO_GAP) {
-		return; /* a repeat: answered a moment ago */
+		memset(&cur, 0, sizeof(cur));
+		cur.local = up->local;
+		cur.peer = up->peer;
+		cur.qkey = up->qkey;
+		cur.answered_at = up->answered_at;
+		c = &cur;
 	}
-	up->qkey = esv_get_be32(h + 112);
+	for (unsigned i = 0; !c && i < ESV_UD_CANDIDATES; i++)
+		if (up->cand[i].peer && same_hello(up->cand[i].peer_cid,
+						   up->cand[i].pub, h))
+			c = &up->cand[i];
+	if (c && now - c->answered_at < ESV_UD_HELLO_GAP)
+		return; /* a repeat: answered a moment ago */
+	if (!c && !(c = cand_new(q, up, wc, h, now)))
+		return;
+	c->qkey = esv_get_be32(h + 112);
 	if (!up->ah)
 		up->ah = esv_real.create_ah_from_wc(q->pd, (struct ibv_wc *)wc,
 						    (struct ibv_grh *)grh, q->port);
-	if (!up->ah || esv_hello_out(q, up, 1, up->ah, up->qkey)) {
+	if (!up->ah || esv_hello_out(q, up, c, up->ah, c->qkey)) {
 		esv_log("UD QP %u: cannot answer the HELLO of QP %u", q->qpn,
 			wc->src_qp);
 		return;
 	}
-	up->answered_at = now;
+	c->answered_at = up->answered_at = now;
+}
+
+/* The first frame from an entry not confirmed: opens under one of its
+ * pending sessions, which becomes the entry's (its key pair too); the
+ * others go. Opening is in place and a failed open wipes what it wrote
+ * (PROTOCOL section 5), so each try after the first starts from a copy
+ * of the frame. 0 or the error of the last try. */
+static int open_pending(struct esv_udpeer *up, const uint8_t *env, size_t envlen,
+			uint8_t *f, size_t flen, uint8_t *pt)
+{
+	uint8_t *copy = NULL;
+	int rc = ENCSHIM_E_AUTH, tried = 0;
+
+	for (unsigned i = 0; i < ESV_UD_CANDIDATES; i++) {
+		struct esv_udcand *c = &up->cand[i];
+
+		if (!c->peer)
+			continue;
+		if (tried)
+			memcpy(f, copy, flen);
+		else if (!(copy = malloc(flen)))
+			return ENCSHIM_E_NOMEM;
+		else
+			memcpy(copy, f, flen);
+		tried = 1;
+		if ((rc = encshim_peer_open(c->peer, env, envlen, f, flen, pt)))
+			continue;
+		if (up->local)
+			encshim_local_free(up->local);
+		up->local = c->local;
+		up->peer = c->peer;
+		memcpy(up->peer_cid, c->peer_cid, ESV_CONNID_BYTES);
+		memcpy(up->pub, c->pub, 32);
+		up->qkey = c->qkey;
+		c->local = NULL;
+		c->peer = NULL;
+		for (unsigned j = 0; j < ESV_UD_CANDIDATES; j++)
+			cand_free(&up->cand[j]);
+		break;
+	}
+	free(copy);
+	return rc;
 }
 
 /* A HELLO on a UD QP. A bad one is dropped with a line on stderr: on UD
@@ -797,10 +881,12 @@ int esv_ud_recv(struct esv_qp *q, struct esv_shadow *s, struct ibv_wc *wc)
 	ud_addrs(wc, grh, addr, dst);
 	up = udpeer_find(q, wc->src_qp, addr);
 	envlen = esv_make_env(env, q->type, wc->src_qp, q->qpn);
-	if (!up || !up->peer)
+	if (!up)
 		rc = ENCSHIM_E_AUTH;
 	else if (flen < ESV_OVERHEAD)
 		rc = ENCSHIM_E_MALFORMED;
+	else if (!up->peer)
+		rc = open_pending(up, env, envlen, s->buf + ESV_GRH_BYTES, flen, pt);
 	else
 		rc = encshim_peer_open(up->rx ? up->rx : up->peer, env, envlen,
 				       f, flen, pt);
@@ -816,7 +902,7 @@ int esv_ud_recv(struct esv_qp *q, struct esv_shadow *s, struct ibv_wc *wc)
 		__atomic_add_fetch(&esv_stats.auth_failures, 1, __ATOMIC_RELAXED);
 		esv_log("UD QP %u: a datagram of %zu bytes from QP %u was dropped: "
 			"%s", q->qpn, flen, wc->src_qp,
-			up && up->peer ? encshim_strerror(rc)
+			up ? encshim_strerror(rc)
 				       : "no HELLO from that sender (no keys)");
 		wc->status = IBV_WC_GENERAL_ERR;
 		wc->vendor_err = 0xe5e5;
