@@ -185,7 +185,7 @@ struct esv_udpeer {
 /* The peers of a UD QP: hashed by (QPN, address) with a keyed hash
  * (SipHash, a random key per QP: spoofed addresses cannot aim at one
  * chain), at most ESV_UD_MAX_STRANGERS unconfirmed peers that wrote first
- * (the oldest is evicted). */
+ * (the oldest not answered within the HELLO timeout is evicted). */
 struct esv_udtab {
 	struct esv_udpeer **b;
 	unsigned nb, n, nstrangers;
@@ -199,7 +199,8 @@ struct esv_udtab {
 	struct esv_list all, strangers;
 };
 #define ESV_UD_MAX_STRANGERS 256u
-/* Seconds between two key agreements, or two answers, for one source. */
+/* Window in seconds: at most ESV_UD_CANDIDATES new sessions per source,
+ * and one answer to a repeated HELLO. */
 #define ESV_UD_HELLO_GAP 0.1
 /* Key agreements per second that HELLOs may cause on one QP (bursts of
  * ESV_UD_MAX_STRANGERS). */

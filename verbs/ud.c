@@ -3,14 +3,16 @@
  * UD: one peer per remote (QPN, address), each with its own key pair,
  * HELLO exchange and keys; sends wait in a held FIFO until their peer is
  * confirmed. docs/PROTOCOL.md section 10 states the rules; in short:
- *   - every peer entry draws its own X25519 pair and connection id, and an
- *     entry that drops a session that sealed anything draws a new pair, so
- *     no two sessions ever share a key and no nonce repeats, whatever
- *     HELLOs an attacker replays from whatever addresses;
+ *   - every peer entry draws its own X25519 pair and connection id, and
+ *     each pending session (one per distinct HELLO of a peer that wrote
+ *     first, up to ESV_UD_CANDIDATES) its own pair, dropped with it, so no
+ *     two sessions ever share a key and no nonce repeats, whatever HELLOs
+ *     an attacker replays from whatever addresses;
  *   - an answer carries key confirmation (an empty frame sealed under the
  *     new session over the hash of the answer), and the peer that wrote
- *     first confirms with its first frame: a peer is committed to only
- *     then, and a copied HELLO cannot pre-empt the real peer;
+ *     first confirms with its first frame, under whichever pending session
+ *     it opens: a peer is committed to only then, and copied HELLOs cannot
+ *     pre-empt the real peer;
  *   - both identities bind the addresses as each side knows them (the
  *     sender: its source GID for the AH and the AH's destination; the
  *     receiver: the GRH source and its own GID the GRH was sent to), so a
@@ -18,8 +20,9 @@
  *   - a HELLO carrying one of our own connection ids is ours: honoured only
  *     on an entry a send of ours made towards our own QPN and address (a
  *     QP sending to itself), refused otherwise (reflection);
- *   - the table is hashed, strangers are bounded, each source keys at most
- *     once per ESV_UD_HELLO_GAP.
+ *   - the table is hashed, strangers are bounded (one answered within the
+ *     HELLO timeout is never evicted), each source gets at most
+ *     ESV_UD_CANDIDATES new sessions per ESV_UD_HELLO_GAP.
  * Everything runs under esv_lock.
  */
 #include "config.h"
