@@ -27,7 +27,7 @@
 
 /* HELLO: the first message of each direction of a connection, in clear. */
 #define ESV_HELLO_MAGIC "ESVH"
-#define ESV_HELLO_VERSION 2u
+#define ESV_HELLO_VERSION 3u
 #define ESV_HELLO_BYTES 120u
 #define ESV_CONNID_BYTES 16u
 #define ESV_GRH_BYTES 40u
@@ -136,6 +136,21 @@ static inline void esv_list_del(struct esv_list *n)
 	n->next = n->prev = n;
 }
 
+/* A pending session of a UD peer that wrote first: one per distinct HELLO
+ * it sent (a forged one among them), each with its own key pair of ours,
+ * answered; the first frame that opens under one confirms it. */
+struct esv_udcand {
+	struct encshim_local *local; /* ours for this session alone */
+	struct encshim_peer *peer;   /* NULL: a free slot */
+	uint8_t peer_cid[ESV_CONNID_BYTES];
+	uint8_t pub[32];
+	uint32_t qkey;
+	double keyed_at;
+	double answered_at;
+};
+/* Pending sessions per UD peer entry. */
+#define ESV_UD_CANDIDATES 4u
+
 /* A UD peer: one remote QP at one address. Each peer entry has its own
  * key pair and connection id (local), so no two entries, and no two
  * sessions of one entry, ever share a key (docs/PROTOCOL.md section 10). */
@@ -145,13 +160,17 @@ struct esv_udpeer {
 	struct esv_udpeer *hnext;  /* hash chain of (qpn, addr) */
 	uint32_t qpn;              /* remote QP number */
 	uint8_t addr[16];          /* remote GID (or LID in the last 2 bytes) */
+	uint8_t own[16];           /* our address as this peer sees it */
+	int self;                  /* made by a send of ours to our own QPN
+				      and address: a QP sending to itself */
 	struct encshim_local *local; /* ours towards this peer */
 	uint8_t conn_id[ESV_CONNID_BYTES]; /* ours towards this peer */
-	struct encshim_peer *peer; /* keys: NULL until a HELLO */
+	struct encshim_peer *peer; /* keys: NULL until confirmed */
 	struct encshim_peer *rx;   /* QP to itself: opens what peer seals */
 	struct encshim_local *mirror; /* QP to itself: the other end */
 	uint8_t peer_cid[ESV_CONNID_BYTES]; /* the peer's, from its HELLO */
 	uint8_t pub[32];           /* the peer's public key, from its HELLO */
+	struct esv_udcand cand[ESV_UD_CANDIDATES]; /* until confirmed */
 	int confirmed;             /* the peer proved it holds these keys */
 	int stranger;              /* made by its HELLO, not by a send of ours */
 	struct ibv_ah *ah;         /* the shim's AH to answer the peer */
@@ -159,7 +178,6 @@ struct esv_udpeer {
 	int hello_sent;            /* our HELLO asking for an answer is out */
 	double hello_at;           /* when it was (last) sent */
 	double deadline;           /* for the answer */
-	double keyed_at;           /* when its HELLO last made keys */
 	double answered_at;        /* when we last answered its HELLO */
 	unsigned held;             /* sends to this peer in the QP's held FIFO */
 };
@@ -167,7 +185,7 @@ struct esv_udpeer {
 /* The peers of a UD QP: hashed by (QPN, address) with a keyed hash
  * (SipHash, a random key per QP: spoofed addresses cannot aim at one
  * chain), at most ESV_UD_MAX_STRANGERS unconfirmed peers that wrote first
- * (the oldest is evicted). */
+ * (the oldest not answered within the HELLO timeout is evicted). */
 struct esv_udtab {
 	struct esv_udpeer **b;
 	unsigned nb, n, nstrangers;
@@ -181,7 +199,8 @@ struct esv_udtab {
 	struct esv_list all, strangers;
 };
 #define ESV_UD_MAX_STRANGERS 256u
-/* Seconds between two key agreements, or two answers, for one source. */
+/* Window in seconds: at most ESV_UD_CANDIDATES new sessions per source,
+ * and one answer to a repeated HELLO. */
 #define ESV_UD_HELLO_GAP 0.1
 /* Key agreements per second that HELLOs may cause on one QP (bursts of
  * ESV_UD_MAX_STRANGERS). */
@@ -376,7 +395,7 @@ void esv_patch_context(struct esv_ctx *ec);
 /* Address handles (the shim needs a UD destination's address). */
 int esv_ah_created(struct ibv_ah *ah, const struct ibv_ah_attr *attr);
 void esv_ah_destroyed(struct ibv_ah *ah);
-int esv_ah_addr(struct ibv_ah *ah, uint8_t addr[16]);
+int esv_ah_addr(struct ibv_ah *ah, uint8_t addr[16], int *sgid_index);
 
 /* How many extra receive/send entries the shim adds to each queue (UD
  * sends: one HELLO per peer, and answers). */
@@ -488,8 +507,8 @@ int esv_on_recv(struct esv_qp *q, struct esv_shadow *s, struct ibv_wc *wc);
 /* RC/UC handshake (hello.c). */
 int esv_ensure_local(struct esv_qp *q);
 uint16_t esv_port_lid(struct esv_qp *q);
-int esv_hello_out(struct esv_qp *q, struct esv_udpeer *up, int answer,
-		  struct ibv_ah *ah, uint32_t qkey);
+int esv_hello_out(struct esv_qp *q, struct esv_udpeer *up,
+		  const struct esv_udcand *answer, struct ibv_ah *ah, uint32_t qkey);
 size_t esv_confirm_env(uint8_t env[ENCSHIM_MAX_ENVELOPE], const uint8_t *hello);
 int esv_hello_send(struct esv_qp *q);
 int esv_hello_rc(struct esv_qp *q, const uint8_t *h, size_t len);

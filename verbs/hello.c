@@ -75,12 +75,13 @@ size_t esv_confirm_env(uint8_t env[ENCSHIM_MAX_ENVELOPE], const uint8_t *hello)
 }
 
 /* Posts our HELLO: on RC/UC to the connected peer; on UD to peer up
- * through address handle ah with Q_Key qkey, as an answer (flag 1: do not
- * answer it; followed by the key confirmation) or asking for one. Posted
+ * through address handle ah with Q_Key qkey, as an answer under pending
+ * session answer (flag 1: do not answer it; its key pair, followed by the
+ * key confirmation) or, answer NULL, asking for one (the entry's pair). Posted
  * at once: on RC it is the first message, on UD the ring holds no
  * unposted sends (they wait in the held FIFO). */
-int esv_hello_out(struct esv_qp *q, struct esv_udpeer *up, int answer,
-		  struct ibv_ah *ah, uint32_t qkey)
+int esv_hello_out(struct esv_qp *q, struct esv_udpeer *up,
+		  const struct esv_udcand *answer, struct ibv_ah *ah, uint32_t qkey)
 {
 	const struct encshim_local *l;
 	uint8_t env[ENCSHIM_MAX_ENVELOPE];
@@ -91,7 +92,7 @@ int esv_hello_out(struct esv_qp *q, struct esv_udpeer *up, int answer,
 
 	if (!up && esv_ensure_local(q))
 		return EIO;
-	l = up ? up->local : q->local;
+	l = answer ? answer->local : up ? up->local : q->local;
 	e = esv_swr_alloc(q);
 	if (!e)
 		return ENOMEM;
@@ -120,7 +121,7 @@ int esv_hello_out(struct esv_qp *q, struct esv_udpeer *up, int answer,
 	encshim_local_secret_check(l, h + 80);
 	esv_put_be32(h + 112, up ? q->qkey : q->rq_psn);
 	if (answer &&
-	    encshim_peer_seal(up->peer, env, esv_confirm_env(env, h), NULL, 0,
+	    encshim_peer_seal(answer->peer, env, esv_confirm_env(env, h), NULL, 0,
 			      h + ESV_HELLO_BYTES)) {
 		esv_swr_unalloc(q, e);
 		return EIO;
@@ -152,7 +153,7 @@ int esv_hello_out(struct esv_qp *q, struct esv_udpeer *up, int answer,
 
 int esv_hello_send(struct esv_qp *q)
 {
-	return esv_hello_out(q, NULL, 0, NULL, 0);
+	return esv_hello_out(q, NULL, NULL, NULL, 0);
 }
 
 /* A receive-only application (perftest's ib_send_bw server) may leave its

@@ -220,12 +220,31 @@ int esv_on_recv(struct esv_qp *q, struct esv_shadow *s, struct ibv_wc *wc)
 		return 1;
 	}
 	if (wc->opcode == IBV_WC_RECV_RDMA_WITH_IMM) {
-		/* RDMA WRITE with immediate (opt-in, in clear): no payload. */
+		/* RDMA WRITE with immediate: no payload, its immediate in
+		 * clear. Delivered only where one-sided is allowed; otherwise
+		 * the QP's access flags should have stopped it, and an
+		 * unauthenticated completion fails the QP like any other
+		 * (test_attack_rc_write_imm_unsealed). */
 		esv_pool_put(s);
+		if (!esv_cfg.allow_one_sided) {
+			__atomic_add_fetch(&esv_stats.auth_failures, 1,
+					   __ATOMIC_RELAXED);
+			esv_qp_fail(q, "an RDMA WRITE with immediate arrived while "
+				    "one-sided operations are refused (set "
+				    "ENCSHIM_VERBS_ALLOW_ONE_SIDED=1 on both sides "
+				    "to use them, in clear); nothing was delivered");
+		}
 		r = esv_rq_pop(rq);
 		if (!r)
 			return 0;
 		wc->wr_id = r->wr_id;
+		if (!esv_cfg.allow_one_sided) {
+			wc->status = IBV_WC_GENERAL_ERR;
+			wc->vendor_err = 0xe5e5;
+			wc->wc_flags &= ~(unsigned)IBV_WC_WITH_IMM;
+			wc->imm_data = 0;
+			wc->byte_len = 0;
+		}
 		return 1;
 	}
 	if (q->hs == ESV_HS_INIT) {

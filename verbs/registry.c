@@ -175,6 +175,7 @@ struct esv_srq *esv_srq_find(struct ibv_srq *srq)
 struct esv_ah {
 	struct ibv_ah *ah;
 	uint8_t addr[16];
+	int sgid_index; /* -1: the path is not global */
 	struct esv_ah *hnext;
 };
 static struct esv_ah *ah_by_ptr[NB];
@@ -187,8 +188,10 @@ int esv_ah_created(struct ibv_ah *ah, const struct ibv_ah_attr *attr)
 	if (!a)
 		return -1;
 	a->ah = ah;
+	a->sgid_index = -1;
 	if (attr->is_global) {
 		memcpy(a->addr, attr->grh.dgid.raw, 16);
+		a->sgid_index = attr->grh.sgid_index;
 	} else {
 		a->addr[14] = (uint8_t)(attr->dlid >> 8);
 		a->addr[15] = (uint8_t)attr->dlid;
@@ -210,11 +213,12 @@ void esv_ah_destroyed(struct ibv_ah *ah)
 		}
 }
 
-int esv_ah_addr(struct ibv_ah *ah, uint8_t addr[16])
+int esv_ah_addr(struct ibv_ah *ah, uint8_t addr[16], int *sgid_index)
 {
 	for (struct esv_ah *a = ah_by_ptr[hp(ah)]; a; a = a->hnext)
 		if (a->ah == ah) {
 			memcpy(addr, a->addr, 16);
+			*sgid_index = a->sgid_index;
 			return 0;
 		}
 	return -1;

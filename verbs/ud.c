@@ -3,19 +3,26 @@
  * UD: one peer per remote (QPN, address), each with its own key pair,
  * HELLO exchange and keys; sends wait in a held FIFO until their peer is
  * confirmed. docs/PROTOCOL.md section 10 states the rules; in short:
- *   - every peer entry draws its own X25519 pair and connection id, and an
- *     entry that drops a session that sealed anything draws a new pair, so
- *     no two sessions ever share a key and no nonce repeats, whatever
- *     HELLOs an attacker replays from whatever addresses;
+ *   - every peer entry draws its own X25519 pair and connection id, and
+ *     each pending session (one per distinct HELLO of a peer that wrote
+ *     first, up to ESV_UD_CANDIDATES) its own pair, dropped with it, so no
+ *     two sessions ever share a key and no nonce repeats, whatever HELLOs
+ *     an attacker replays from whatever addresses;
  *   - an answer carries key confirmation (an empty frame sealed under the
  *     new session over the hash of the answer), and the peer that wrote
- *     first confirms with its first frame: a peer is committed to only
- *     then, and a copied HELLO cannot pre-empt the real peer;
+ *     first confirms with its first frame, under whichever pending session
+ *     it opens: a peer is committed to only then, and copied HELLOs cannot
+ *     pre-empt the real peer;
+ *   - both identities bind the addresses as each side knows them (the
+ *     sender: its source GID for the AH and the AH's destination; the
+ *     receiver: the GRH source and its own GID the GRH was sent to), so a
+ *     HELLO, answer or frame moved to another address keys nothing;
  *   - a HELLO carrying one of our own connection ids is ours: honoured only
- *     from our own address (a QP sending to itself), refused otherwise
- *     (reflection);
- *   - the table is hashed, strangers are bounded, each source keys at most
- *     once per ESV_UD_HELLO_GAP.
+ *     on an entry a send of ours made towards our own QPN and address (a
+ *     QP sending to itself), refused otherwise (reflection);
+ *   - the table is hashed, strangers are bounded (one answered within the
+ *     HELLO timeout is never evicted), each source gets at most
+ *     ESV_UD_CANDIDATES new sessions per ESV_UD_HELLO_GAP.
  * Everything runs under esv_lock.
  */
 #include "config.h"
@@ -96,7 +103,6 @@ static void grow(struct esv_udtab *t)
  * earlier ones of this entry are wiped). */
 static int fresh_local(struct esv_qp *q, struct esv_udpeer *up)
 {
-	static const uint8_t zero[16];
 	uint8_t id[ESV_ID_BYTES];
 	int rc;
 
@@ -107,7 +113,7 @@ static int fresh_local(struct esv_qp *q, struct esv_udpeer *up)
 	randombytes_buf(up->conn_id + sizeof(q->ud.cid_prefix),
 			ESV_CONNID_BYTES - sizeof(q->ud.cid_prefix));
 	rc = esv_local_new(&up->local, id,
-			   esv_make_identity(id, q->type, q->qpn, zero, 0,
+			   esv_make_identity(id, q->type, q->qpn, up->own, 0,
 					     up->conn_id));
 	if (rc) {
 		esv_log("UD QP %u: cannot start a session: %s", q->qpn,
@@ -121,8 +127,19 @@ static int fresh_local(struct esv_qp *q, struct esv_udpeer *up)
 	return 0;
 }
 
+static void cand_free(struct esv_udcand *c)
+{
+	if (c->peer)
+		encshim_peer_free(c->peer);
+	if (c->local)
+		encshim_local_free(c->local);
+	sodium_memzero(c, sizeof(*c));
+}
+
 static void drop_keys(struct esv_udpeer *up)
 {
+	for (unsigned i = 0; i < ESV_UD_CANDIDATES; i++)
+		cand_free(&up->cand[i]);
 	if (up->peer)
 		encshim_peer_free(up->peer);
 	if (up->rx)
@@ -155,15 +172,22 @@ static void udpeer_free(struct esv_qp *q, struct esv_udpeer *up)
 	free(up);
 }
 
-/* The oldest stranger with no send of ours waiting goes. */
+/* The oldest stranger with no send of ours waiting and no answer of ours
+ * out within hello_timeout goes. An answered stranger stays: its peer may
+ * have taken the answer, be confirmed for good and never send a HELLO
+ * again, so dropping its entry would silence it for the life of the QP
+ * (test_attack_ud_evict_answered). With none to evict, the new HELLO is
+ * refused; its sender repeats it. */
 static int evict_stranger(struct esv_qp *q)
 {
+	double now = esv_now();
 	struct esv_list *l;
 
 	for (l = q->ud.strangers.next; l != &q->ud.strangers; l = l->next) {
 		struct esv_udpeer *up = esv_container_of(l, struct esv_udpeer, slink);
 
-		if (!up->held) {
+		if (!up->held && (!up->answered_at ||
+				  now - up->answered_at >= esv_cfg.hello_timeout)) {
 			udpeer_free(q, up);
 			return 0;
 		}
@@ -171,10 +195,12 @@ static int evict_stranger(struct esv_qp *q)
 	return -1;
 }
 
-/* A new entry for (qpn, addr), with its own key pair. A stranger (its
- * HELLO came first) counts against ESV_UD_MAX_STRANGERS. */
+/* A new entry for (qpn, addr), our end at address own, with its own key
+ * pair. A stranger (its HELLO came first) counts against
+ * ESV_UD_MAX_STRANGERS. */
 static struct esv_udpeer *udpeer_new(struct esv_qp *q, uint32_t qpn,
-				     const uint8_t addr[16], int stranger)
+				     const uint8_t addr[16], const uint8_t own[16],
+				     int stranger)
 {
 	struct esv_udpeer *up;
 	unsigned k;
@@ -187,6 +213,8 @@ static struct esv_udpeer *udpeer_new(struct esv_qp *q, uint32_t qpn,
 		return NULL;
 	up->qpn = qpn;
 	memcpy(up->addr, addr, 16);
+	memcpy(up->own, own, 16);
+	up->self = !stranger && qpn == q->qpn && !memcmp(own, addr, 16);
 	if (fresh_local(q, up)) {
 		free(up);
 		return NULL;
@@ -277,17 +305,60 @@ static void ud_addrs(const struct ibv_wc *wc, const uint8_t *grh,
 	}
 }
 
-/* Whether a datagram came from this QP's own port: with a GRH, from the
- * address it was sent to; without, from the port's own LID. */
-static int from_self(struct esv_qp *q, const struct ibv_wc *wc,
-		     const uint8_t src[16], const uint8_t dst[16])
+/* The port's LID as a UD address (LID in the last 2 bytes). */
+static void lid_addr(struct esv_qp *q, uint8_t addr[16])
 {
-	uint16_t lid;
+	uint16_t lid = esv_port_lid(q);
 
-	if (wc->wc_flags & IBV_WC_GRH)
-		return !memcmp(src, dst, 16);
-	lid = esv_port_lid(q);
-	return lid && wc->slid == lid;
+	memset(addr, 0, 16);
+	addr[14] = (uint8_t)(lid >> 8);
+	addr[15] = (uint8_t)lid;
+}
+
+/* Our address towards a peer we send to: the GID at the AH's source GID
+ * index (the GRH source the peer sees), or the port's LID when the AH is
+ * not global. 0, or -1 when the GID cannot be read. */
+static int own_addr_sending(struct esv_qp *q, int sgid_index, uint8_t own[16])
+{
+	union ibv_gid gid;
+
+	if (sgid_index < 0) {
+		lid_addr(q, own);
+		return 0;
+	}
+	if (!esv_real.query_gid ||
+	    esv_real.query_gid(q->ec->ctx, q->port, sgid_index, &gid))
+		return -1;
+	memcpy(own, gid.raw, 16);
+	return 0;
+}
+
+/* Our address towards a peer whose HELLO came first: the GRH destination
+ * when it is one of this port's GIDs (an attacker who rewrites it to
+ * another host's address, to key as that host, is refused: only our own
+ * GIDs are ours to bind), the port's LID without a GRH. 0 or -1. */
+static int own_addr_receiving(struct esv_qp *q, const struct ibv_wc *wc,
+			      const uint8_t dst[16], uint8_t own[16])
+{
+	struct ibv_port_attr pa;
+	union ibv_gid gid;
+
+	if (!(wc->wc_flags & IBV_WC_GRH)) {
+		lid_addr(q, own);
+		return 0;
+	}
+	memset(&pa, 0, sizeof(pa));
+	if (!esv_real.query_port || esv_real.query_port(q->ec->ctx, q->port, &pa))
+		return -1;
+	for (int i = 0; i < pa.gid_tbl_len; i++) {
+		if (esv_real.query_gid(q->ec->ctx, q->port, i, &gid))
+			continue;
+		if (!memcmp(gid.raw, dst, 16)) {
+			memcpy(own, dst, 16);
+			return 0;
+		}
+	}
+	return -1;
 }
 
 /* Seals and posts a UD send entry of the ring; 0 or an errno. */
@@ -360,7 +431,7 @@ static int ud_ask_hello(struct esv_qp *q, struct esv_udpeer *up,
 	if (up->confirmed || (up->hello_sent &&
 			      esv_now() - up->hello_at < ESV_UD_HELLO_RESEND))
 		return 0;
-	rc = esv_hello_out(q, up, 0, w->wr.ud.ah, w->wr.ud.remote_qkey);
+	rc = esv_hello_out(q, up, NULL, w->wr.ud.ah, w->wr.ud.remote_qkey);
 	if (rc || up->hello_sent)
 		return rc;
 	up->hello_sent = 1;
@@ -373,9 +444,9 @@ int esv_ud_post_send(struct esv_qp *q, struct ibv_send_wr *w)
 {
 	struct esv_udpeer *up;
 	struct esv_swr *e;
-	uint8_t addr[16], *p;
+	uint8_t addr[16], own[16], *p;
 	size_t len;
-	int rc;
+	int rc, sgid_index;
 
 	if (w->opcode != IBV_WR_SEND && w->opcode != IBV_WR_SEND_WITH_IMM)
 		return esv_deny(q, w->opcode);
@@ -384,14 +455,21 @@ int esv_ud_post_send(struct esv_qp *q, struct ibv_send_wr *w)
 	len = esv_sge_total(w->sg_list, w->num_sge);
 	if (len > ENCSHIM_MAX_PLAINTEXT - ESV_INNER_BYTES)
 		return EINVAL;
-	if (esv_ah_addr(w->wr.ud.ah, addr)) {
+	if (esv_ah_addr(w->wr.ud.ah, addr, &sgid_index)) {
 		esv_log("UD send on QP %u through an address handle not created "
 			"with ibv_create_ah under the shim: refused", q->qpn);
 		return EINVAL;
 	}
 	up = udpeer_find(q, w->wr.ud.remote_qpn, addr);
-	if (!up)
-		up = udpeer_new(q, w->wr.ud.remote_qpn, addr, 0);
+	if (!up) {
+		if (own_addr_sending(q, sgid_index, own)) {
+			esv_log("UD send on QP %u: cannot read the source GID at "
+				"index %d of port %u: refused", q->qpn,
+				sgid_index, q->port);
+			return EINVAL;
+		}
+		up = udpeer_new(q, w->wr.ud.remote_qpn, addr, own, 0);
+	}
 	if (!up)
 		return ENOMEM;
 	rc = ud_ask_hello(q, up, w);
@@ -446,9 +524,8 @@ int esv_ud_post_send(struct esv_qp *q, struct ibv_send_wr *w)
  * sequence. */
 static int ud_self_keys(struct esv_qp *q, struct esv_udpeer *up)
 {
-	static const uint8_t zero[16];
 	uint8_t id[ESV_ID_BYTES], mid[ESV_ID_BYTES], pub[32], mpub[32];
-	size_t idlen = esv_make_identity(id, q->type, q->qpn, zero, 0,
+	size_t idlen = esv_make_identity(id, q->type, q->qpn, up->own, 0,
 					 up->conn_id);
 	int rc;
 
@@ -467,15 +544,16 @@ static int ud_self_keys(struct esv_qp *q, struct esv_udpeer *up)
 	return rc;
 }
 
-/* A session of entry up with the peer whose HELLO is h. */
-static int ud_session(struct esv_qp *q, struct esv_udpeer *up, const uint8_t *h,
+/* A session of key pair l of entry up with the peer whose HELLO is h: the
+ * peer's identity at the entry's address, as this QP knows it. */
+static int ud_session(struct esv_qp *q, struct esv_udpeer *up,
+		      const struct encshim_local *l, const uint8_t *h,
 		      struct encshim_peer **out)
 {
-	static const uint8_t zero[16];
 	uint8_t id[ESV_ID_BYTES];
-	size_t idlen = esv_make_identity(id, q->type, up->qpn, zero, 0, h + 16);
+	size_t idlen = esv_make_identity(id, q->type, up->qpn, up->addr, 0, h + 16);
 
-	return encshim_peer_new(out, up->local, id, idlen, h + 48, 0);
+	return encshim_peer_new(out, l, id, idlen, h + 48, 0);
 }
 
 /* Opens the key confirmation after answer h under session p. */
@@ -523,91 +601,163 @@ static void ud_refuse(struct esv_qp *q, const struct ibv_wc *wc, const char *why
 }
 
 /* An answer (flag 1) for entry up: taken only with a confirmation that
- * opens under a session with it. Its session then replaces any pending
- * one, and the peer is confirmed. */
+ * opens under a session of the entry's key pair (the one its HELLO
+ * carried) with it; the peer is then confirmed, and any pending session
+ * of a HELLO of the peer goes. */
 static void ud_answer(struct esv_qp *q, struct esv_udpeer *up,
 		      const uint8_t *h, size_t len)
 {
-	struct encshim_peer *cand = NULL;
-	int same = up->peer && !memcmp(up->peer_cid, h + 16, ESV_CONNID_BYTES) &&
-		   !memcmp(up->pub, h + 48, 32);
+	struct encshim_peer *p = NULL;
 
-	if (len != ESV_HELLO_MAX)
+	/* A session that fails has sealed nothing: dropping it (and making
+	 * it again later) repeats no nonce. */
+	if (len != ESV_HELLO_MAX || up->confirmed || ud_session(q, up, up->local, h, &p))
 		return;
-	if (same) {
-		if (!up->confirmed && !confirm_opens(q, up->peer, h))
-			confirm(q, up);
-		return;
-	}
-	/* A candidate that fails has sealed nothing: dropping it (and
-	 * making it again later) repeats no nonce. */
-	if (up->confirmed || ud_session(q, up, h, &cand))
-		return;
-	if (confirm_opens(q, cand, h)) {
-		encshim_peer_free(cand);
+	if (confirm_opens(q, p, h)) {
+		encshim_peer_free(p);
 		return;
 	}
 	drop_keys(up);
-	up->peer = cand;
+	up->peer = p;
 	memcpy(up->peer_cid, h + 16, ESV_CONNID_BYTES);
 	memcpy(up->pub, h + 48, 32);
 	up->qkey = esv_get_be32(h + 112);
 	confirm(q, up);
 }
 
-/* A HELLO asking for an answer (flag 0) for entry up: keys (a new pending
- * session, replacing an unconfirmed one with a fresh key pair of ours) and
- * an answer with key confirmation. */
+static int same_hello(const uint8_t *cid, const uint8_t *pub, const uint8_t *h)
+{
+	return !memcmp(cid, h + 16, ESV_CONNID_BYTES) && !memcmp(pub, h + 48, 32);
+}
+
+/* A new pending session of entry up for HELLO h, with a key pair of ours
+ * for it alone, in a free slot or the oldest one's: a dropped session
+ * takes its key pair along, so it can never be made again (its answer's
+ * confirmation was sealed at sequence 0). NULL when refused. */
+static struct esv_udcand *cand_new(struct esv_qp *q, struct esv_udpeer *up,
+				   const struct ibv_wc *wc, const uint8_t *h,
+				   double now)
+{
+	struct esv_udcand *c = &up->cand[0];
+	uint8_t id[ESV_ID_BYTES];
+	unsigned recent = 0;
+	int rc, any = 0;
+
+	for (unsigned i = 0; i < ESV_UD_CANDIDATES; i++) {
+		struct esv_udcand *x = &up->cand[i];
+
+		any |= x->peer != NULL;
+		recent += x->peer && now - x->keyed_at < ESV_UD_HELLO_GAP;
+		if (!x->peer ? c->peer != NULL : c->peer && x->keyed_at < c->keyed_at)
+			c = x;
+	}
+	if (recent == ESV_UD_CANDIDATES || (any && !take_token(q))) {
+		ud_refuse(q, wc, "too many HELLOs from this source");
+		return NULL;
+	}
+	cand_free(c);
+	rc = esv_local_new(&c->local, id,
+			   esv_make_identity(id, q->type, q->qpn, up->own, 0,
+					     up->conn_id));
+	if (!rc)
+		rc = ud_session(q, up, c->local, h, &c->peer);
+	if (rc) {
+		cand_free(c);
+		ud_refuse(q, wc, encshim_strerror(rc));
+		return NULL;
+	}
+	memcpy(c->peer_cid, h + 16, ESV_CONNID_BYTES);
+	memcpy(c->pub, h + 48, 32);
+	c->keyed_at = now;
+	return c;
+}
+
+/* A HELLO asking for an answer (flag 0) for entry up: until the entry is
+ * confirmed, each distinct one gets a pending session of its own (up to
+ * ESV_UD_CANDIDATES, the oldest goes) and an answer with key confirmation;
+ * the first frame that opens under one of them confirms it
+ * (test_attack_ud_forged_hello_stream). A repeat is answered again from
+ * its session. */
 static void ud_ask(struct esv_qp *q, struct esv_udpeer *up, const struct ibv_wc *wc,
 		   const uint8_t *grh, const uint8_t *h)
 {
 	double now = esv_now();
-	int same = up->peer && !memcmp(up->peer_cid, h + 16, ESV_CONNID_BYTES) &&
-		   !memcmp(up->pub, h + 48, 32);
-	int rc;
+	struct esv_udcand cur, *c = NULL;
 
-	if (!same) {
-		if (up->confirmed) {
+	if (up->confirmed) {
+		if (!up->peer || !same_hello(up->peer_cid, up->pub, h)) {
 			ud_refuse(q, wc, "another HELLO for a confirmed peer (a "
 				  "replay, or the peer reset its QP: reset this QP "
 				  "to talk to it again)");
 			return;
 		}
-		if ((up->peer && now - up->keyed_at < ESV_UD_HELLO_GAP) ||
-		    (up->peer && !take_token(q))) {
-			ud_refuse(q, wc, "too many HELLOs from this source");
-			return;
-		}
-		/* The pending session sealed its answer: a fresh key pair
-		 * of ours, so that it can never be made again. */
-		if (up->peer) {
-			drop_keys(up);
-			if (fresh_local(q, up))
-				return;
-		}
-		rc = ud_session(q, up, h, &up->peer);
-		if (rc) {
-			up->peer = NULL;
-			ud_refuse(q, wc, encshim_strerror(rc));
-			return;
-		}
-		memcpy(up->peer_cid, h + 16, ESV_CONNID_BYTES);
-		memcpy(up->pub, h + 48, 32);
-		up->keyed_at = now;
-		up->answered_at = 0;
-	} else if (now - up->answered_at < ESV_UD_HELLO_GAP) {
-		return; /* a repeat: answered a moment ago */
+		memset(&cur, 0, sizeof(cur));
+		cur.local = up->local;
+		cur.peer = up->peer;
+		cur.qkey = up->qkey;
+		cur.answered_at = up->answered_at;
+		c = &cur;
 	}
-	up->qkey = esv_get_be32(h + 112);
+	for (unsigned i = 0; !c && i < ESV_UD_CANDIDATES; i++)
+		if (up->cand[i].peer && same_hello(up->cand[i].peer_cid,
+						   up->cand[i].pub, h))
+			c = &up->cand[i];
+	if (c && now - c->answered_at < ESV_UD_HELLO_GAP)
+		return; /* a repeat: answered a moment ago */
+	if (!c && !(c = cand_new(q, up, wc, h, now)))
+		return;
+	c->qkey = esv_get_be32(h + 112);
 	if (!up->ah)
 		up->ah = esv_real.create_ah_from_wc(q->pd, (struct ibv_wc *)wc,
 						    (struct ibv_grh *)grh, q->port);
-	if (!up->ah || esv_hello_out(q, up, 1, up->ah, up->qkey)) {
+	if (!up->ah || esv_hello_out(q, up, c, up->ah, c->qkey)) {
 		esv_log("UD QP %u: cannot answer the HELLO of QP %u", q->qpn,
 			wc->src_qp);
 		return;
 	}
-	up->answered_at = now;
+	c->answered_at = up->answered_at = now;
+}
+
+/* The first frame from an entry not confirmed: opens under one of its
+ * pending sessions, which becomes the entry's (its key pair too); the
+ * others go. Opening is in place and a failed open wipes what it wrote
+ * (PROTOCOL section 5), so each try after the first starts from a copy
+ * of the frame. 0 or the error of the last try. */
+static int open_pending(struct esv_udpeer *up, const uint8_t *env, size_t envlen,
+			uint8_t *f, size_t flen, uint8_t *pt)
+{
+	uint8_t *copy = NULL;
+	int rc = ENCSHIM_E_AUTH, tried = 0;
+
+	for (unsigned i = 0; i < ESV_UD_CANDIDATES; i++) {
+		struct esv_udcand *c = &up->cand[i];
+
+		if (!c->peer)
+			continue;
+		if (tried)
+			memcpy(f, copy, flen);
+		else if (!(copy = malloc(flen)))
+			return ENCSHIM_E_NOMEM;
+		else
+			memcpy(copy, f, flen);
+		tried = 1;
+		if ((rc = encshim_peer_open(c->peer, env, envlen, f, flen, pt)))
+			continue;
+		if (up->local)
+			encshim_local_free(up->local);
+		up->local = c->local;
+		up->peer = c->peer;
+		memcpy(up->peer_cid, c->peer_cid, ESV_CONNID_BYTES);
+		memcpy(up->pub, c->pub, 32);
+		up->qkey = c->qkey;
+		c->local = NULL;
+		c->peer = NULL;
+		for (unsigned j = 0; j < ESV_UD_CANDIDATES; j++)
+			cand_free(&up->cand[j]);
+		break;
+	}
+	free(copy);
+	return rc;
 }
 
 /* A HELLO on a UD QP. A bad one is dropped with a line on stderr: on UD
@@ -616,7 +766,7 @@ static void ud_ask(struct esv_qp *q, struct esv_udpeer *up, const struct ibv_wc 
 static void ud_hello(struct esv_qp *q, const struct ibv_wc *wc,
 		     const uint8_t *grh, const uint8_t *h, size_t len)
 {
-	uint8_t src[16], dst[16];
+	uint8_t src[16], dst[16], own[16];
 	struct esv_udpeer *up;
 	int answer = len > 6 && (h[6] & 1u);
 
@@ -630,13 +780,15 @@ static void ud_hello(struct esv_qp *q, const struct ibv_wc *wc,
 	}
 	ud_addrs(wc, grh, src, dst);
 	up = udpeer_find(q, wc->src_qp, src);
-	/* One of our own connection ids: our HELLO came back. Only a QP
-	 * sending to itself, from its address to its address, is keyed so;
-	 * anything else is a reflection (test_ud_reflection). */
+	/* One of our own connection ids: our HELLO came back. Only an entry
+	 * a send of ours made towards our own QPN and address is keyed so
+	 * (the GRH destination, which the sender writes, plays no part);
+	 * anything else is a reflection (test_ud_reflection,
+	 * test_attack_ud_reflection_grh_dst). */
 	if (!memcmp(h + 16, q->ud.cid_prefix, sizeof(q->ud.cid_prefix))) {
 		int rc;
 
-		if (!up || wc->src_qp != q->qpn || !from_self(q, wc, src, dst) ||
+		if (!up || !up->self ||
 		    memcmp(h + 16, up->conn_id, ESV_CONNID_BYTES)) {
 			ud_refuse(q, wc, "it carries this QP's own connection id "
 				  "(a reflection)");
@@ -662,8 +814,15 @@ static void ud_hello(struct esv_qp *q, const struct ibv_wc *wc,
 		ud_refuse(q, wc, "too many HELLOs from new sources on this QP");
 		return;
 	}
-	if (!up && !(up = udpeer_new(q, wc->src_qp, src, 1)))
+	if (!up && own_addr_receiving(q, wc, dst, own)) {
+		ud_refuse(q, wc, "its GRH destination is not a GID of this port");
 		return;
+	}
+	if (!up && !(up = udpeer_new(q, wc->src_qp, src, own, 1))) {
+		ud_refuse(q, wc, "every stranger's slot holds a peer answered "
+			  "within hello_timeout (the sender will repeat it)");
+		return;
+	}
 	if (sodium_memcmp(q->ud.check, h + 80, ENCSHIM_CHECK_BYTES)) {
 		ud_refuse(q, wc, "its sender holds another job secret (or job "
 			  "id); nothing of it will be delivered");
@@ -725,10 +884,12 @@ int esv_ud_recv(struct esv_qp *q, struct esv_shadow *s, struct ibv_wc *wc)
 	ud_addrs(wc, grh, addr, dst);
 	up = udpeer_find(q, wc->src_qp, addr);
 	envlen = esv_make_env(env, q->type, wc->src_qp, q->qpn);
-	if (!up || !up->peer)
+	if (!up)
 		rc = ENCSHIM_E_AUTH;
 	else if (flen < ESV_OVERHEAD)
 		rc = ENCSHIM_E_MALFORMED;
+	else if (!up->peer)
+		rc = open_pending(up, env, envlen, s->buf + ESV_GRH_BYTES, flen, pt);
 	else
 		rc = encshim_peer_open(up->rx ? up->rx : up->peer, env, envlen,
 				       f, flen, pt);
@@ -744,7 +905,7 @@ int esv_ud_recv(struct esv_qp *q, struct esv_shadow *s, struct ibv_wc *wc)
 		__atomic_add_fetch(&esv_stats.auth_failures, 1, __ATOMIC_RELAXED);
 		esv_log("UD QP %u: a datagram of %zu bytes from QP %u was dropped: "
 			"%s", q->qpn, flen, wc->src_qp,
-			up && up->peer ? encshim_strerror(rc)
+			up ? encshim_strerror(rc)
 				       : "no HELLO from that sender (no keys)");
 		wc->status = IBV_WC_GENERAL_ERR;
 		wc->vendor_err = 0xe5e5;

@@ -261,6 +261,15 @@ static int f_query_gid(struct ibv_context *c, uint8_t port, int idx, union ibv_g
 	return 0;
 }
 
+static int f_query_port(struct ibv_context *c, uint8_t port, struct ibv_port_attr *pa)
+{
+	(void)c;
+	(void)port;
+	memset(pa, 0, sizeof(*pa));
+	pa->gid_tbl_len = 256;
+	return 0;
+}
+
 static struct ibv_ah *f_create_ah(struct ibv_pd *pd, struct ibv_ah_attr *attr)
 {
 	struct fah *a = calloc(1, sizeof(*a));
@@ -279,7 +288,9 @@ static struct ibv_ah *f_create_ah_from_wc(struct ibv_pd *pd, struct ibv_wc *wc,
 	(void)wc;
 	(void)port;
 	memset(&attr, 0, sizeof(attr));
+	attr.is_global = 1;
 	attr.grh.dgid.raw[15] = grh->sgid.raw[15];
+	attr.grh.sgid_index = grh->dgid.raw[15];
 	return f_create_ah(pd, &attr);
 }
 
@@ -297,6 +308,7 @@ static const struct esv_real fake = {
 	.reg_mr = f_reg_mr,
 	.dereg_mr = f_dereg_mr,
 	.query_gid = f_query_gid,
+	.query_port = f_query_port,
 	.create_ah = f_create_ah,
 	.create_ah_from_wc = f_create_ah_from_wc,
 	.destroy_ah = f_destroy_ah,
@@ -365,6 +377,7 @@ static void setup(void)
 		memset(&attr, 0, sizeof(attr));
 		attr.is_global = 1;
 		attr.grh.dgid.raw[15] = ud[i].f->gid;
+		attr.grh.sgid_index = ud[1 - i].f->gid; /* the sender's GID */
 		ud_ah[i] = ibv_create_ah(&fpd, &attr);
 	}
 	/* The check value C every HELLO of this job carries (it is public). */

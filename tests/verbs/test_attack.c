@@ -61,7 +61,7 @@ static void test_attack_ud_reflection_grh_dst(void **state)
 	next_qpn = base;
 	make_ud(cb, &b, 2);
 	assert_int_equal(a.qp->qp_num, b.qp->qp_num);
-	to_a = ah_to(&a);
+	to_a = ah_to(&b, &a);
 	memset(rb, 0, sizeof(rb));
 	assert_int_equal(post_recv(b.qp, 1, rb[0], sizeof(rb[0])), 0);
 	assert_int_equal(post_recv(b.qp, 2, rb[1], sizeof(rb[1])), 0);
@@ -114,7 +114,7 @@ static void test_attack_ud_splice_address(void **state)
 	make_ud(cb, &z, 3);
 	make_ud(cb, &b, 2);
 	assert_int_equal(a.qp->qp_num, z.qp->qp_num);
-	to_b = ah_to(&b);
+	to_b = ah_to(&a, &b);
 	fb = (struct fqp *)b.qp;
 	/* A's HELLO leaves while B has no receive: the attacker holds it. */
 	assert_int_equal(post_send_ud(&a, to_b, &b, 10, marker, 16, IBV_WR_SEND), 0);
@@ -138,11 +138,16 @@ static void test_attack_ud_splice_address(void **state)
 	(void)poll_n(a.cq, wc, 8);
 	fb->rq_count = saved;
 	f = wire_find(a.qp->qp_num, 16 + ESV_OVERHEAD, 0);
-	assert_true(f >= 0);
-	/* A's frame, source rewritten to Z's address. */
-	inject_ud(&b, a.qp->qp_num, 3, wire[f].data, wire[f].len);
-	got = poll_n(b.cq, wc, 8);
-	delivered = any_delivered(wc, got);
+	/* Where the identities bind the addresses, the attack stops here: B
+	 * keyed A's identity at ::3, A its own at ::1, so the answer's
+	 * confirmation does not open at A, which stays unconfirmed and
+	 * sends nothing (no frame to steer). */
+	if (f >= 0) {
+		/* A's frame, source rewritten to Z's address. */
+		inject_ud(&b, a.qp->qp_num, 3, wire[f].data, wire[f].len);
+		got = poll_n(b.cq, wc, 8);
+		delivered = any_delivered(wc, got);
+	}
 	if (delivered)
 		printf("# B delivered A's datagram as from QP %u at GID ::%u "
 		       "(Z's address)\n", wc[0].src_qp, rb[8 + 15]);
@@ -177,7 +182,7 @@ static void test_attack_ud_evict_answered(void **state)
 
 	make_ud(ctx, &a, 1);
 	make_ud(ctx, &b, 2);
-	to_b = ah_to(&b);
+	to_b = ah_to(&a, &b);
 	fa = (struct fqp *)a.qp;
 	memset(rb, 0, sizeof(rb));
 	assert_int_equal(post_recv(b.qp, 20, rb[0], sizeof(rb[0])), 0);
@@ -285,7 +290,7 @@ static void test_attack_rc_write_imm_unsealed(void **state)
  * entry for P takes Z's session (the identities carry QPN and connection
  * id only, and Z's QPN is P's) and is confirmed. V's data for P, steered
  * to Z, is delivered to Z's application: Z reads what V sent to P. */
-static void test_attack_ud_answer_other_member(void **state)
+static void answer_other_member(int rewrite_dst)
 {
 	struct ibv_context *cp = ibv_open_device(NULL), *cz;
 	uint8_t rv[ESV_GRH_BYTES + 64], rz[ESV_GRH_BYTES + 64];
@@ -303,7 +308,7 @@ static void test_attack_ud_answer_other_member(void **state)
 	next_qpn = base;
 	make_ud(cz, &z, 3);
 	assert_int_equal(p.qp->qp_num, z.qp->qp_num);
-	to_p = ah_to(&p);
+	to_p = ah_to(&v, &p);
 	fp = (struct fqp *)p.qp;
 	fv = (struct fqp *)v.qp;
 	/* V's HELLO to P: P has no receive (the attacker takes it). */
@@ -316,24 +321,37 @@ static void test_attack_ud_answer_other_member(void **state)
 	/* Z gets V's HELLO, addressed to QPN N; its answer to V is held. */
 	saved = fv->rq_count;
 	fv->rq_count = 0;
-	inject_ud(&z, v.qp->qp_num, 2, wire[h].data, wire[h].len);
+	if (rewrite_dst) /* ... with the GRH destination rewritten to P's */
+		inject_ud_grh(&z, v.qp->qp_num, 2, 1, wire[h].data, wire[h].len);
+	else
+		inject_ud(&z, v.qp->qp_num, 2, wire[h].data, wire[h].len);
 	(void)poll_n(z.cq, wc, 8);
 	fv->rq_count = saved;
 	ans = wire_find(z.qp->qp_num, ESV_HELLO_MAX, 0);
-	assert_true(ans >= 0);
+	if (ans < 0) { /* Z refused the HELLO: nothing to steer */
+		assert_true(rewrite_dst);
+		goto out;
+	}
 	/* Z's answer to V as from P; V's frame to P is held. */
 	assert_int_equal(fp->rq_count, 0);
 	inject_ud(&v, p.qp->qp_num, 1, wire[ans].data, wire[ans].len);
 	(void)poll_n(v.cq, wc, 8);
 	f = wire_find(v.qp->qp_num, 16 + ESV_OVERHEAD, 0);
-	assert_true(f >= 0);
-	/* V's frame for P, to Z. */
-	inject_ud(&z, v.qp->qp_num, 2, wire[f].data, wire[f].len);
-	got = poll_n(z.cq, wc, 8);
-	delivered = any_delivered(wc, got);
+	/* Where the identities bind the addresses, the attack stops here: Z
+	 * keyed its own identity at ::3, V the peer's at ::1 (P's), so the
+	 * answer's confirmation does not open at V, which stays unconfirmed
+	 * and sends nothing (no frame to steer). */
+	delivered = 0;
+	if (f >= 0) {
+		/* V's frame for P, to Z. */
+		inject_ud(&z, v.qp->qp_num, 2, wire[f].data, wire[f].len);
+		got = poll_n(z.cq, wc, 8);
+		delivered = any_delivered(wc, got);
+	}
 	if (delivered)
 		printf("# Z's application received what V sent to P\n");
 	assert_false(delivered);
+out:
 	assert_null(memmem(rz, sizeof(rz), marker, 16));
 	assert_int_equal(ibv_destroy_ah(to_p), 0);
 	free_ud(&v);
@@ -343,6 +361,21 @@ static void test_attack_ud_answer_other_member(void **state)
 	cleanup_wire(cp);
 }
 
+static void test_attack_ud_answer_other_member(void **state)
+{
+	answer_other_member(0);
+}
+
+/* The same, with the GRH destination of V's HELLO rewritten to P's
+ * address on its way to Z, whose port does not hold that GID: were Z to
+ * take the GRH destination as its own address, it would key as P and V
+ * would confirm. Z refuses a HELLO sent to a GID that is not its port's. */
+static void test_attack_ud_answer_other_member_dst(void **state)
+{
+	fake_gid_absent[1] = 1; /* ::1 is P's, not on Z's port */
+	answer_other_member(1);
+	fake_gid_absent[1] = 0;
+}
 
 /* A stream of forged HELLOs keeps the real peer out. A writes first to B
  * (B only answers: a server). The attacker, who saw one HELLO of the job
@@ -363,7 +396,7 @@ static void test_attack_ud_forged_hello_stream(void **state)
 
 	make_ud(ctx, &a, 1);
 	make_ud(ctx, &b, 2);
-	to_b = ah_to(&b);
+	to_b = ah_to(&a, &b);
 	/* A's HELLO, seen by the attacker (B has no receive yet). */
 	assert_int_equal(post_send_ud(&a, to_b, &b, 10, marker, 16, IBV_WR_SEND), 0);
 	h = wire_find(a.qp->qp_num, ESV_HELLO_BYTES, 0);
@@ -546,6 +579,7 @@ int main(void)
 		cmocka_unit_test(test_attack_ud_evict_answered),
 		cmocka_unit_test(test_attack_rc_write_imm_unsealed),
 		cmocka_unit_test(test_attack_ud_answer_other_member),
+		cmocka_unit_test(test_attack_ud_answer_other_member_dst),
 		cmocka_unit_test(test_attack_ud_forged_hello_stream),
 		cmocka_unit_test(test_held_rc_imm_injected),
 		cmocka_unit_test(test_held_rc_hello_replay_reconnect),

@@ -374,6 +374,7 @@ static struct ibv_ah *f_create_ah_from_wc(struct ibv_pd *pd, struct ibv_wc *wc,
 	memset(&attr, 0, sizeof(attr));
 	attr.is_global = 1;
 	memcpy(attr.grh.dgid.raw, grh->sgid.raw, 16);
+	attr.grh.sgid_index = grh->dgid.raw[15]; /* as ibv_init_ah_from_wc */
 	return f_create_ah(pd, &attr);
 }
 
@@ -428,10 +429,23 @@ static int f_dereg_mr(struct ibv_mr *mr)
 	return 0;
 }
 
+/* The fake port's GID table: index i holds the GID ending in i (every
+ * fake host's GID is one of them; a host sends from the index of its own
+ * GID, see ah_to). */
+static uint8_t fake_gid_absent[256]; /* a test may take GIDs off the port */
 static int f_query_gid(struct ibv_context *c, uint8_t port, int idx, union ibv_gid *g)
 {
+	if (idx >= 0 && idx < 256 && fake_gid_absent[idx])
+		return EINVAL;
 	memset(g, 0, sizeof(*g));
 	g->raw[15] = (uint8_t)idx;
+	return 0;
+}
+
+static int f_query_port(struct ibv_context *c, uint8_t port, struct ibv_port_attr *pa)
+{
+	memset(pa, 0, sizeof(*pa));
+	pa->gid_tbl_len = 256;
 	return 0;
 }
 
@@ -448,6 +462,7 @@ static const struct esv_real fake = {
 	.reg_mr_iova2 = f_reg_mr_iova2,
 	.dereg_mr = f_dereg_mr,
 	.query_gid = f_query_gid,
+	.query_port = f_query_port,
 	.create_ah = f_create_ah,
 	.create_ah_from_wc = f_create_ah_from_wc,
 	.destroy_ah = f_destroy_ah,
@@ -1259,13 +1274,15 @@ static void free_ud(struct udhost *h)
 	assert_int_equal(ibv_destroy_cq(h->cq), 0);
 }
 
-static struct ibv_ah *ah_to(struct udhost *h)
+/* An AH from host from (its GID's index as the source GID index) to h. */
+static struct ibv_ah *ah_to(struct udhost *from, struct udhost *h)
 {
 	struct ibv_ah_attr attr;
 	struct ibv_ah *ah;
 
 	memset(&attr, 0, sizeof(attr));
 	attr.is_global = 1;
+	attr.grh.sgid_index = ((struct fqp *)from->qp)->gid[15];
 	memcpy(attr.grh.dgid.raw, ((struct fqp *)h->qp)->gid, 16);
 	ah = ibv_create_ah(&fpd, &attr);
 	assert_non_null(ah);
@@ -1312,8 +1329,8 @@ static void test_ud_sealed(void **state)
 
 	make_ud(ctx, &a, 1);
 	make_ud(ctx, &b, 2);
-	to_b = ah_to(&b);
-	to_a = ah_to(&a);
+	to_b = ah_to(&a, &b);
+	to_a = ah_to(&b, &a);
 	memset(rb, 0, sizeof(rb));
 	assert_int_equal(post_recv(b.qp, 20, rb, sizeof(rb)), 0);
 	/* UD drops what finds no receive: the answer lands in A's. */
@@ -1369,7 +1386,7 @@ static void test_ud_self(void **state)
 	int got, recvs = 0;
 
 	make_ud(ctx, &a, 1);
-	self = ah_to(&a);
+	self = ah_to(&a, &a);
 	assert_int_equal(post_recv(a.qp, 1, r[0], sizeof(r[0])), 0);
 	assert_int_equal(post_recv(a.qp, 2, r[1], sizeof(r[1])), 0);
 	assert_int_equal(post_send_ud(&a, self, &a, 5, marker, 20, IBV_WR_SEND), 0);
@@ -1405,7 +1422,7 @@ static void test_ud_unkeyed_sender(void **state)
 
 	make_ud(ctx, &a, 1);
 	make_ud(ctx, &b, 2);
-	to_b = ah_to(&b);
+	to_b = ah_to(&a, &b);
 	memset(rb, 0, sizeof(rb));
 	assert_int_equal(post_recv(b.qp, 7, rb, sizeof(rb)), 0);
 	assert_int_equal(post_recv(a.qp, 1, ra, sizeof(ra)), 0);
@@ -1467,7 +1484,7 @@ static void test_ud_hello_replay(void **state)
 
 	make_ud(ctx, &a, 1);
 	make_ud(ctx, &b, 2);
-	to_b = ah_to(&b);
+	to_b = ah_to(&a, &b);
 	assert_int_equal(post_recv(b.qp, 20, rb, sizeof(rb)), 0);
 	assert_int_equal(post_recv(a.qp, 30, ra, sizeof(ra)), 0);
 	assert_int_equal(post_send_ud(&a, to_b, &b, 10, marker, 16, IBV_WR_SEND), 0);
@@ -1568,8 +1585,8 @@ static void ud_spoofed(int replay_frame)
 
 	make_ud(ctx, &a, 1);
 	make_ud(ctx, &b, 2);
-	to_b = ah_to(&b);
-	to_a = ah_to(&a);
+	to_b = ah_to(&a, &b);
+	to_a = ah_to(&b, &a);
 	ud_keyed(&a, &b, to_b, rb, ra, sizeof(rb));
 	h = wire_find(a.qp->qp_num, ESV_HELLO_BYTES, 0);
 	f = wire_find(a.qp->qp_num, 16 + ESV_OVERHEAD, 0);
@@ -1637,7 +1654,7 @@ static void test_ud_reflection(void **state)
 	next_qpn = base;
 	make_ud(cb, &b, 2);
 	assert_int_equal(a.qp->qp_num, b.qp->qp_num);
-	to_a = ah_to(&a);
+	to_a = ah_to(&b, &a);
 	memset(rb, 0, sizeof(rb));
 	assert_int_equal(post_recv(b.qp, 1, rb[0], sizeof(rb[0])), 0);
 	assert_int_equal(post_recv(b.qp, 2, rb[1], sizeof(rb[1])), 0);
@@ -1690,7 +1707,7 @@ static void test_ud_forged_hello(void **state)
 
 	make_ud(ctx, &a, 1);
 	make_ud(ctx, &b, 2);
-	to_b = ah_to(&b);
+	to_b = ah_to(&a, &b);
 	/* A's HELLO goes out while B has no receive: lost (or held back by
 	 * the attacker), but seen. */
 	assert_int_equal(post_send_ud(&a, to_b, &b, 10, marker, 16, IBV_WR_SEND), 0);
@@ -1751,7 +1768,7 @@ static void test_ud_hello_flood(void **state)
 	esv_cfg.hello_timeout = 3600; /* A waits through the flood, however slow */
 	make_ud(ctx, &a, 1);
 	make_ud(ctx, &b, 2);
-	to_b = ah_to(&b);
+	to_b = ah_to(&a, &b);
 	assert_int_equal(post_send_ud(&a, to_b, &b, 10, marker, 16, IBV_WR_SEND), 0);
 	h = wire_find(a.qp->qp_num, ESV_HELLO_BYTES, 0);
 	assert_true(h >= 0);
@@ -1779,6 +1796,10 @@ static void test_ud_hello_flood(void **state)
 	       (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9,
 	       after - before);
 	assert_true(after - before < 32 * 1024);
+	/* The flood's strangers were answered: each keeps its slot for
+	 * hello_timeout (test_attack_ud_evict_answered), then may go. A's
+	 * deadline was set before, at 3600 s: it still waits. */
+	esv_cfg.hello_timeout = 0.1;
 	/* The real peer: its HELLO (repeated a moment later), then its data. */
 	usleep((useconds_t)(ESV_UD_HELLO_GAP * 1.2e6));
 	memset(rb, 0, sizeof(rb));
@@ -1848,7 +1869,7 @@ static void test_staging_wiped(void **state)
 	ctx = ibv_open_device(NULL);
 	make_ud(ctx, &a, 1);
 	make_ud(ctx, &b, 2);
-	to_b = ah_to(&b);
+	to_b = ah_to(&a, &b);
 	/* Held (B posts no receive: no answer), then A is reset. */
 	assert_int_equal(post_send_ud(&a, to_b, &b, 1, marker, sizeof(marker),
 				      IBV_WR_SEND), 0);
@@ -1889,8 +1910,8 @@ static void test_ud_no_head_of_line(void **state)
 	make_ud(ctx, &a, 1);
 	make_ud(ctx, &b, 2);
 	make_ud(ctx, &c, 3);
-	to_b = ah_to(&b);
-	to_c = ah_to(&c);
+	to_b = ah_to(&a, &b);
+	to_c = ah_to(&a, &c);
 	for (int i = 0; i < 2; i++) {
 		assert_int_equal(post_recv(a.qp, 1, ra[i], sizeof(ra[i])), 0);
 		assert_int_equal(post_recv(c.qp, 60 + i, rc[i], sizeof(rc[i])), 0);
