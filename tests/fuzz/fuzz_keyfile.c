@@ -20,15 +20,17 @@ static void remove_file(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static int made;
 	uint8_t secret[32];
 	int fd, rc;
 
 	/* A file of our own (mkstemp: 0600, never a stale file another
 	 * process left with this name), rewritten for every input. */
-	if (path[sizeof(path) - 2] == 'X') {
+	if (!made) {
 		if ((fd = mkstemp(path)) < 0 || close(fd))
 			abort();
 		atexit(remove_file);
+		made = 1;
 	}
 	fd = open(path, O_WRONLY | O_TRUNC);
 	if (fd < 0 || write(fd, data, size) != (ssize_t)size || close(fd))
