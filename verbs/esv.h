@@ -489,6 +489,7 @@ struct esv_swr *esv_swr_alloc(struct esv_qp *q);
 void esv_swr_unalloc(struct esv_qp *q, struct esv_swr *e);
 void esv_swr_release_upto(struct esv_qp *q, struct esv_swr *e);
 int esv_swr_post(struct esv_qp *q, struct esv_swr *e);
+void esv_swr_stage(struct esv_swr *e, const struct ibv_send_wr *w);
 int esv_swr_seal(struct esv_qp *q, struct esv_swr *e);
 void esv_flush_pending(struct esv_qp *q);
 int esv_deny(struct esv_qp *q, enum ibv_wr_opcode op);

@@ -94,6 +94,27 @@ int esv_swr_post(struct esv_qp *q, struct esv_swr *e)
 	return rc;
 }
 
+/* Copies the work request's payload, after the inner header (its kind
+ * and immediate data), into the slot's shadow, where it is sealed in
+ * place; the slot holds plaintext until then (dirty: wiped on reuse). */
+void esv_swr_stage(struct esv_swr *e, const struct ibv_send_wr *w)
+{
+	uint8_t *p = e->sh->buf + ENCSHIM_HEADER_BYTES;
+
+	memset(p, 0, ESV_INNER_BYTES);
+	p[0] = w->opcode == IBV_WR_SEND_WITH_IMM ? ESV_KIND_SEND_IMM
+						 : ESV_KIND_SEND;
+	if (w->opcode == IBV_WR_SEND_WITH_IMM)
+		memcpy(p + 4, &w->imm_data, 4);
+	p += ESV_INNER_BYTES;
+	for (int i = 0; i < w->num_sge; i++) {
+		memcpy(p, (const void *)(uintptr_t)w->sg_list[i].addr,
+		       w->sg_list[i].length);
+		p += w->sg_list[i].length;
+	}
+	e->sh->dirty = ENCSHIM_HEADER_BYTES + e->ptlen;
+}
+
 int esv_swr_seal(struct esv_qp *q, struct esv_swr *e)
 {
 	uint8_t env[16];
@@ -160,7 +181,6 @@ static int post_one_send(struct esv_qp *q, struct ibv_send_wr *w)
 {
 	struct esv_swr *e;
 	size_t len;
-	uint8_t *p;
 	int rc;
 
 	if (w->opcode == IBV_WR_SEND || w->opcode == IBV_WR_SEND_WITH_IMM) {
@@ -188,19 +208,7 @@ static int post_one_send(struct esv_qp *q, struct ibv_send_wr *w)
 			esv_swr_unalloc(q, e);
 			return ENOMEM;
 		}
-		p = e->sh->buf + ENCSHIM_HEADER_BYTES;
-		memset(p, 0, ESV_INNER_BYTES);
-		p[0] = w->opcode == IBV_WR_SEND_WITH_IMM ? ESV_KIND_SEND_IMM
-							 : ESV_KIND_SEND;
-		if (w->opcode == IBV_WR_SEND_WITH_IMM)
-			memcpy(p + 4, &w->imm_data, 4);
-		p += ESV_INNER_BYTES;
-		for (int i = 0; i < w->num_sge; i++) {
-			memcpy(p, (const void *)(uintptr_t)w->sg_list[i].addr,
-			       w->sg_list[i].length);
-			p += w->sg_list[i].length;
-		}
-		e->sh->dirty = ENCSHIM_HEADER_BYTES + e->ptlen;
+		esv_swr_stage(e, w);
 		if (q->hs != ESV_HS_DONE || q->nposted + 1 != q->count)
 			return 0; /* queued until the peer's HELLO arrives */
 		rc = esv_swr_seal(q, e);

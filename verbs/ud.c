@@ -444,7 +444,7 @@ int esv_ud_post_send(struct esv_qp *q, struct ibv_send_wr *w)
 {
 	struct esv_udpeer *up;
 	struct esv_swr *e;
-	uint8_t addr[16], own[16], *p;
+	uint8_t addr[16], own[16];
 	size_t len;
 	int rc, sgid_index;
 
@@ -490,18 +490,7 @@ int esv_ud_post_send(struct esv_qp *q, struct ibv_send_wr *w)
 		esv_swr_unalloc(q, e);
 		return ENOMEM;
 	}
-	p = e->sh->buf + ENCSHIM_HEADER_BYTES;
-	memset(p, 0, ESV_INNER_BYTES);
-	p[0] = w->opcode == IBV_WR_SEND_WITH_IMM ? ESV_KIND_SEND_IMM : ESV_KIND_SEND;
-	if (w->opcode == IBV_WR_SEND_WITH_IMM)
-		memcpy(p + 4, &w->imm_data, 4);
-	p += ESV_INNER_BYTES;
-	for (int i = 0; i < w->num_sge; i++) {
-		memcpy(p, (const void *)(uintptr_t)w->sg_list[i].addr,
-		       w->sg_list[i].length);
-		p += w->sg_list[i].length;
-	}
-	e->sh->dirty = ENCSHIM_HEADER_BYTES + e->ptlen;
+	esv_swr_stage(e, w);
 	if (!up->confirmed || up->held) {
 		/* Until this peer is confirmed: out of the ring, which holds
 		 * posted entries only. */
