@@ -16,7 +16,7 @@ if grep -q "marker: ok" "$T/out"; then fail "the job ran"; fi
 enc $TCP -x OMPI_MCA_pml_encshim_enable=0 -np 2 "$TB/marker"
 expect_refused "encshim mpirun -x OMPI_MCA_pml_encshim_enable=0" "'-x OMPI_MCA_pml_encshim_enable=0' (command line) turns encryption off"
 if grep -q "marker: ok" "$T/out"; then fail "the job ran"; fi
-rc=0; OMPI_MCA_hook=^encshim timeout "$LIMIT" "$B/encshim" mpirun $MPIRUN_OPTS $TCP \
+rc=0; OMPI_MCA_hook=^encshim timeout -k 10 "$LIMIT" "$B/encshim" mpirun $MPIRUN_OPTS $TCP \
 	-gmca pml ob1 -np 2 "$TB/marker" >"$T/out" 2>&1 || rc=$?
 expect_refused "encshim mpirun -gmca pml ob1, OMPI_MCA_hook=^encshim" "'OMPI_MCA_hook=^encshim' (environment) keeps the encshim plugin from loading"
 if grep -q "marker: ok" "$T/out"; then fail "the job ran"; fi
@@ -26,10 +26,10 @@ plain --mca mca_component_path "$CP" --mca pml_encshim_enable 1 \
 	-x ENCSHIM_KEY_FILE --mca pml ob1 $TCP -np 2 "$TB/marker"
 expect_refused "user names a PML (--mca pml ob1)" "refusing to run unencrypted: pml_encshim_enable=1 but the PML 'ob1'"
 if grep -q "marker: ok" "$T/out"; then fail "the job ran"; fi
-rc=0; OMPI_MCA_pml=ob1 timeout "$LIMIT" "$B/encshim" mpirun $MPIRUN_OPTS $TCP \
+rc=0; OMPI_MCA_pml=ob1 timeout -k 10 "$LIMIT" "$B/encshim" mpirun $MPIRUN_OPTS $TCP \
 	-np 2 "$TB/marker" >"$T/out" 2>&1 || rc=$?
 expect_refused "OMPI_MCA_pml=ob1 in the environment (encshim mpirun)" "'OMPI_MCA_pml=ob1' (environment) keeps the encshim plugin from loading"
-rc=0; OMPI_MCA_pml=ob1 timeout "$LIMIT" mpirun $MPIRUN_OPTS --mca mca_component_path "$CP" \
+rc=0; OMPI_MCA_pml=ob1 timeout -k 10 "$LIMIT" mpirun $MPIRUN_OPTS --mca mca_component_path "$CP" \
 	--mca pml_encshim_enable 1 -x ENCSHIM_KEY_FILE $TCP -np 2 "$TB/marker" >"$T/out" 2>&1 || rc=$?
 expect_refused "OMPI_MCA_pml=ob1 in the environment (MPI_Init)" "but the PML 'ob1' runs without the encshim wrapper"
 # pml excluded, hook loaded (not excluded): hook/encshim stops MPI_Init
@@ -73,7 +73,7 @@ expect_refused "one rank without encshim" "rank 1 published no encshim key"
 # the plugin directory holds a hook that cannot be loaded
 mkdir "$T/broken" && cp "$ENCSHIM_COMPONENT_DIR/mca_pml_encshim.so" "$T/broken/" &&
 	echo garbage >"$T/broken/mca_hook_encshim.so"
-rc=0; ENCSHIM_COMPONENT_DIR="$T/broken" timeout "$LIMIT" "$B/encshim" mpirun \
+rc=0; ENCSHIM_COMPONENT_DIR="$T/broken" timeout -k 10 "$LIMIT" "$B/encshim" mpirun \
 	$MPIRUN_OPTS $TCP -np 2 "$TB/marker" >"$T/out" 2>&1 || rc=$?
 expect_refused "hook component that cannot be loaded" "Framework: hook"
 if grep -q "marker: ok" "$T/out"; then fail "the job ran"; fi

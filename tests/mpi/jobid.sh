@@ -11,7 +11,7 @@ unshare -pf --mount-proc true 2>/dev/null || skip "cannot create a pid namespace
 
 launch() {
 	rc=0
-	timeout "$LIMIT" unshare -pf --mount-proc "$B/encshim" mpirun $MPIRUN_OPTS \
+	timeout -k 10 "$LIMIT" unshare -pf --mount-proc "$B/encshim" mpirun $MPIRUN_OPTS \
 		-np 2 $(transport tcp 1) --mca pml_encshim_verbose 2 "$TB/p2p" \
 		>"$T/out" 2>&1 || rc=$?
 	expect_ok "launch $1 in a pid namespace of its own" "job id:"

@@ -37,16 +37,16 @@ transport() {
 # enc ARGS...: encshim mpirun, output in $T/out, exit status in $rc.
 enc() {
 	rc=0
-	timeout "$LIMIT" "$B/encshim" mpirun $MPIRUN_OPTS "$@" >"$T/out" 2>&1 || rc=$?
-	[ "$rc" = 124 ] && fail "timed out after ${LIMIT}s: encshim mpirun $*"
+	timeout -k 10 "$LIMIT" "$B/encshim" mpirun $MPIRUN_OPTS "$@" >"$T/out" 2>&1 || rc=$?
+	{ [ "$rc" = 124 ] || [ "$rc" = 137 ]; } && fail "timed out after ${LIMIT}s: encshim mpirun $*"
 	return 0
 }
 
 # plain ARGS...: mpirun without encshim.
 plain() {
 	rc=0
-	timeout "$LIMIT" mpirun $MPIRUN_OPTS "$@" >"$T/out" 2>&1 || rc=$?
-	[ "$rc" = 124 ] && fail "timed out after ${LIMIT}s: mpirun $*"
+	timeout -k 10 "$LIMIT" mpirun $MPIRUN_OPTS "$@" >"$T/out" 2>&1 || rc=$?
+	{ [ "$rc" = 124 ] || [ "$rc" = 137 ]; } && fail "timed out after ${LIMIT}s: mpirun $*"
 	return 0
 }
 

@@ -53,7 +53,7 @@ for _ in 1 2 3 4 5 6 7 8 9 10; do
 	sleep 0.2
 done
 grep -qs listening "$T/mon.tcpdump" || fail "tcpdump did not start"
-rc=0; ip netns exec $NS timeout "$LIMIT" "$B/encshim" mpirun $MPIRUN_OPTS \
+rc=0; ip netns exec $NS timeout -k 10 "$LIMIT" "$B/encshim" mpirun $MPIRUN_OPTS \
 	$TCP $MON -np 2 "$TB/marker" 5 4096 >"$T/out" 2>&1 || rc=$?
 sleep 0.5; kill $CAP; wait $CAP 2>/dev/null
 expect_ok "pml_monitoring_enable 1 beside encshim, captured" "marker: ok"

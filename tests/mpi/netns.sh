@@ -26,7 +26,7 @@ HOSTS="--host $NET.1,$NET.2 -np 2 --map-by node
 
 
 capture plain
-rc=0; in_a timeout "$LIMIT" mpirun $MPIRUN_OPTS --mca pml ob1 $HOSTS \
+rc=0; in_a timeout -k 10 "$LIMIT" mpirun $MPIRUN_OPTS --mca pml ob1 $HOSTS \
 	"$TB/marker" 5 4096 >"$T/out" 2>&1 || rc=$?
 stop
 expect_ok "plaintext job across two namespaces" "marker: ok"
@@ -34,7 +34,7 @@ grep -a -q "$MARK" "$T/plain.pcap" || fail "no marker on the veth without encshi
 ok "without encshim the marker crosses the veth"
 
 capture enc
-rc=0; in_a timeout "$LIMIT" "$B/encshim" mpirun $MPIRUN_OPTS $HOSTS \
+rc=0; in_a timeout -k 10 "$LIMIT" "$B/encshim" mpirun $MPIRUN_OPTS $HOSTS \
 	--mca pml_encshim_verbose 1 "$TB/marker" 5 4096 >"$T/out" 2>&1 || rc=$?
 stop
 expect_ok "encrypted job across two namespaces" "marker: ok"

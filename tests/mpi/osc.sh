@@ -77,7 +77,7 @@ HOSTS="--host $NET.1,$NET.2 -np 2 --map-by node
 
 
 capture plain
-rc=0; in_a timeout "$LIMIT" mpirun $MPIRUN_OPTS --mca pml ob1 --mca osc pt2pt \
+rc=0; in_a timeout -k 10 "$LIMIT" mpirun $MPIRUN_OPTS --mca pml ob1 --mca osc pt2pt \
 	$HOSTS "$TB/rma" marker >"$T/out" 2>&1 || rc=$?
 stop
 ran_ok "plaintext one-sided job across two namespaces"
@@ -85,7 +85,7 @@ grep -a -q "$MARK" "$T/plain.pcap" || fail "no marker on the veth without encshi
 ok "without encshim the one-sided marker crosses the veth"
 
 capture enc
-rc=0; in_a timeout "$LIMIT" "$B/encshim" mpirun $MPIRUN_OPTS $HOSTS \
+rc=0; in_a timeout -k 10 "$LIMIT" "$B/encshim" mpirun $MPIRUN_OPTS $HOSTS \
 	--mca pml_encshim_verbose 1 "$TB/rma" marker multiple >"$T/out" 2>&1 || rc=$?
 stop
 ran_ok "encrypted one-sided job across two namespaces"
@@ -95,6 +95,6 @@ expect_windows "two hosts" "pt2pt"
 if grep -a -q "$MARK" "$T/enc.pcap"; then fail "the marker crossed the veth with encshim"; fi
 ok "with encshim the one-sided marker never crosses the veth"
 
-rc=0; in_a timeout "$LIMIT" "$B/encshim" mpirun $MPIRUN_OPTS $HOSTS \
+rc=0; in_a timeout -k 10 "$LIMIT" "$B/encshim" mpirun $MPIRUN_OPTS $HOSTS \
 	"$TB/rma" multiple noshared >"$T/out" 2>&1 || rc=$?
 ran_ok "every flavour and operation across two namespaces (THREAD_MULTIPLE)"

@@ -17,14 +17,14 @@ ip -n $NS link set lo up || fail "lo up"
 # the jobs of this script run in the namespace
 plain() {
 	rc=0
-	ip netns exec $NS timeout "$LIMIT" mpirun $MPIRUN_OPTS "$@" >"$T/out" 2>&1 || rc=$?
-	[ "$rc" = 124 ] && fail "timed out after ${LIMIT}s: mpirun $*"
+	ip netns exec $NS timeout -k 10 "$LIMIT" mpirun $MPIRUN_OPTS "$@" >"$T/out" 2>&1 || rc=$?
+	{ [ "$rc" = 124 ] || [ "$rc" = 137 ]; } && fail "timed out after ${LIMIT}s: mpirun $*"
 	return 0
 }
 enc() {
 	rc=0
-	ip netns exec $NS timeout "$LIMIT" "$B/encshim" mpirun $MPIRUN_OPTS "$@" >"$T/out" 2>&1 || rc=$?
-	[ "$rc" = 124 ] && fail "timed out after ${LIMIT}s: encshim mpirun $*"
+	ip netns exec $NS timeout -k 10 "$LIMIT" "$B/encshim" mpirun $MPIRUN_OPTS "$@" >"$T/out" 2>&1 || rc=$?
+	{ [ "$rc" = 124 ] || [ "$rc" = 137 ]; } && fail "timed out after ${LIMIT}s: encshim mpirun $*"
 	return 0
 }
 
