@@ -29,6 +29,15 @@
  *             takes B2 (its delta names B, taken), the drain finds
  *             nothing: A is lost, two receives hold the wrong message,
  *             the job exits 0.
+ *   probedrop A (tag 7), B (tag 2), 256 KiB each (rendezvous), sent by
+ *             MPI_Isend, then C (tag 2), D (tag 7), 1024 bytes. Rank 1
+ *             (after all have arrived): MPI_Probe(0, MPI_ANY_TAG) (must
+ *             report A), two MPI_Irecv of the reported tag (the probed
+ *             message and the next of its tag, double buffering), then
+ *             two MPI_Recv of the other tag. tamper.c swaps A and B: the
+ *             second Irecv takes C and completes first, while the first
+ *             (B, rendezvous) is still pending between the probe and it,
+ *             so the probe report is dropped unchecked (step 6).
  */
 #include <mpi.h>
 #include <stdio.h>
@@ -39,6 +48,7 @@
 #define BIG 4096
 #define SMALL 1024
 #define NSIZED 64
+#define BIGR (256 * 1024)
 
 static char buf[8][BIG];
 
@@ -101,6 +111,54 @@ static int probe_cap(int rank, int nsized)
 			printf("attack: receive of tag %d: error\n", 100 + i);
 			errors++;
 		}
+	verdict(wrongs, errors);
+	return errors;
+}
+
+/* Mode probedrop. */
+static int probe_drop(int rank)
+{
+	static char big[4][BIGR];
+	MPI_Request req[2];
+	MPI_Status st;
+	int errors = 0, wrongs = 0, t0, t1;
+	char got[5] = "";
+
+	if (rank == 0) {
+		memset(big[0], 'A', BIGR);
+		memset(big[1], 'B', BIGR);
+		MPI_Isend(big[0], BIGR, MPI_BYTE, 1, 7, MPI_COMM_WORLD, &req[0]);
+		MPI_Isend(big[1], BIGR, MPI_BYTE, 1, 2, MPI_COMM_WORLD, &req[1]);
+		send_fill('C', SMALL, 2);
+		send_fill('D', SMALL, 7);
+		MPI_Waitall(2, req, MPI_STATUSES_IGNORE);
+		return 0;
+	}
+	sleep(1);
+	MPI_Probe(0, MPI_ANY_TAG, MPI_COMM_WORLD, &st);
+	t0 = st.MPI_TAG;
+	t1 = 7 == t0 ? 2 : 7;
+	printf("attack: MPI_Probe(ANY_TAG) reported tag %d (MPI: 7)\n", t0);
+	for (int i = 0; i < 2; i++)
+		MPI_Irecv(big[i], BIGR, MPI_BYTE, 0, t0, MPI_COMM_WORLD, &req[i]);
+	for (int i = 0; i < 4; i++) {
+		int rc = i < 2 ? MPI_Wait(&req[i], &st)
+			       : MPI_Recv(big[i], BIGR, MPI_BYTE, 0, t1,
+					  MPI_COMM_WORLD, &st);
+
+		if (MPI_SUCCESS != rc) {
+			printf("attack: receive %d: error %d\n", i, rc);
+			errors++;
+			continue;
+		}
+		got[i] = big[i][0];
+	}
+	printf("attack: received \"%s\" (MPI: \"ADBC\")\n", got);
+	if (!errors && strcmp(got, "ADBC")) {
+		printf("attack: WRONG the probe reported B first and its "
+		       "receive took it without an error\n");
+		wrongs++;
+	}
 	verdict(wrongs, errors);
 	return errors;
 }
@@ -176,9 +234,10 @@ int main(int argc, char **argv)
 
 	if (argc != 2 || (strcmp(argv[1], "probecap") &&
 			  strcmp(argv[1], "probecap63") &&
-			  strcmp(argv[1], "gapvanish"))) {
+			  strcmp(argv[1], "gapvanish") &&
+			  strcmp(argv[1], "probedrop"))) {
 		fprintf(stderr, "usage: attack2_order "
-				"probecap|probecap63|gapvanish\n");
+				"probecap|probecap63|gapvanish|probedrop\n");
 		return 2;
 	}
 	MPI_Init(&argc, &argv);
@@ -186,6 +245,8 @@ int main(int argc, char **argv)
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
 	if (!strcmp(argv[1], "gapvanish"))
 		errors = gap_vanish(rank);
+	else if (!strcmp(argv[1], "probedrop"))
+		errors = probe_drop(rank);
 	else
 		errors = probe_cap(rank, strcmp(argv[1], "probecap") ? NSIZED - 1
 								  : NSIZED);

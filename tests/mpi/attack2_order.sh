@@ -7,7 +7,12 @@
 #    checked (probecap63, one report fewer, is refused: the control);
 #  - gapvanish: the first message discarded whole while an earlier
 #    receive of another tag is pending: the ANY_TAG count passes, the
-#    next tag-2 receive takes the message after, the drain finds nothing.
+#    next tag-2 receive takes the message after, the drain finds nothing;
+#  - probedrop (ob1 only): the ANY_TAG probe's report dropped unchecked
+#    because a receive posted after the probe (the probed message's own,
+#    a rendezvous one still in progress) is pending when the next receive
+#    of that tag completes. tamper.c acts on rank 0 only here and on
+#    writes of 30 bytes or more: it swaps the two rendezvous headers.
 # The modes need only tamper.c (swap, vanish) as attack_order.sh uses it.
 . "$top_srcdir/tests/mpi/lib.sh"
 LIB="$TB/.libs/libtamper.so"
@@ -32,12 +37,20 @@ status=0
 
 for pml in ${ATTACK_PMLS:-ob1 ucx}; do
 	${pml}_args
-	for mode in ${ATTACK_MODES:-probecap probecap63 gapvanish}; do
-		case $mode in gapvanish) how=$VANISH ;; *) how=$SWAP ;; esac
-		plain $PLAIN $TR $how -np 2 "$TB/attack2_order" $mode
+	for mode in ${ATTACK_MODES:-probecap probecap63 gapvanish probedrop}; do
+		set -- "$TB/attack2_order" $mode
+		case $mode in
+		gapvanish) how=$VANISH ;;
+		probedrop) [ $pml = ob1 ] || continue
+			how="$SWAP -x TAMPER_MIN_LEN=30"
+			set -- sh -c '[ "$OMPI_COMM_WORLD_RANK" = 1 ] &&
+				export TAMPER_PORT_MAX=0; exec "$0" "$@"' "$@" ;;
+		*) how=$SWAP ;;
+		esac
+		plain $PLAIN $TR $how -np 2 "$@"
 		grep -q "attack: WRONG" "$T/out" ||
 			fail "$mode ($pml): the attack did not alter a plaintext job"
-		enc $ENC $TR $how -np 2 "$TB/attack2_order" $mode
+		enc $ENC $TR $how -np 2 "$@"
 		if grep -q "attack: WRONG" "$T/out"; then
 			echo "FAIL: $mode ($pml): wrong data delivered (exit status $rc)"
 			grep "^attack\|^encshim" "$T/out" | sed 's/^/  | /'
