@@ -38,6 +38,14 @@
  *             second Irecv takes C and completes first, while the first
  *             (B, rendezvous) is still pending between the probe and it,
  *             so the probe report is dropped unchecked (step 6).
+ *   probestale  A (tag 7), B (tag 2), 4096 bytes. Rank 1 (after both
+ *             arrived): an MPI_Iprobe(0, 2) loop (wait for the control
+ *             message),
+ *             then MPI_Probe(0, MPI_ANY_TAG) (must report A) and receives
+ *             the reported tag, then the other. tamper.c swaps A and B:
+ *             the ANY_TAG probe reports B, but the report kept for
+ *             (0, tag 2) is the older one of the tag-2 probe (the oldest
+ *             is kept), whose pattern B fits: the swap is never checked.
  */
 #include <mpi.h>
 #include <stdio.h>
@@ -111,6 +119,46 @@ static int probe_cap(int rank, int nsized)
 			printf("attack: receive of tag %d: error\n", 100 + i);
 			errors++;
 		}
+	verdict(wrongs, errors);
+	return errors;
+}
+
+/* Mode probestale. */
+static int probe_stale(int rank)
+{
+	MPI_Status st;
+	int errors = 0, wrongs = 0, flag = 0, t0;
+	char got[3] = "";
+
+	if (rank == 0) {
+		send_fill('A', BIG, 7);
+		send_fill('B', BIG, 2);
+		return 0;
+	}
+	sleep(1);
+	for (int k = 0; !flag && k < 100000; k++)
+		MPI_Iprobe(0, 2, MPI_COMM_WORLD, &flag, &st);
+	MPI_Probe(0, MPI_ANY_TAG, MPI_COMM_WORLD, &st);
+	t0 = st.MPI_TAG;
+	printf("attack: MPI_Iprobe(tag 2) %d, MPI_Probe(ANY_TAG) reported tag "
+	       "%d (MPI: 7)\n", flag, t0);
+	for (int i = 0; i < 2; i++) {
+		int t = 0 == i ? t0 : 7 == t0 ? 2 : 7;
+
+		if (MPI_SUCCESS != MPI_Recv(buf[i], BIG, MPI_BYTE, 0, t,
+					    MPI_COMM_WORLD, &st)) {
+			printf("attack: receive of tag %d: error\n", t);
+			errors++;
+			break;
+		}
+		got[i] = buf[i][0];
+	}
+	printf("attack: received \"%s\" (MPI: \"AB\")\n", got);
+	if (!errors && strcmp(got, "AB")) {
+		printf("attack: WRONG the probe reported B first and its "
+		       "receive took it without an error\n");
+		wrongs++;
+	}
 	verdict(wrongs, errors);
 	return errors;
 }
@@ -235,9 +283,10 @@ int main(int argc, char **argv)
 	if (argc != 2 || (strcmp(argv[1], "probecap") &&
 			  strcmp(argv[1], "probecap63") &&
 			  strcmp(argv[1], "gapvanish") &&
-			  strcmp(argv[1], "probedrop"))) {
+			  strcmp(argv[1], "probedrop") &&
+			  strcmp(argv[1], "probestale"))) {
 		fprintf(stderr, "usage: attack2_order "
-				"probecap|probecap63|gapvanish|probedrop\n");
+				"probecap|probecap63|gapvanish|probedrop|probestale\n");
 		return 2;
 	}
 	MPI_Init(&argc, &argv);
@@ -247,6 +296,8 @@ int main(int argc, char **argv)
 		errors = gap_vanish(rank);
 	else if (!strcmp(argv[1], "probedrop"))
 		errors = probe_drop(rank);
+	else if (!strcmp(argv[1], "probestale"))
+		errors = probe_stale(rank);
 	else
 		errors = probe_cap(rank, strcmp(argv[1], "probecap") ? NSIZED - 1
 								  : NSIZED);

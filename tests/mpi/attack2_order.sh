@@ -12,7 +12,10 @@
 #    because a receive posted after the probe (the probed message's own,
 #    a rendezvous one still in progress) is pending when the next receive
 #    of that tag completes. tamper.c acts on rank 0 only here and on
-#    writes of 30 bytes or more: it swaps the two rendezvous headers.
+#    writes of 30 bytes or more: it swaps the two rendezvous headers;
+#  - probestale: an earlier MPI_Iprobe of the one tag left the report for
+#    that envelope (the oldest is kept), so a later MPI_ANY_TAG probe's
+#    choice of the same message is checked with the one tag's pattern.
 # The modes need only tamper.c (swap, vanish) as attack_order.sh uses it.
 . "$top_srcdir/tests/mpi/lib.sh"
 LIB="$TB/.libs/libtamper.so"
@@ -37,7 +40,7 @@ status=0
 
 for pml in ${ATTACK_PMLS:-ob1 ucx}; do
 	${pml}_args
-	for mode in ${ATTACK_MODES:-probecap probecap63 gapvanish probedrop}; do
+	for mode in ${ATTACK_MODES:-probecap probecap63 gapvanish probedrop probestale}; do
 		set -- "$TB/attack2_order" $mode
 		case $mode in
 		gapvanish) how=$VANISH ;;
