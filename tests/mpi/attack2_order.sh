@@ -1,0 +1,66 @@
+#!/bin/sh
+# Second red team on pml/encshim's order audit (attack2_order.c): attacks
+# on the fixes themselves, each ending with "attack: WRONG" and "attack:
+# job ended without any error" when it works:
+#  - probecap: 64 later probe reports push an MPI_ANY_TAG probe's report
+#    out (ENCSHIM_MPI_PROBED_MAX), so the swap it reported is never
+#    checked (probecap63, one report fewer, is refused: the control);
+#  - gapvanish: the first message discarded whole while an earlier
+#    receive of another tag is pending: the ANY_TAG count passes, the
+#    next tag-2 receive takes the message after, the drain finds nothing;
+#  - probedrop (ob1 only): the ANY_TAG probe's report dropped unchecked
+#    because a receive posted after the probe (the probed message's own,
+#    a rendezvous one still in progress) is pending when the next receive
+#    of that tag completes. tamper.c acts on rank 0 only here and on
+#    writes of 30 bytes or more: it swaps the two rendezvous headers;
+#  - probestale: an earlier MPI_Iprobe of the one tag left the report for
+#    that envelope (the oldest is kept), so a later MPI_ANY_TAG probe's
+#    choice of the same message is checked with the one tag's pattern.
+# The modes need only tamper.c (swap, vanish) as attack_order.sh uses it.
+. "$top_srcdir/tests/mpi/lib.sh"
+LIB="$TB/.libs/libtamper.so"
+[ -f "$LIB" ] || fail "missing $LIB"
+ob1_args() {
+	TR="--mca btl self,tcp --mca btl_tcp_if_include lo
+		--mca btl_tcp_port_min_v4 47500 --mca btl_tcp_port_range_v4 64
+		-x LD_PRELOAD=$LIB -x TAMPER_PORT_MIN=47500 -x TAMPER_PORT_MAX=47563"
+	SWAP="-x TAMPER_MODE=swap -x TAMPER_KEEP_OFF=20 -x TAMPER_KEEP_LEN=2"
+	VANISH="-x TAMPER_MODE=vanish -x TAMPER_SEQ_OFF=20"
+	PLAIN="--mca pml ob1" ENC=""
+}
+ucx_args() {
+	TR="--mca pml_ucx_tls any --mca pml_ucx_devices any -x UCX_TLS=tcp,self
+		-x UCX_NET_DEVICES=lo -x UCX_TCP_PORT_RANGE=47600-47663
+		-x LD_PRELOAD=$LIB -x TAMPER_PORT_MIN=47600 -x TAMPER_PORT_MAX=47663"
+	SWAP="-x TAMPER_MODE=swap" VANISH="-x TAMPER_MODE=vanish"
+	PLAIN="--mca pml ucx" ENC="--mca pml ucx,encshim"
+}
+REFUSED="message from rank 0 .*refused, not delivered"
+status=0
+
+for pml in ${ATTACK_PMLS:-ob1 ucx}; do
+	${pml}_args
+	for mode in ${ATTACK_MODES:-probecap probecap63 gapvanish probedrop probestale}; do
+		set -- "$TB/attack2_order" $mode
+		case $mode in
+		gapvanish) how=$VANISH ;;
+		probedrop) [ $pml = ob1 ] || continue
+			how="$SWAP -x TAMPER_MIN_LEN=30"
+			set -- sh -c '[ "$OMPI_COMM_WORLD_RANK" = 1 ] &&
+				export TAMPER_PORT_MAX=0; exec "$0" "$@"' "$@" ;;
+		*) how=$SWAP ;;
+		esac
+		plain $PLAIN $TR $how -np 2 "$@"
+		grep -q "attack: WRONG" "$T/out" ||
+			fail "$mode ($pml): the attack did not alter a plaintext job"
+		enc $ENC $TR $how -np 2 "$@"
+		if grep -q "attack: WRONG" "$T/out"; then
+			echo "FAIL: $mode ($pml): wrong data delivered (exit status $rc)"
+			grep "^attack\|^encshim" "$T/out" | sed 's/^/  | /'
+			status=1
+			continue
+		fi
+		expect_refused "$mode ($pml)" "$REFUSED"
+	done
+done
+exit $status
