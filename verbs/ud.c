@@ -13,6 +13,9 @@
  *     first confirms with its first frame, under whichever pending session
  *     it opens: a peer is committed to only then, and copied HELLOs cannot
  *     pre-empt the real peer;
+ *   - two ends that ask each other at once key one session: the lower
+ *     (address, QPN) with its own HELLO out answers nothing and takes the
+ *     higher end's answer (ud_defers);
  *   - both identities bind the addresses as each side knows them (the
  *     sender: its source GID for the AH and the AH's destination; the
  *     receiver: the GRH source and its own GID the GRH was sent to), so a
@@ -661,18 +664,34 @@ static struct esv_udcand *cand_new(struct esv_qp *q, struct esv_udpeer *up,
 	return c;
 }
 
+/* Crossed HELLOs (both ends asked before either saw the other's): each
+ * would answer the other and then take the other's answer, confirming two
+ * different sessions (test_attack2_ud_crossed_hellos). A fixed tie-break
+ * keeps one: the end whose own (address, QPN) is the lower does not answer
+ * while its own HELLO is out and unconfirmed; it takes the higher end's
+ * answer, whose pending session its first frame confirms. */
+static int ud_defers(const struct esv_udpeer *up, uint32_t own_qpn)
+{
+	int c = memcmp(up->own, up->addr, 16);
+
+	return up->hello_sent && !up->confirmed &&
+	       (c < 0 || (!c && own_qpn < up->qpn));
+}
+
 /* A HELLO asking for an answer (flag 0) for entry up: until the entry is
  * confirmed, each distinct one gets a pending session of its own (up to
  * ESV_UD_CANDIDATES, the oldest goes) and an answer with key confirmation;
  * the first frame that opens under one of them confirms it
  * (test_attack_ud_forged_hello_stream). A repeat is answered again from
- * its session. */
+ * its session. The lower of two crossed ends answers nothing (ud_defers). */
 static void ud_ask(struct esv_qp *q, struct esv_udpeer *up, const struct ibv_wc *wc,
 		   const uint8_t *grh, const uint8_t *h)
 {
 	double now = esv_now();
 	struct esv_udcand cur, *c = NULL;
 
+	if (ud_defers(up, q->qpn))
+		return;
 	if (up->confirmed) {
 		if (!up->peer || !same_hello(up->peer_cid, up->pub, h)) {
 			ud_refuse(q, wc, "another HELLO for a confirmed peer (a "

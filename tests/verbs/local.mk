@@ -55,3 +55,15 @@ EXTRA_tests_verbs_test_attack_DEPENDENCIES = tests/verbs/test_verbs.c
 tests_verbs_test_attack_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(VERBS_CFLAGS) $(SODIUM_CFLAGS) -pthread
 tests_verbs_test_attack_LDADD = verbs/libesv.la shim/libencshim_core.la \
 	$(CMOCKA_LIBS) $(SODIUM_LIBS) $(CRYPTO_LIBS) -ldl -lpthread
+
+# Second red team: attacks on the fixes of PROTOCOL section 10 (includes
+# test_attack.c, which includes test_verbs.c).
+if HAVE_CMOCKA
+check_PROGRAMS += tests/verbs/test_attack2
+TESTS += tests/verbs/test_attack2
+endif
+tests_verbs_test_attack2_SOURCES = tests/verbs/test_attack2.c
+EXTRA_tests_verbs_test_attack2_DEPENDENCIES = tests/verbs/test_verbs.c
+tests_verbs_test_attack2_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(VERBS_CFLAGS) $(SODIUM_CFLAGS) -pthread
+tests_verbs_test_attack2_LDADD = verbs/libesv.la shim/libencshim_core.la \
+	$(CMOCKA_LIBS) $(SODIUM_LIBS) $(CRYPTO_LIBS) -ldl -lpthread
