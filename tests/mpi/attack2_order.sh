@@ -41,7 +41,11 @@ ucx_args() {
 REFUSED="message from rank 0 .*refused, not delivered"
 status=0
 
-for pml in ${ATTACK_PMLS:-ob1 ucx}; do
+# ob1 over tcp by default. UCX's tcp transport may coalesce the frames
+# the tamper tool must hold apart, and the held write is then never
+# released (the job hangs until its time limit, with or without encshim):
+# ATTACK_PMLS="ob1 ucx" runs the UCX cases too (they passed in most runs).
+for pml in ${ATTACK_PMLS:-ob1}; do
 	${pml}_args
 	for mode in ${ATTACK_MODES:-probecap63}; do
 		set -- "$TB/attack2_order" $mode

