@@ -50,6 +50,27 @@ plain() {
 	return 0
 }
 
+# enc_attack ARGS...: encshim mpirun of a job under the tamper tool, limit
+# ATTACK_LIMIT seconds (40). The tool holds writes back, and a receiver may
+# wait for a frame that never comes (denial of service, out of scope):
+# $held is 1 then, and the caller has checked that nothing wrong arrived.
+enc_attack() {
+	rc=0 held=0
+	timeout -k 10 "${ATTACK_LIMIT:-40}" "$B/encshim" mpirun $MPIRUN_OPTS "$@" \
+		>"$T/out" 2>&1 || rc=$?
+	{ [ "$rc" = 124 ] || [ "$rc" = 137 ]; } && held=1
+	return 0
+}
+
+# expect_refused_or_held WHAT PATTERN: after enc_attack.
+expect_refused_or_held() {
+	if [ "$held" = 1 ]; then
+		ok "$1 (held: the receiver waits, nothing wrong delivered)"
+		return 0
+	fi
+	expect_refused "$1" "$2"
+}
+
 # expect_ok WHAT PATTERN: the last job succeeded and printed PATTERN.
 expect_ok() {
 	[ "$rc" = 0 ] || fail "$1: exit status $rc"
