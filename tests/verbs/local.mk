@@ -50,7 +50,7 @@ if HAVE_CMOCKA
 check_PROGRAMS += tests/verbs/test_attack
 TESTS += tests/verbs/test_attack
 endif
-tests_verbs_test_attack_SOURCES = tests/verbs/test_attack.c
+tests_verbs_test_attack_SOURCES = tests/verbs/test_attack.c tests/verbs/inject.h
 EXTRA_tests_verbs_test_attack_DEPENDENCIES = tests/verbs/test_verbs.c
 tests_verbs_test_attack_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(VERBS_CFLAGS) $(SODIUM_CFLAGS) -pthread
 tests_verbs_test_attack_LDADD = verbs/libesv.la shim/libencshim_core.la \
@@ -62,7 +62,7 @@ if HAVE_CMOCKA
 check_PROGRAMS += tests/verbs/test_attack2
 TESTS += tests/verbs/test_attack2
 endif
-tests_verbs_test_attack2_SOURCES = tests/verbs/test_attack2.c
+tests_verbs_test_attack2_SOURCES = tests/verbs/test_attack2.c tests/verbs/inject.h
 EXTRA_tests_verbs_test_attack2_DEPENDENCIES = tests/verbs/test_verbs.c
 tests_verbs_test_attack2_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(VERBS_CFLAGS) $(SODIUM_CFLAGS) -pthread
 tests_verbs_test_attack2_LDADD = verbs/libesv.la shim/libencshim_core.la \
