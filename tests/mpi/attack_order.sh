@@ -20,35 +20,11 @@
 # The exploit works when a receive completes without an error holding the
 # wrong message ("attack: WRONG"); a fix refuses that receive.
 . "$top_srcdir/tests/mpi/lib.sh"
-LIB="$TB/.libs/libtamper.so"
-[ -f "$LIB" ] || fail "missing $LIB"
-# ob1: keep each slot's hdr_seq (8 bytes of BTL TCP header, then offset
-# 12 of the match header); UCX's tcp transport has no sequence number of
-# its own, swapping whole writes is enough (as in order.sh).
-ob1_args() {
-	TR="--mca btl self,tcp --mca btl_tcp_if_include lo
-		--mca btl_tcp_port_min_v4 47300 --mca btl_tcp_port_range_v4 64
-		-x LD_PRELOAD=$LIB -x TAMPER_PORT_MIN=47300 -x TAMPER_PORT_MAX=47363"
-	SWAP="-x TAMPER_MODE=swap -x TAMPER_KEEP_OFF=20 -x TAMPER_KEEP_LEN=2"
-	VANISH="-x TAMPER_MODE=vanish -x TAMPER_SEQ_OFF=20"
-	PLAIN="--mca pml ob1" ENC=""
-}
-ucx_args() {
-	TR="--mca pml_ucx_tls any --mca pml_ucx_devices any -x UCX_TLS=tcp,self
-		-x UCX_NET_DEVICES=lo -x UCX_TCP_PORT_RANGE=47400-47463
-		-x LD_PRELOAD=$LIB -x TAMPER_PORT_MIN=47400 -x TAMPER_PORT_MAX=47463"
-	SWAP="-x TAMPER_MODE=swap" VANISH="-x TAMPER_MODE=vanish"
-	PLAIN="--mca pml ucx" ENC="--mca pml ucx,encshim"
-}
-REFUSED="message from rank 0 .*refused, not delivered"
 status=0
 
-# ob1 over tcp by default. UCX's tcp transport may coalesce the frames
-# the tamper tool must hold apart, and the held write is then never
-# released (the job hangs until its time limit, with or without encshim):
-# ATTACK_PMLS="ob1 ucx" runs the UCX cases too (they passed in most runs).
-for pml in ${ATTACK_PMLS:-ob1}; do
-	${pml}_args
+# Over $ATTACK_PMLS (lib.sh, tamper_args).
+for pml in $ATTACK_PMLS; do
+	tamper_args $pml 47300
 	for mode in ${ATTACK_MODES:-evict gap probe vanish probeany persist}; do
 		[ $mode = vanish ] && how=$VANISH || how=$SWAP
 		plain $PLAIN $TR $how -np 2 "$TB/attack_order" $mode

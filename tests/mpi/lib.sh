@@ -105,3 +105,39 @@ capture() {
 stop() { sleep 0.5; kill "$CAP"; wait "$CAP" 2>/dev/null; }
 # in_a CMD...: runs CMD in namespace A (mpirun's "host")
 in_a() { ip netns exec $NSA unshare --uts sh -c "hostname $NSA; exec \"\$@\"" sh "$@"; }
+
+# The PMLs of the tamper tests: ob1 over tcp by default. UCX's tcp
+# transport may coalesce the frames the tamper tool must hold apart, and
+# the held write is then never released (the job hangs until its time
+# limit, with or without encshim): ATTACK_PMLS="ob1 ucx" runs the UCX
+# cases too (they passed in most runs).
+ATTACK_PMLS=${ATTACK_PMLS:-ob1}
+# What encshim prints when it refuses a message of rank 0.
+REFUSED="message from rank 0 .*refused, not delivered"
+
+# tamper_args PML BASE: mpirun arguments for a job whose TCP traffic the
+# tamper preload (tamper.c) rewrites: TR (transport and preload), PLAIN /
+# ENC (the PML choice without / with encshim), SWAP and VANISH (tamper
+# modes). ob1 uses ports BASE..BASE+63, ucx BASE+100..BASE+163: each
+# script its own ranges, so scripts side by side under make -j never
+# tamper with each other. ob1: to swap, keep each slot's hdr_seq (8 bytes
+# of BTL TCP header, then offset 12 of the match header, u16), so ob1 sees
+# its sequence intact; to vanish, lower the later ones. UCX's tcp
+# transport has no sequence number of its own: whole writes are enough.
+tamper_args() {
+	lib="$TB/.libs/libtamper.so"
+	[ -f "$lib" ] || fail "missing $lib"
+	case $1 in
+	ob1)	TR="--mca btl self,tcp --mca btl_tcp_if_include lo
+			--mca btl_tcp_port_min_v4 $2 --mca btl_tcp_port_range_v4 64
+			-x LD_PRELOAD=$lib -x TAMPER_PORT_MIN=$2 -x TAMPER_PORT_MAX=$(($2 + 63))"
+		SWAP="-x TAMPER_MODE=swap -x TAMPER_KEEP_OFF=20 -x TAMPER_KEEP_LEN=2"
+		VANISH="-x TAMPER_MODE=vanish -x TAMPER_SEQ_OFF=20"
+		PLAIN="--mca pml ob1" ENC="" ;;
+	ucx)	TR="--mca pml_ucx_tls any --mca pml_ucx_devices any -x UCX_TLS=tcp,self
+			-x UCX_NET_DEVICES=lo -x UCX_TCP_PORT_RANGE=$(($2 + 100))-$(($2 + 163))
+			-x LD_PRELOAD=$lib -x TAMPER_PORT_MIN=$(($2 + 100)) -x TAMPER_PORT_MAX=$(($2 + 163))"
+		SWAP="-x TAMPER_MODE=swap" VANISH="-x TAMPER_MODE=vanish"
+		PLAIN="--mca pml ucx" ENC="--mca pml ucx,encshim" ;;
+	esac
+}
