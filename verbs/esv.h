@@ -489,7 +489,8 @@ struct esv_swr *esv_swr_alloc(struct esv_qp *q);
 void esv_swr_unalloc(struct esv_qp *q, struct esv_swr *e);
 void esv_swr_release_upto(struct esv_qp *q, struct esv_swr *e);
 int esv_swr_post(struct esv_qp *q, struct esv_swr *e);
-void esv_swr_stage(struct esv_swr *e, const struct ibv_send_wr *w);
+struct esv_swr *esv_swr_app(struct esv_qp *q, const struct ibv_send_wr *w,
+			    size_t len, unsigned flags);
 int esv_swr_seal(struct esv_qp *q, struct esv_swr *e);
 void esv_flush_pending(struct esv_qp *q);
 int esv_deny(struct esv_qp *q, enum ibv_wr_opcode op);
@@ -499,6 +500,8 @@ int esv_on_send(struct esv_qp *q, struct esv_swr *e, struct ibv_wc *wc);
 int esv_rq_init(struct esv_rq *rq, struct ibv_pd *pd, unsigned cap,
 		unsigned max_sge, unsigned shadow_slots);
 void esv_rq_fini(struct esv_rq *rq);
+int esv_post_shadow(struct esv_qp *q, struct esv_srq *srq,
+		    struct esv_shadow *s);
 struct esv_rwr *esv_rq_pop(struct esv_rq *rq);
 void esv_scatter_at(const struct esv_rwr *r, size_t off, const uint8_t *src,
 		    size_t len);

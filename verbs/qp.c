@@ -137,28 +137,11 @@ void esv_post_extra_shadow(struct esv_qp *q)
 {
 	struct esv_rq *rq = esv_rq_of(q);
 	struct esv_shadow *s = esv_pool_get(&rq->pool, ESV_MIN_SLOT);
-	struct ibv_recv_wr w, *bad = NULL;
-	struct ibv_sge sg;
-	int rc;
 
-	if (!s) {
+	if (!s)
 		esv_qp_fail(q, "no shadow buffer for the peer's HELLO");
-		return;
-	}
-	s->owner_qp = q;
-	sg.addr = (uintptr_t)s->buf;
-	sg.length = (uint32_t)s->region->slot_size;
-	sg.lkey = s->region->mr->lkey;
-	memset(&w, 0, sizeof(w));
-	w.wr_id = (uintptr_t)s;
-	w.sg_list = &sg;
-	w.num_sge = 1;
-	rc = q->srq ? q->ec->orig.post_srq_recv(q->srq->srq, &w, &bad)
-		    : q->ec->orig.post_recv(q->qp, &w, &bad);
-	if (rc) {
-		esv_pool_put(s);
+	else if (esv_post_shadow(q, q->srq, s))
 		esv_qp_fail(q, "cannot post the receive for the peer's HELLO");
-	}
 }
 
 void esv_qp_modified(struct ibv_qp *qp, const struct ibv_qp_attr *attr, int mask)

@@ -60,15 +60,38 @@ struct esv_rwr *esv_rq_pop(struct esv_rq *rq)
 	return r;
 }
 
+/* Posts shadow s as one receive, the whole slot: to srq if given, else
+ * to q's receive queue; s then belongs to q (NULL for an SRQ's). On
+ * failure s is back in its pool. */
+int esv_post_shadow(struct esv_qp *q, struct esv_srq *srq,
+		    struct esv_shadow *s)
+{
+	struct ibv_recv_wr w, *bad = NULL;
+	struct ibv_sge sg;
+	int rc;
+
+	s->owner_qp = q;
+	sg.addr = (uintptr_t)s->buf;
+	sg.length = (uint32_t)s->region->slot_size;
+	sg.lkey = s->region->mr->lkey;
+	memset(&w, 0, sizeof(w));
+	w.wr_id = (uintptr_t)s;
+	w.sg_list = &sg;
+	w.num_sge = 1;
+	rc = srq ? srq->ec->orig.post_srq_recv(srq->srq, &w, &bad)
+		 : q->ec->orig.post_recv(q->qp, &w, &bad);
+	if (rc)
+		esv_pool_put(s);
+	return rc;
+}
+
 /* Posts one shadow receive of the application's receive w: to the
  * QP q's receive queue, or to srq when the QP uses one (q is NULL then). */
 static int post_one_recv(struct esv_qp *q, struct esv_srq *srq,
 			 struct esv_rq *rq, struct ibv_recv_wr *w)
 {
-	struct ibv_recv_wr sw, *bad = NULL;
 	struct esv_shadow *s;
 	struct esv_rwr *r;
-	struct ibv_sge sg;
 	size_t len;
 	int rc;
 
@@ -82,20 +105,9 @@ static int post_one_recv(struct esv_qp *q, struct esv_srq *srq,
 	s = esv_pool_get(&rq->pool, rq->maxlen + ESV_OVERHEAD);
 	if (!s)
 		return ENOMEM;
-	s->owner_qp = q;
-	sg.addr = (uintptr_t)s->buf;
-	sg.length = (uint32_t)s->region->slot_size;
-	sg.lkey = s->region->mr->lkey;
-	memset(&sw, 0, sizeof(sw));
-	sw.wr_id = (uintptr_t)s;
-	sw.sg_list = &sg;
-	sw.num_sge = 1;
-	rc = srq ? srq->ec->orig.post_srq_recv(srq->srq, &sw, &bad)
-		 : q->ec->orig.post_recv(q->qp, &sw, &bad);
-	if (rc) {
-		esv_pool_put(s);
+	rc = esv_post_shadow(q, srq, s);
+	if (rc)
 		return rc;
-	}
 	r = &rq->ring[(rq->head + rq->count) % rq->cap];
 	r->wr_id = w->wr_id;
 	r->num_sge = w->num_sge;

@@ -94,13 +94,31 @@ int esv_swr_post(struct esv_qp *q, struct esv_swr *e)
 	return rc;
 }
 
-/* Copies the work request's payload, after the inner header (its kind
- * and immediate data), into the slot's shadow, where it is sealed in
- * place; the slot holds plaintext until then (dirty: wiped on reuse). */
-void esv_swr_stage(struct esv_swr *e, const struct ibv_send_wr *w)
+/* A ring slot for the application's send w of len payload bytes, with
+ * the inner header (kind, immediate data) and the payload copied into its
+ * shadow, where it is sealed in place; the slot holds plaintext until
+ * then (dirty: wiped on reuse). Of w's flags only `flags` pass on. The
+ * caller sets the transport's part of e->wr. NULL: out of slots or
+ * shadows. */
+struct esv_swr *esv_swr_app(struct esv_qp *q, const struct ibv_send_wr *w,
+			    size_t len, unsigned flags)
 {
-	uint8_t *p = e->sh->buf + ENCSHIM_HEADER_BYTES;
+	struct esv_swr *e = esv_swr_alloc(q);
+	uint8_t *p;
 
+	if (!e)
+		return NULL;
+	e->kind = ESV_SWR_APP;
+	e->app_wr_id = w->wr_id;
+	e->signaled = q->sq_sig_all || (w->send_flags & IBV_SEND_SIGNALED);
+	e->wr.send_flags = w->send_flags & flags;
+	e->ptlen = ESV_INNER_BYTES + len;
+	e->sh = esv_pool_get(&q->spool, len + ESV_OVERHEAD);
+	if (!e->sh) {
+		esv_swr_unalloc(q, e);
+		return NULL;
+	}
+	p = e->sh->buf + ENCSHIM_HEADER_BYTES;
 	memset(p, 0, ESV_INNER_BYTES);
 	p[0] = w->opcode == IBV_WR_SEND_WITH_IMM ? ESV_KIND_SEND_IMM
 						 : ESV_KIND_SEND;
@@ -113,6 +131,7 @@ void esv_swr_stage(struct esv_swr *e, const struct ibv_send_wr *w)
 		p += w->sg_list[i].length;
 	}
 	e->sh->dirty = ENCSHIM_HEADER_BYTES + e->ptlen;
+	return e;
 }
 
 int esv_swr_seal(struct esv_qp *q, struct esv_swr *e)
@@ -194,21 +213,10 @@ static int post_one_send(struct esv_qp *q, struct ibv_send_wr *w)
 			if (rc)
 				return rc;
 		}
-		e = esv_swr_alloc(q);
+		e = esv_swr_app(q, w, len, IBV_SEND_SOLICITED | IBV_SEND_FENCE);
 		if (!e)
 			return ENOMEM;
-		e->kind = ESV_SWR_APP;
-		e->app_wr_id = w->wr_id;
-		e->signaled = q->sq_sig_all || (w->send_flags & IBV_SEND_SIGNALED);
-		e->wr.send_flags = w->send_flags & (IBV_SEND_SOLICITED | IBV_SEND_FENCE);
 		e->wr.wr = w->wr;
-		e->ptlen = ESV_INNER_BYTES + len;
-		e->sh = esv_pool_get(&q->spool, len + ESV_OVERHEAD);
-		if (!e->sh) {
-			esv_swr_unalloc(q, e);
-			return ENOMEM;
-		}
-		esv_swr_stage(e, w);
 		if (q->hs != ESV_HS_DONE || q->nposted + 1 != q->count)
 			return 0; /* queued until the peer's HELLO arrives */
 		rc = esv_swr_seal(q, e);

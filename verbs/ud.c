@@ -478,22 +478,11 @@ int esv_ud_post_send(struct esv_qp *q, struct ibv_send_wr *w)
 	rc = ud_ask_hello(q, up, w);
 	if (rc)
 		return rc;
-	e = esv_swr_alloc(q);
+	e = esv_swr_app(q, w, len, IBV_SEND_SOLICITED);
 	if (!e)
 		return ENOMEM;
-	e->kind = ESV_SWR_APP;
 	e->up = up;
-	e->app_wr_id = w->wr_id;
-	e->signaled = q->sq_sig_all || (w->send_flags & IBV_SEND_SIGNALED);
-	e->wr.send_flags = w->send_flags & IBV_SEND_SOLICITED;
 	e->wr.wr.ud = w->wr.ud;
-	e->ptlen = ESV_INNER_BYTES + len;
-	e->sh = esv_pool_get(&q->spool, len + ESV_OVERHEAD);
-	if (!e->sh) {
-		esv_swr_unalloc(q, e);
-		return ENOMEM;
-	}
-	esv_swr_stage(e, w);
 	if (!up->confirmed || up->held) {
 		/* Until this peer is confirmed: out of the ring, which holds
 		 * posted entries only. */
