@@ -613,17 +613,18 @@ static struct esv_udcand *cand_of(struct esv_udpeer *up, const uint8_t *cid)
 	return NULL;
 }
 
-/* Answers the HELLO of pending (or, confirmed, the entry's) session c,
- * at most once per ESV_UD_HELLO_GAP, through the shim's AH to the peer
- * (made from the datagram that brought the HELLO). */
+/* Answers the HELLO of pending (or, confirmed, the entry's) session c
+ * with the peer's Q_Key qkey, at most once per ESV_UD_HELLO_GAP, through
+ * the shim's AH to the peer (made from the datagram wc, grh). */
 static void answer_from(struct esv_qp *q, struct esv_udpeer *up,
-			struct esv_udcand *c, const struct ibv_wc *wc,
-			const uint8_t *grh)
+			struct esv_udcand *c, uint32_t qkey,
+			const struct ibv_wc *wc, const uint8_t *grh)
 {
 	double now = esv_now();
 
 	if (now - c->answered_at < ESV_UD_HELLO_GAP)
 		return; /* a repeat: answered a moment ago */
+	c->qkey = qkey;
 	if (!up->ah)
 		up->ah = esv_real.create_ah_from_wc(q->pd, (struct ibv_wc *)wc,
 						    (struct ibv_grh *)grh, q->port);
@@ -665,7 +666,7 @@ static void ud_answer(struct esv_qp *q, struct esv_udpeer *up,
 	}
 	if (!ud_lower(up, q->qpn) && (c = cand_of(up, h + 16))) {
 		encshim_peer_free(p);
-		answer_from(q, up, c, wc, grh);
+		answer_from(q, up, c, c->qkey, wc, grh);
 		return;
 	}
 	drop_keys(up);
@@ -757,8 +758,7 @@ static void ud_ask(struct esv_qp *q, struct esv_udpeer *up, const struct ibv_wc 
 			c = &up->cand[i];
 	if (!c && !(c = cand_new(q, up, wc, h, now)))
 		return;
-	c->qkey = esv_get_be32(h + 112);
-	answer_from(q, up, c, wc, grh);
+	answer_from(q, up, c, esv_get_be32(h + 112), wc, grh);
 }
 
 /* The first frame from an entry not confirmed: opens under one of its
