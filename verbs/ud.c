@@ -15,7 +15,9 @@
  *     pre-empt the real peer;
  *   - two ends that ask each other at once key one session: the lower
  *     (address, QPN) with its own HELLO out answers nothing and takes the
- *     higher end's answer (ud_defers);
+ *     higher end's answer (ud_defers), and the higher end takes no answer
+ *     from an entry whose HELLO it answered (ud_answer), also when the
+ *     lower end answered before it asked and that answer came late;
  *   - both identities bind the addresses as each side knows them (the
  *     sender: its source GID for the AH and the AH's destination; the
  *     receiver: the GRH source and its own GID the GRH was sent to), so a
@@ -581,14 +583,78 @@ static void ud_refuse(struct esv_qp *q, const struct ibv_wc *wc, const char *why
 	q->ud.unlogged = 0;
 }
 
+/* Whether our end of entry up is the lower of the pair: its own address
+ * (16 bytes, as bound) compared bytewise, then the QPNs. */
+static int ud_lower(const struct esv_udpeer *up, uint32_t own_qpn)
+{
+	int c = memcmp(up->own, up->addr, 16);
+
+	return c < 0 || (!c && own_qpn < up->qpn);
+}
+
+/* Crossed HELLOs (both ends asked before either saw the other's): each
+ * would answer the other and then take the other's answer, confirming two
+ * different sessions (test_attack2_ud_crossed_hellos). A fixed tie-break
+ * keeps one: the end whose own (address, QPN) is the lower does not answer
+ * while its own HELLO is out and unconfirmed; it takes the higher end's
+ * answer, whose pending session its first frame confirms. */
+static int ud_defers(const struct esv_udpeer *up, uint32_t own_qpn)
+{
+	return up->hello_sent && !up->confirmed && ud_lower(up, own_qpn);
+}
+
+/* The pending session of entry up for a HELLO with connection id cid. */
+static struct esv_udcand *cand_of(struct esv_udpeer *up, const uint8_t *cid)
+{
+	for (unsigned i = 0; i < ESV_UD_CANDIDATES; i++)
+		if (up->cand[i].peer &&
+		    !memcmp(up->cand[i].peer_cid, cid, ESV_CONNID_BYTES))
+			return &up->cand[i];
+	return NULL;
+}
+
+/* Answers the HELLO of pending (or, confirmed, the entry's) session c
+ * with the peer's Q_Key qkey, at most once per ESV_UD_HELLO_GAP, through
+ * the shim's AH to the peer (made from the datagram wc, grh). */
+static void answer_from(struct esv_qp *q, struct esv_udpeer *up,
+			struct esv_udcand *c, uint32_t qkey,
+			const struct ibv_wc *wc, const uint8_t *grh)
+{
+	double now = esv_now();
+
+	if (now - c->answered_at < ESV_UD_HELLO_GAP)
+		return; /* a repeat: answered a moment ago */
+	c->qkey = qkey;
+	if (!up->ah)
+		up->ah = esv_real.create_ah_from_wc(q->pd, (struct ibv_wc *)wc,
+						    (struct ibv_grh *)grh, q->port);
+	if (!up->ah || esv_hello_out(q, up, c, up->ah, c->qkey)) {
+		esv_log("UD QP %u: cannot answer the HELLO of QP %u", q->qpn,
+			wc->src_qp);
+		return;
+	}
+	c->answered_at = up->answered_at = now;
+}
+
 /* An answer (flag 1) for entry up: taken only with a confirmation that
  * opens under a session of the entry's key pair (the one its HELLO
  * carried) with it; the peer is then confirmed, and any pending session
- * of a HELLO of the peer goes. */
+ * of a HELLO of the peer goes.
+ * Crossed after an early answer: the lower end may have answered our
+ * HELLO before it sent, and asked since. Every HELLO and answer of one
+ * entry carries its connection id; holding a pending session for a HELLO
+ * with the answer's connection id, the higher end knows the lower end
+ * asked after it answered, so the lower end takes our answer (it takes
+ * answers, ud_defers) and confirms that pending session with its first
+ * frame: taking its answer too would key the pair under two sessions
+ * (test_attack2_ud_crossed_late_answer). The higher end takes no answer
+ * then and answers that HELLO again instead (its answer may be lost). */
 static void ud_answer(struct esv_qp *q, struct esv_udpeer *up,
+		      const struct ibv_wc *wc, const uint8_t *grh,
 		      const uint8_t *h, size_t len)
 {
 	struct encshim_peer *p = NULL;
+	struct esv_udcand *c;
 
 	/* A session that fails has sealed nothing: dropping it (and making
 	 * it again later) repeats no nonce. */
@@ -596,6 +662,11 @@ static void ud_answer(struct esv_qp *q, struct esv_udpeer *up,
 		return;
 	if (confirm_opens(q, p, h)) {
 		encshim_peer_free(p);
+		return;
+	}
+	if (!ud_lower(up, q->qpn) && (c = cand_of(up, h + 16))) {
+		encshim_peer_free(p);
+		answer_from(q, up, c, c->qkey, wc, grh);
 		return;
 	}
 	drop_keys(up);
@@ -653,20 +724,6 @@ static struct esv_udcand *cand_new(struct esv_qp *q, struct esv_udpeer *up,
 	return c;
 }
 
-/* Crossed HELLOs (both ends asked before either saw the other's): each
- * would answer the other and then take the other's answer, confirming two
- * different sessions (test_attack2_ud_crossed_hellos). A fixed tie-break
- * keeps one: the end whose own (address, QPN) is the lower does not answer
- * while its own HELLO is out and unconfirmed; it takes the higher end's
- * answer, whose pending session its first frame confirms. */
-static int ud_defers(const struct esv_udpeer *up, uint32_t own_qpn)
-{
-	int c = memcmp(up->own, up->addr, 16);
-
-	return up->hello_sent && !up->confirmed &&
-	       (c < 0 || (!c && own_qpn < up->qpn));
-}
-
 /* A HELLO asking for an answer (flag 0) for entry up: until the entry is
  * confirmed, each distinct one gets a pending session of its own (up to
  * ESV_UD_CANDIDATES, the oldest goes) and an answer with key confirmation;
@@ -699,20 +756,9 @@ static void ud_ask(struct esv_qp *q, struct esv_udpeer *up, const struct ibv_wc 
 		if (up->cand[i].peer && same_hello(up->cand[i].peer_cid,
 						   up->cand[i].pub, h))
 			c = &up->cand[i];
-	if (c && now - c->answered_at < ESV_UD_HELLO_GAP)
-		return; /* a repeat: answered a moment ago */
 	if (!c && !(c = cand_new(q, up, wc, h, now)))
 		return;
-	c->qkey = esv_get_be32(h + 112);
-	if (!up->ah)
-		up->ah = esv_real.create_ah_from_wc(q->pd, (struct ibv_wc *)wc,
-						    (struct ibv_grh *)grh, q->port);
-	if (!up->ah || esv_hello_out(q, up, c, up->ah, c->qkey)) {
-		esv_log("UD QP %u: cannot answer the HELLO of QP %u", q->qpn,
-			wc->src_qp);
-		return;
-	}
-	c->answered_at = up->answered_at = now;
+	answer_from(q, up, c, esv_get_be32(h + 112), wc, grh);
 }
 
 /* The first frame from an entry not confirmed: opens under one of its
@@ -826,7 +872,7 @@ static void ud_hello(struct esv_qp *q, const struct ibv_wc *wc,
 		return;
 	}
 	if (answer)
-		ud_answer(q, up, h, len);
+		ud_answer(q, up, wc, grh, h, len);
 	else
 		ud_ask(q, up, wc, grh, h);
 }

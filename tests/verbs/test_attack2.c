@@ -87,6 +87,121 @@ static void test_attack2_ud_crossed_hellos(void **state)
 	cleanup_wire(ctx);
 }
 
+/* Failed completions (an application receive that got GENERAL_ERR). */
+static int n_failed(const struct ibv_wc *wc, int n)
+{
+	int k = 0;
+
+	for (int i = 0; i < n; i++)
+		k += wc[i].status == IBV_WC_GENERAL_ERR;
+	return k;
+}
+
+/* Polls both hosts a bounded number of rounds; counts what each
+ * delivered and how many application receives failed. */
+static void pump_failed(struct udhost *a, struct udhost *b, int d[2], int f[2])
+{
+	struct ibv_wc wc[16];
+	int got;
+
+	for (int round = 0; round < 6; round++) {
+		got = ibv_poll_cq(a->cq, 16, wc);
+		d[0] += n_delivered(wc, got > 0 ? got : 0);
+		f[0] += n_failed(wc, got > 0 ? got : 0);
+		got = ibv_poll_cq(b->cq, 16, wc);
+		d[1] += n_delivered(wc, got > 0 ? got : 0);
+		f[1] += n_failed(wc, got > 0 ? got : 0);
+	}
+}
+
+/* A (::1, the lower end) answers B's HELLO before it ever sent to B; that
+ * answer is delayed (UD may reorder it; an attacker may hold it). A then
+ * sends to B: its own HELLO asks, B (the higher end, its HELLO out)
+ * answers it (lose_reply: that answer is lost), then A's late answer
+ * arrives at B (lose_reply: 1.5 ESV_UD_HELLO_GAP later). Each end must key
+ * one session: both deliver, no application receive fails, no nonce
+ * repeats. */
+static void crossed_late_answer(int lose_reply)
+{
+	struct ibv_context *ctx = ibv_open_device(NULL);
+	uint8_t ra[3][ESV_GRH_BYTES + 64], rb[3][ESV_GRH_BYTES + 64];
+	struct udhost a, b;
+	struct ibv_ah *to_a, *to_b;
+	struct ibv_wc wc[16];
+	struct fqp *fa, *fb;
+	int ans, saved, d[2] = { 0, 0 }, f[2] = { 0, 0 };
+
+	make_ud(ctx, &a, 1);
+	make_ud(ctx, &b, 2);
+	to_b = ah_to(&a, &b);
+	to_a = ah_to(&b, &a);
+	fa = (struct fqp *)a.qp;
+	fb = (struct fqp *)b.qp;
+	memset(ra, 0, sizeof(ra));
+	memset(rb, 0, sizeof(rb));
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(post_recv(a.qp, 30 + i, ra[i], sizeof(ra[i])), 0);
+		assert_int_equal(post_recv(b.qp, 20 + i, rb[i], sizeof(rb[i])), 0);
+	}
+	/* B asks A; A answers, and the answer does not reach B now. */
+	assert_int_equal(post_send_ud(&b, to_a, &a, 11, marker + 1, 16, IBV_WR_SEND), 0);
+	saved = fb->rq_count;
+	fb->rq_count = 0;
+	(void)poll_n(a.cq, wc, 4);
+	fb->rq_count = saved;
+	ans = wire_find(a.qp->qp_num, ESV_HELLO_MAX, 0);
+	assert_true(ans >= 0);
+	/* A sends to B: its HELLO asks; B answers it. */
+	assert_int_equal(post_send_ud(&a, to_b, &b, 10, marker, 16, IBV_WR_SEND), 0);
+	saved = fa->rq_count;
+	if (lose_reply)
+		fa->rq_count = 0;
+	(void)poll_n(b.cq, wc, 4);
+	fa->rq_count = saved;
+	if (lose_reply)
+		usleep((useconds_t)(ESV_UD_HELLO_GAP * 1.5e6));
+	/* A's late answer reaches B. */
+	inject_ud(&b, a.qp->qp_num, 1, wire[ans].data, wire[ans].len);
+	pump_failed(&a, &b, d, f);
+	/* Later sends, each way. */
+	assert_int_equal(post_send_ud(&a, to_b, &b, 12, marker + 2, 16, IBV_WR_SEND), 0);
+	assert_int_equal(post_send_ud(&b, to_a, &a, 13, marker + 3, 16, IBV_WR_SEND), 0);
+	pump_failed(&a, &b, d, f);
+	if (d[0] != 2 || d[1] != 2 || f[0] || f[1])
+		printf("# crossed after a late answer: A delivered %d (%d failed), "
+		       "B delivered %d (%d failed) of 2 each\n", d[0], f[0], d[1], f[1]);
+	assert_no_nonce_twice(a.qp->qp_num);
+	assert_no_nonce_twice(b.qp->qp_num);
+	assert_int_equal(d[0], 2);
+	assert_int_equal(d[1], 2);
+	assert_int_equal(f[0], 0);
+	assert_int_equal(f[1], 0);
+	assert_memory_equal(ra[0] + ESV_GRH_BYTES, marker + 1, 16);
+	assert_memory_equal(rb[0] + ESV_GRH_BYTES, marker, 16);
+	assert_int_equal(ibv_destroy_ah(to_a), 0);
+	assert_int_equal(ibv_destroy_ah(to_b), 0);
+	free_ud(&a);
+	free_ud(&b);
+	cleanup_wire(ctx);
+}
+
+/* Before: B took A's late answer (B's pair, A's pending pair) while A
+ * took B's answer (A's pair, B's pending pair): two sessions, every
+ * datagram each way failed, for the life of both QPs. */
+static void test_attack2_ud_crossed_late_answer(void **state)
+{
+	crossed_late_answer(0);
+}
+
+/* Held (before too: B took the late answer and A, which had no answer,
+ * took B's frames under its pending session): B's answer to A's HELLO is
+ * lost as well; B, refusing A's late answer, answers A's HELLO again, and
+ * A takes that. */
+static void test_held2_ud_crossed_late_answer_reply_lost(void **state)
+{
+	crossed_late_answer(1);
+}
+
 /* Held: A's real HELLO is the LAST of 4 pending sessions (3 forged
  * HELLOs with the copied check value from A's address first). A's frame
  * is tried under the 3 forged sessions first, in place: each failed try
@@ -415,6 +530,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_attack2_ud_crossed_hellos),
+		cmocka_unit_test(test_attack2_ud_crossed_late_answer),
+		cmocka_unit_test(test_held2_ud_crossed_late_answer_reply_lost),
 		cmocka_unit_test(test_held2_ud_real_hello_last_of_four),
 		cmocka_unit_test(test_held2_ud_both_grh_rewritten),
 		cmocka_unit_test(test_held2_ud_grh_stripped_lid),
