@@ -110,6 +110,15 @@ struct encshim_post {
 	uint32_t nbounds, cap;
 };
 
+/* A receive that took its message but may not complete yet (docs/
+ * PROTOCOL.md section 11, step 7): owner is its request. */
+struct encshim_held {
+	struct encshim_held *next;
+	uint64_t n, p, need; /* need: place that must be taken first */
+	int src, ptag;
+	void *owner;
+};
+
 /* Our state of comm (logs and returns NULL if there is none). */
 struct encshim_comm *encshim_comm_of(ompi_communicator_t *comm);
 void encshim_comms_fini(void);
@@ -139,15 +148,21 @@ void encshim_post_end(struct encshim_comm *c);
 /* r ends without a message (failed, cancelled, truncated, unmatched). */
 void encshim_post_withdraw(struct encshim_comm *c, struct encshim_post *r);
 /* r took the authenticated frame of (src, tag) with this stream field:
- * OMPI_SUCCESS if MPI's matching rules allow it, else *why says why. */
+ * OMPI_SUCCESS if MPI's matching rules allow it, else *why says why.
+ * On success *held says that r must not complete yet (step 7): a later
+ * audit completes it (encshim_request_release(owner)). Held receives
+ * this audit makes ready are completed before it returns. */
 int encshim_audit(struct encshim_comm *c, struct encshim_post *r, int src,
 		  int tag, const uint8_t stream[ENCSHIM_MPI_STREAM_BYTES],
-		  const char **why);
+		  void *owner, bool *held, const char **why);
 /* r took a message too long for it (MPI_ERR_TRUNCATE, never opened; the
  * receive reports the error). Which place it took is unknown (a PML may
  * write none of the frame), so r stays pending for ever, as the receive
- * that took some earlier message of its pattern: the stream goes on. */
-void encshim_audit_truncated(struct encshim_comm *c, struct encshim_post *r);
+ * that took some earlier message of its pattern, and the stream of
+ * (src, tag), if the PML names it, counts one place taken unseen. */
+void encshim_audit_truncated(struct encshim_comm *c, struct encshim_post *r,
+			     int src, int tag);
+
 /* MPI_Probe/MPI_Iprobe take no message but name the one a receive of
  * their pattern would take: a probe is numbered like a receive, holding
  * the posting order until encshim_post_end (r is never pending). If it
@@ -158,8 +173,6 @@ void encshim_probe_begin(struct encshim_comm *c, struct encshim_post *r,
 			 int src, int tag);
 void encshim_probe_keep(struct encshim_comm *c, const struct encshim_post *r,
 			int src, int tag);
-/* The posted matched probe of message, handed to its receive. */
-struct encshim_post *encshim_mprobe_take(struct ompi_message_t *message);
 
 /* ---- staging pool (pml_encshim_pool.c) ---- */
 
@@ -199,11 +212,13 @@ typedef struct encshim_request {
 	int peer;                     /* dst for sends, src for receives */
 	int tag;
 	mca_pml_base_send_mode_t mode;
-	/* receives: the posting, ours or a matched probe's (malloc'd) */
+	/* receives: the posting (&post while pending in the audit) */
 	struct encshim_comm *ecomm;
 	struct encshim_post post, *posted;
+	bool staged; /* a matched probe's: plaintext kept for MPI_Mrecv */
 	struct encshim_request *watch_next, *grave_next;
 	bool watched;
+	_Atomic int hold;             /* ENCSHIM_HOLD_* (step 7) */
 } encshim_request_t;
 OBJ_CLASS_DECLARATION(encshim_request_t);
 
@@ -213,6 +228,13 @@ encshim_request_t *encshim_request_new(enum encshim_req_kind kind,
 				       int peer, int tag,
 				       mca_pml_base_send_mode_t mode,
 				       ompi_communicator_t *comm);
+/* A receive held by the order audit (step 7): FINISHING from its audit
+ * until its completion path ends, then WAITING; a release that comes
+ * while FINISHING leaves EARLY, and the completion path completes it. */
+enum { ENCSHIM_HOLD_NONE, ENCSHIM_HOLD_FINISHING, ENCSHIM_HOLD_WAITING,
+       ENCSHIM_HOLD_EARLY };
+/* Completes a receive the order audit held (owner of encshim_held). */
+void encshim_request_release(void *owner);
 /* Arms completion of r when r->inner completes (pitfalls 3-5). */
 void encshim_request_watch(encshim_request_t *r);
 /* Marks r active again for a persistent start. */
@@ -247,7 +269,12 @@ int encshim_send(const void *buf, size_t count, ompi_datatype_t *dtype,
 /* ---- receive side (pml_encshim_recv.c) ---- */
 
 /* Posts the inner irecv of r into a staging frame. */
-int encshim_recv_post(encshim_request_t *r, struct ompi_message_t **message);
+int encshim_recv_post(encshim_request_t *r);
+/* Receives the message a matched probe r (posted) matched (inner, a
+ * frame of framelen bytes) into r's staging frame, where it stays opened
+ * for MPI_Mrecv; *message is the user's handle (req_ptr: r). */
+int encshim_recv_stage(encshim_request_t *r, struct ompi_message_t *inner,
+		       size_t framelen, struct ompi_message_t **message);
 /* Authenticates and unpacks the received frame of r into the user buffer;
  * fills r->super.req_status. Returns the MPI error class. */
 int encshim_recv_finish(encshim_request_t *r);

@@ -164,8 +164,16 @@ void encshim_peer_state_free(struct peer_state *ps)
 		return;
 	free(ps->tx[0].tags);
 	free(ps->tx[1].tags);
-	free(ps->rx[0].runs);
-	free(ps->rx[1].runs);
+	for (int i = 0; i < 2; i++) {
+		/* held receives of a freed communicator never complete */
+		while (NULL != ps->rx[i].held) {
+			struct encshim_held *e = ps->rx[i].held;
+
+			ps->rx[i].held = e->next;
+			free(e);
+		}
+		free(ps->rx[i].runs);
+	}
 	pthread_mutex_destroy(&ps->tx_lock);
 	free(ps);
 }

@@ -47,6 +47,13 @@ struct rx_stream {
 	uint64_t next;     /* lowest place not consumed */
 	struct run *runs;  /* sorted, all above next */
 	uint32_t nruns, cap;
+	/* receives taken but not yet completed (step 7), by place */
+	struct encshim_held *held;
+	/* receives truncated here: each took an unknown place */
+	uint64_t ntrunc;
+	/* set when a probe's check failed with no receive to refuse:
+	 * every later receive of the stream is refused with it */
+	const char *poisoned;
 };
 
 struct peer_state {
@@ -56,12 +63,24 @@ struct peer_state {
 	struct encshim_post *head, *tail; /* pending receives naming it */
 };
 
-/* A probe's report not yet used (encshim_probe_keep): the probe's
- * pattern and number, never pending, and the envelope it reported. */
+/* A frame's stream field, parsed. */
+struct place {
+	uint64_t n;
+	uint32_t delta; /* n - place of the previous frame of its tag; 0: none */
+	int32_t prev_tag; /* tag of place n - 1 (n > 0) */
+};
+
+/* A probe's report not yet checked (encshim_probe_keep): the probe's
+ * pattern and number, never pending, the envelope it reported, and the
+ * earliest-posted receive after it that took a message of that
+ * envelope so far (its number and the frame's place). */
 struct encshim_probed {
 	struct encshim_probed *next;
 	struct encshim_post probe;
 	int src, tag;
+	bool cand;
+	uint64_t cand_p;
+	struct place cand_f;
 };
 
 struct encshim_comm {
@@ -71,8 +90,7 @@ struct encshim_comm {
 	pthread_mutex_t audit_lock; /* streams and pending receives */
 	uint64_t next_post;
 	struct encshim_post *any_head, *any_tail; /* MPI_ANY_SOURCE */
-	struct encshim_probed *probed; /* unused probe reports, oldest first */
-	uint32_t nprobed;
+	struct encshim_probed *probed; /* unchecked probe reports */
 	int npeers;
 	_Atomic(struct peer_state *) *peers;
 };

@@ -229,38 +229,39 @@ void encshim_probe_begin(struct encshim_comm *c, struct encshim_post *r,
 	unlock(&c->audit_lock);
 }
 
+/* Probes of one envelope with the same kind of pattern (which fields
+ * are wildcards) name the same message until a receive takes it. */
+static bool same_kind(const struct encshim_post *a, const struct encshim_post *b)
+{
+	return (MPI_ANY_SOURCE == a->src) == (MPI_ANY_SOURCE == b->src) &&
+	       (MPI_ANY_TAG == a->tag) == (MPI_ANY_TAG == b->tag);
+}
+
 /* Called before encshim_post_end, so every receive posted after the
- * probe finds the report. One report per envelope, the oldest: a probe
- * repeated before the receive (an MPI_Iprobe loop) names the same
- * message, and the earlier number is the stronger check. The oldest
- * report goes when ENCSHIM_MPI_PROBED_MAX are kept, and out of memory
- * the report is not kept: its receive is then audited on its own. */
+ * probe finds the report. One report per envelope and kind of pattern,
+ * the oldest (an MPI_Iprobe loop repeats one probe), so a wider probe
+ * is checked under its own pattern (probestale); no other limit: a
+ * report ends when its message's receive is known, and until then the
+ * message is one the PML holds. Out of memory the report is not kept
+ * and the receive is audited on its own. */
 void encshim_probe_keep(struct encshim_comm *c, const struct encshim_post *r,
 			int src, int tag)
 {
-	struct encshim_probed **pp, *pr, *old = NULL;
+	struct encshim_probed *pr;
 
 	lock(&c->audit_lock);
-	for (pp = &c->probed; NULL != (pr = *pp); pp = &pr->next)
-		if (pr->src == src && pr->tag == tag)
+	for (pr = c->probed; NULL != pr; pr = pr->next)
+		if (pr->src == src && pr->tag == tag && !pr->cand &&
+		    same_kind(&pr->probe, r))
 			break;
-	if (NULL == pr && NULL != (pr = malloc(sizeof(*pr)))) {
-		if (c->nprobed == ENCSHIM_MPI_PROBED_MAX) {
-			old = c->probed;
-			c->probed = old->next;
-			c->nprobed--;
-			if (pp == &old->next)
-				pp = &c->probed;
-		}
-		pr->next = NULL;
+	if (NULL == pr && NULL != (pr = calloc(1, sizeof(*pr)))) {
 		pr->probe = *r;
 		pr->src = src;
 		pr->tag = tag;
-		*pp = pr;
-		c->nprobed++;
+		pr->next = c->probed;
+		c->probed = pr;
 	}
 	unlock(&c->audit_lock);
-	free(old);
 }
 
 /* Audit lock held. */
@@ -285,10 +286,14 @@ static void unlist(struct encshim_comm *c, struct encshim_post *r)
 	r->listed = false;
 }
 
+static const char *probed_settle(struct encshim_comm *c);
+
+/* Pending receives decide when a probe report settles (step 6). */
 void encshim_post_withdraw(struct encshim_comm *c, struct encshim_post *r)
 {
 	lock(&c->audit_lock);
 	unlist(c, r);
+	(void)probed_settle(c);
 	unlock(&c->audit_lock);
 	free(r->bounds);
 	r->bounds = NULL;
@@ -297,7 +302,7 @@ void encshim_post_withdraw(struct encshim_comm *c, struct encshim_post *r)
 
 /* ---- receive side: the audit ---- */
 
-static struct run *run_above(struct rx_stream *rx, uint64_t n)
+static const struct run *run_above(const struct rx_stream *rx, uint64_t n)
 {
 	uint32_t i;
 
@@ -307,9 +312,9 @@ static struct run *run_above(struct rx_stream *rx, uint64_t n)
 	return NULL;
 }
 
-static bool consumed(struct rx_stream *rx, uint64_t n)
+static bool consumed(const struct rx_stream *rx, uint64_t n)
 {
-	struct run *r = run_above(rx, n);
+	const struct run *r = run_above(rx, n);
 
 	return n < rx->next || (NULL != r && r->lo <= n);
 }
@@ -478,13 +483,17 @@ static bool crossed(struct rx_stream *rx, uint64_t n, uint64_t p, int tag)
 	return false;
 }
 
-/* Places of rx below n, which is not taken, that are not taken. */
+/* Places of rx in [next, n) that are not taken (n itself may be). */
 static uint64_t untaken_below(const struct rx_stream *rx, uint64_t n)
 {
-	uint64_t k = n - rx->next;
+	uint64_t k;
 
-	for (uint32_t i = 0; i < rx->nruns && rx->runs[i].hi < n; i++)
-		k -= rx->runs[i].hi - rx->runs[i].lo + 1;
+	if (n <= rx->next)
+		return 0;
+	k = n - rx->next;
+	for (uint32_t i = 0; i < rx->nruns && rx->runs[i].lo < n; i++)
+		k -= (rx->runs[i].hi < n ? rx->runs[i].hi : n - 1) -
+		     rx->runs[i].lo + 1;
 	return k;
 }
 
@@ -513,30 +522,20 @@ static bool enough_earlier(struct encshim_comm *c, struct peer_state *ps,
 #define DROPPED                                                          \
 	"dropped or reordered: an earlier message from this peer that "   \
 	"this receive had to take first is missing"
+#define PROBE_WRONG                                                      \
+	"dropped or reordered: the probe that reported this message had " \
+	"to report an earlier one from this peer"
 
-/* The frame's stream field, parsed. */
-struct place {
-	uint64_t n;
-	uint32_t delta; /* n - place of the previous frame of its tag; 0: none */
-	int32_t prev_tag; /* tag of place n - 1 (n > 0) */
-};
-
-static const char *check(struct encshim_comm *c, struct peer_state *ps,
-			 struct encshim_post *r, int src, int tag,
-			 const struct place *f)
+/* Steps 3 and 4 for r, a receive or a probe (its pattern and number),
+ * and the frame f of (src, tag); f's place may be taken already (a
+ * probe's check runs after its message's receive). */
+static const char *order_check(struct encshim_comm *c, struct peer_state *ps,
+			       const struct encshim_post *r, int src, int tag,
+			       const struct place *f)
 {
 	uint64_t n = f->n;
 	struct rx_stream *rx = &ps->rx[tag_class(tag)];
-	uint64_t *b = bound_of(r, src);
 
-	if (r->lost)
-		return "out of memory for the order audit";
-	if (consumed(rx, n))
-		return "replayed frame: this message was already delivered";
-	if (NULL != b && n >= *b)
-		return "reordered: a receive posted later took an earlier "
-		       "message from this peer (frames were reordered below "
-		       "MPI)";
 	if (crossed(rx, n, r->p, tag))
 		return "reordered: a receive posted earlier took a later message "
 		       "from this peer (frames were reordered below MPI)";
@@ -555,11 +554,31 @@ static const char *check(struct encshim_comm *c, struct peer_state *ps,
 	 * pending, and one of them took place n - 1 (tag u) if it is not
 	 * taken. An honest run never fails this; a place skipped in transit
 	 * leaves too few. */
-	if (MPI_ANY_TAG == r->tag && n > rx->next &&
+	if (MPI_ANY_TAG == r->tag && 0 != untaken_below(rx, n) &&
 	    !enough_earlier(c, ps, r->p, untaken_below(rx, n),
 			    consumed(rx, n - 1) ? MPI_ANY_TAG : f->prev_tag))
 		return DROPPED;
 	return NULL;
+}
+
+static const char *check(struct encshim_comm *c, struct peer_state *ps,
+			 struct encshim_post *r, int src, int tag,
+			 const struct place *f)
+{
+	struct rx_stream *rx = &ps->rx[tag_class(tag)];
+	uint64_t *b = bound_of(r, src);
+
+	if (NULL != rx->poisoned)
+		return rx->poisoned;
+	if (r->lost)
+		return "out of memory for the order audit";
+	if (consumed(rx, f->n))
+		return "replayed frame: this message was already delivered";
+	if (NULL != b && f->n >= *b)
+		return "reordered: a receive posted later took an earlier "
+		       "message from this peer (frames were reordered below "
+		       "MPI)";
+	return order_check(c, ps, r, src, tag, f);
 }
 
 /* A receive posted after lo and before hi, fitting (src, tag), is
@@ -576,78 +595,181 @@ static bool pending_between(struct encshim_comm *c, struct peer_state *ps,
 	return false;
 }
 
-/* Audit lock held, r unlisted. The probe report that r's message (src,
- * tag) answers, taken off the list; NULL if there is none.
- *
- * A probe numbered q reported m = (src, tag): m was the first message
- * of src fitting the probe's pattern that no receive posted before q
- * took. Let r, posted after q, be the first receive to complete with
- * (src, tag) since. If r took another message m', m' is later than m
- * (the earlier ones of (src, tag) fit the probe, so they were taken
- * before q), and r, which fits m, was posted when m was gone: taken by
- * a receive posted between q and r that fits (src, tag) and has not
- * completed with it, so it is still pending. With none pending, r took
- * m, and MPI's rules must allow the probe to take m too (check() with
- * the probe's pattern and number). With one pending (another thread's
- * receive, or an earlier nonblocking one) r's message is unknown and
- * the report is dropped unchecked: weaker, never a false refusal. */
-static struct encshim_probed *probed_take(struct encshim_comm *c,
-					  struct peer_state *ps,
-					  const struct encshim_post *r,
-					  int src, int tag)
+/* Audit lock held; r, unlisted, took (src, tag) at f. Step 6: a probe
+ * numbered q reported m = (src, tag), the first message of src fitting
+ * its pattern that no receive posted before q took. Receives posted
+ * after q that fit (src, tag) take its messages in posting order, so m
+ * goes to the earliest-posted receive after q that completes with
+ * (src, tag): r is that one's candidate if posted earlier than the
+ * candidate so far. */
+static void probed_note(struct encshim_comm *c, const struct encshim_post *r,
+			int src, int tag, const struct place *f)
 {
-	struct encshim_probed **pp, *pr;
-
-	for (pp = &c->probed; NULL != (pr = *pp); pp = &pr->next)
-		if (pr->src == src && pr->tag == tag && pr->probe.p < r->p)
-			break;
-	if (NULL == pr)
-		return NULL;
-	*pp = pr->next;
-	c->nprobed--;
-	if (pending_between(c, ps, tag, pr->probe.p, r->p)) {
-		free(pr);
-		return NULL;
+	for (struct encshim_probed *pr = c->probed; NULL != pr; pr = pr->next) {
+		if (pr->src != src || pr->tag != tag || pr->probe.p >= r->p ||
+		    (pr->cand && pr->cand_p < r->p))
+			continue;
+		pr->cand = true;
+		pr->cand_p = r->p;
+		pr->cand_f = *f;
 	}
-	return pr;
+}
+
+/* Audit lock held. A report's candidate took m once no receive posted
+ * between the probe and it that may take (src, tag) is pending: then
+ * MPI's rules must allow the probe to take m too (steps 3 and 4 with the
+ * probe's pattern and number; they hold at any later time, as receives
+ * posted before q that fit the probe take places below m). A report is
+ * settled at most once. A failure poisons the stream: whichever receive
+ * took m has completed, so every later receive of it is refused. */
+static const char *probed_settle(struct encshim_comm *c)
+{
+	struct encshim_probed **pp = &c->probed, *pr;
+	const char *why = NULL;
+
+	while (NULL != (pr = *pp)) {
+		struct peer_state *ps = atomic_load(&c->peers[pr->src]);
+
+		if (!pr->cand || pending_between(c, ps, pr->tag, pr->probe.p,
+						 pr->cand_p)) {
+			pp = &pr->next;
+			continue;
+		}
+		*pp = pr->next;
+		if (NULL != order_check(c, ps, &pr->probe, pr->src, pr->tag,
+					&pr->cand_f)) {
+			why = PROBE_WRONG;
+			ps->rx[tag_class(pr->tag)].poisoned = why;
+			encshim_log("messages from rank %d (communicator %u) "
+				    "refused from now on: %s", pr->src,
+				    ompi_comm_get_cid(c->comm), why);
+		}
+		free(pr);
+	}
+	return why;
+}
+
+/* Step 7. h took a place of its own pattern past one that is not taken
+ * yet: its own tag's previous place (need), or for MPI_ANY_TAG any
+ * place below. In an honest run that place went to an earlier receive
+ * already matched (matched probes receive at once), which completes by
+ * itself, or to a truncated receive, whose place is never known (each
+ * such receive counts as one). Until it is taken, h may hold the wrong
+ * message (a place dropped in transit), so it waits. */
+static bool waits(const struct peer_state *ps, const struct encshim_held *h)
+{
+	const struct rx_stream *rx =
+		&ps->rx[tag_class(MPI_ANY_TAG == h->ptag ? 0 : h->ptag)];
+
+	if (MPI_ANY_TAG == h->ptag)
+		return untaken_below(rx, h->n) > rx->ntrunc;
+	return UINT64_MAX != h->need && !consumed(rx, h->need) &&
+	       0 == rx->ntrunc;
+}
+
+/* Audit lock held, f->n just taken by r. r waits if step 7 says so, or
+ * if a receive of a lower place of the stream waits: that one may hold
+ * the message r should have. */
+static const char *hold(struct encshim_comm *c, struct peer_state *ps,
+			const struct encshim_post *r, int src, int tag,
+			const struct place *f, void *owner, bool *held)
+{
+	struct rx_stream *rx = &ps->rx[tag_class(tag)];
+	struct encshim_held h = {
+		.n = f->n, .p = r->p, .src = src,
+		.ptag = MPI_ANY_TAG == r->tag ? MPI_ANY_TAG : tag,
+		.need = 0 != f->delta && f->delta <= f->n ? f->n - f->delta
+							  : UINT64_MAX,
+		.owner = owner,
+	}, *e, **pp;
+
+	if ((NULL == rx->held || rx->held->n > f->n) && !waits(ps, &h))
+		return NULL;
+	if (NULL == (e = malloc(sizeof(*e))))
+		return "out of memory for the order audit";
+	*e = h;
+	for (pp = &rx->held; NULL != *pp && (*pp)->n < e->n; pp = &(*pp)->next)
+		;
+	e->next = *pp;
+	*pp = e;
+	*held = true;
+	return NULL;
+}
+
+/* Audit lock held. Unlinks rx's held receives that may complete now, in
+ * place order up to the first that must still wait, onto *ready; owner's
+ * own record is dropped and *held cleared instead. */
+static void release(struct encshim_comm *c, struct peer_state *ps,
+		    unsigned cls, void *owner, bool *held,
+		    struct encshim_held **ready)
+{
+	struct rx_stream *rx = &ps->rx[cls];
+	struct encshim_held *e;
+
+	while (NULL != (e = rx->held) && !waits(ps, e)) {
+		rx->held = e->next;
+		if (e->owner == owner) {
+			*held = false;
+			free(e);
+			continue;
+		}
+		e->next = *ready;
+		*ready = e;
+	}
+}
+
+/* After the audit lock is dropped: a held receive completes. */
+static void complete_ready(struct encshim_held *ready)
+{
+	struct encshim_held *e;
+
+	while (NULL != (e = ready)) {
+		ready = e->next;
+		encshim_request_release(e->owner);
+		free(e);
+	}
 }
 
 int encshim_audit(struct encshim_comm *c, struct encshim_post *r, int src,
 		  int tag, const uint8_t stream[ENCSHIM_MPI_STREAM_BYTES],
-		  const char **why)
+		  void *owner, bool *held, const char **why)
 {
 	struct peer_state *ps = encshim_peer_state(c, src);
 	struct place f = { get_be64(stream), get_be32(stream + 8),
 			   (int32_t)get_be32(stream + 12) };
-	struct encshim_probed *pr = NULL;
+	struct encshim_held *ready = NULL;
 	int rc = OMPI_SUCCESS;
 
 	*why = NULL;
+	*held = false;
 	lock(&c->audit_lock);
 	unlist(c, r);
 	if (NULL == ps)
 		*why = "out of memory for the peer's stream state";
-	else if (NULL == (*why = check(c, ps, r, src, tag, &f)) &&
-		 NULL != (pr = probed_take(c, ps, r, src, tag)) &&
-		 NULL != check(c, ps, &pr->probe, src, tag, &f))
-		*why = "dropped or reordered: the probe that reported this "
-		       "message had to report an earlier one from this peer";
+	else if (NULL == (*why = check(c, ps, r, src, tag, &f))) {
+		probed_note(c, r, src, tag, &f);
+		*why = probed_settle(c);
+	}
 	if (NULL == *why &&
 	    !consume(&ps->rx[tag_class(tag)], f.n, r->p, r->tag))
 		*why = "too many messages taken past an earlier one from this "
 		       "peer that is still unreceived (limit 65536 runs)";
-	if (NULL == *why)
+	if (NULL == *why) {
 		(void)earlier_fitting(c, ps, src, tag, r->p, oblige, f.n);
-	else
+		*why = hold(c, ps, r, src, tag, &f, owner, held);
+		release(c, ps, tag_class(tag), owner, held, &ready);
+	}
+	if (NULL != *why) {
 		rc = OMPI_ERROR;
+		*held = false;
+	}
 	unlock(&c->audit_lock);
-	free(pr);
+	complete_ready(ready);
 	free(r->bounds);
 	r->bounds = NULL;
 	r->nbounds = r->cap = 0;
 	return rc;
 }
-
 /* Audit lock held: r's list slot goes to a copy that is never audited. */
 static void leave_phantom(struct encshim_comm *c, struct encshim_post *r)
 {
@@ -677,13 +799,22 @@ static void leave_phantom(struct encshim_comm *c, struct encshim_post *r)
 	r->listed = false;
 }
 
-void encshim_audit_truncated(struct encshim_comm *c, struct encshim_post *r)
+void encshim_audit_truncated(struct encshim_comm *c, struct encshim_post *r,
+			     int src, int tag)
 {
+	struct peer_state *ps = src >= 0 ? encshim_peer_state(c, src) : NULL;
+	struct encshim_held *ready = NULL;
+	bool none = false;
+
 	lock(&c->audit_lock);
 	leave_phantom(c, r);
+	if (NULL != ps) {
+		ps->rx[tag_class(tag)].ntrunc++;
+		release(c, ps, tag_class(tag), NULL, &none, &ready);
+	}
 	unlock(&c->audit_lock);
+	complete_ready(ready);
 	free(r->bounds);
 	r->bounds = NULL;
 	r->nbounds = r->cap = 0;
 }
-

@@ -8,16 +8,14 @@
  * their pattern would take next: they are numbered in the posting order
  * like receives, and a report is kept for the receive that follows (the
  * order audit checks the probe's choice too, pml_encshim_order.c).
- * MPI_Mprobe/MPI_Improbe do take a message: they are receives for the
- * order audit, numbered when posted like MPI_Irecv; the record waits,
- * keyed by the message handle, for the MPI_Mrecv/MPI_Imrecv that opens
- * the frame. Blocking probes are series of nonblocking ones, each
+ * MPI_Mprobe/MPI_Improbe do take a message: they are receives, numbered
+ * when posted like MPI_Irecv, that receive the frame at once (below).
+ * Blocking probes are series of nonblocking ones, each
  * numbered: holding the posting order while blocked would stall every
  * other thread's receives on the communicator.
  */
 #include "pml_encshim.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 
 #include "ompi/constants.h"
@@ -65,85 +63,54 @@ int encshim_probe(int src, int tag, ompi_communicator_t *comm,
 	return rc;
 }
 
-/* ---- matched probes: message handle -> posting ---- */
+/* ---- matched probes ---- */
 
-struct kept {
-	struct kept *next;
-	struct ompi_message_t *message;
-	struct encshim_post *post;
-};
-
-static struct kept *kept_head;
-static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static bool keep(struct ompi_message_t *message, struct encshim_post *post)
-{
-	struct kept *k = malloc(sizeof(*k));
-
-	if (NULL == k)
-		return false;
-	k->message = message;
-	k->post = post;
-	pthread_mutex_lock(&kept_lock);
-	k->next = kept_head;
-	kept_head = k;
-	pthread_mutex_unlock(&kept_lock);
-	return true;
-}
-
-struct encshim_post *encshim_mprobe_take(struct ompi_message_t *message)
-{
-	struct kept **pp, *k = NULL;
-	struct encshim_post *post = NULL;
-
-	pthread_mutex_lock(&kept_lock);
-	for (pp = &kept_head; NULL != *pp; pp = &(*pp)->next) {
-		if ((*pp)->message == message) {
-			k = *pp;
-			*pp = k->next;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&kept_lock);
-	if (NULL != k) {
-		post = k->post;
-		free(k);
-	}
-	return post;
-}
-
-/* Posts the probe in the communicator's order; keeps the posting if a
- * message was matched, else withdraws it. */
+/* A matched probe takes its message: numbered when posted like
+ * MPI_Irecv, it receives the frame at once into staging, where it is
+ * checked and opened when it arrives, as any receive's; the handle
+ * returned is ours, and MPI_Mrecv/MPI_Imrecv copies the plaintext out
+ * (pml_encshim_recv.c). So no message is ever held unreceived by a
+ * handle while later receives of its stream complete (step 7). */
 int encshim_improbe(int src, int tag, ompi_communicator_t *comm,
 		    int *matched, struct ompi_message_t **message,
 		    ompi_status_public_t *status)
 {
-	struct encshim_comm *c = encshim_comm_of(comm);
-	struct encshim_post *post = calloc(1, sizeof(*post));
+	ompi_status_public_t own, *st = MPI_STATUS_IGNORE == status ? &own
+								    : status;
+	struct ompi_message_t *inner = NULL;
+	encshim_request_t *r;
 	int rc;
 
 	*matched = 0;
-	if (NULL == c || NULL == post) {
-		free(post);
-		return NULL == c ? OMPI_ERR_BAD_PARAM : OMPI_ERR_OUT_OF_RESOURCE;
+	r = encshim_request_new(ENCSHIM_REQ_RECV, false, NULL, 0, MPI_BYTE, src,
+				tag, MCA_PML_BASE_SEND_STANDARD, comm);
+	if (NULL == r)
+		return OMPI_ERR_OUT_OF_RESOURCE;
+	r->staged = true;
+	r->ecomm = encshim_comm_of(comm);
+	if (NULL == r->ecomm) {
+		encshim_request_drop(r);
+		return OMPI_ERR_BAD_PARAM;
 	}
-	rc = encshim_post_begin(c, post, src, tag);
-	if (OMPI_SUCCESS == rc) {
-		rc = encshim_inner.pml_improbe(src, tag, comm, matched, message,
-					       status);
-		encshim_post_end(c);
+	r->posted = &r->post;
+	rc = encshim_post_begin(r->ecomm, r->posted, src, tag);
+	if (OMPI_SUCCESS != rc) {
+		encshim_request_drop(r);
+		return rc;
 	}
-	if (OMPI_SUCCESS == rc && *matched) {
-		if (keep(*message, post))
-			post = NULL;
-		else
-			rc = OMPI_ERR_OUT_OF_RESOURCE;
+	rc = encshim_inner.pml_improbe(src, tag, comm, matched, &inner, st);
+	encshim_post_end(r->ecomm);
+	if (OMPI_SUCCESS == rc && *matched)
+		rc = encshim_recv_stage(r, inner, st->_ucount, message);
+	if (OMPI_SUCCESS != rc || !*matched) {
+		encshim_post_withdraw(r->ecomm, r->posted);
+		r->posted = NULL;
+		encshim_request_drop(r);
+		if (OMPI_SUCCESS != rc)
+			*matched = 0;
+		return rc;
 	}
-	if (NULL != post) {
-		encshim_post_withdraw(c, post);
-		free(post);
-	}
-	plaintext_count(rc, *matched, status);
+	plaintext_count(rc, *matched, st);
 	return rc;
 }
 

@@ -36,20 +36,11 @@ static int capacity_of(size_t count, ompi_datatype_t *dtype, size_t *cap)
 	return OMPI_SUCCESS;
 }
 
-static int post_inner(encshim_request_t *r, size_t len,
-		      struct ompi_message_t **message)
+static int post_inner(encshim_request_t *r, size_t len)
 {
 	struct encshim_comm *c = r->ecomm;
 	int rc;
 
-	if (NULL != message) {
-		/* the matched probe took its place when it was posted */
-		r->posted = encshim_mprobe_take(*message);
-		if (NULL == r->posted)
-			return OMPI_ERR_BAD_PARAM;
-		return encshim_inner.pml_imrecv(r->frame, len, MPI_BYTE,
-						message, &r->inner);
-	}
 	r->posted = &r->post;
 	rc = encshim_post_begin(c, r->posted, r->peer, r->tag);
 	if (OMPI_SUCCESS != rc) {
@@ -62,15 +53,7 @@ static int post_inner(encshim_request_t *r, size_t len,
 	return rc;
 }
 
-/* The posting r held ends; a matched probe's record is freed. */
-static void posted_done(encshim_request_t *r)
-{
-	if (NULL != r->posted && r->posted != &r->post)
-		free(r->posted);
-	r->posted = NULL;
-}
-
-int encshim_recv_post(encshim_request_t *r, struct ompi_message_t **message)
+int encshim_recv_post(encshim_request_t *r)
 {
 	size_t cap = 0, len;
 	int rc = capacity_of(r->count, r->dtype, &cap);
@@ -85,15 +68,59 @@ int encshim_recv_post(encshim_request_t *r, struct ompi_message_t **message)
 	r->frame = encshim_pool_get(len, &r->frame_cap);
 	if (NULL == r->frame)
 		return OMPI_ERR_OUT_OF_RESOURCE;
-	rc = post_inner(r, len, message);
+	rc = post_inner(r, len);
 	if (OMPI_SUCCESS != rc) {
 		if (NULL != r->posted)
 			encshim_post_withdraw(r->ecomm, r->posted);
-		posted_done(r);
+		r->posted = NULL;
 		r->inner = NULL;
 		encshim_frame_release(r);
 		return rc;
 	}
+	encshim_request_watch(r);
+	return OMPI_SUCCESS;
+}
+
+/* Our handles are objects of Open MPI's message class, not taken from
+ * its free list: that list's inline code needs 16-byte atomics that a
+ * component built without -mcx16 cannot link. */
+static void message_free(struct ompi_message_t *m)
+{
+	if (MPI_UNDEFINED != m->m_f_to_c_index)
+		(void)opal_pointer_array_set_item(&ompi_message_f_to_c_table,
+						  m->m_f_to_c_index, NULL);
+	OBJ_RELEASE(m);
+}
+
+int encshim_recv_stage(encshim_request_t *r, struct ompi_message_t *inner,
+		       size_t framelen, struct ompi_message_t **message)
+{
+	struct ompi_message_t *m = OBJ_NEW(ompi_message_t);
+	int peer = inner->peer, rc;
+
+	if (NULL == m)
+		return OMPI_ERR_OUT_OF_RESOURCE;
+	r->owner = ENCSHIM_FRAME_POOL;
+	r->frame = encshim_pool_get(framelen, &r->frame_cap);
+	if (NULL == r->frame) {
+		message_free(m);
+		return OMPI_ERR_OUT_OF_RESOURCE;
+	}
+	rc = encshim_inner.pml_imrecv(r->frame, framelen, MPI_BYTE, &inner,
+				      &r->inner);
+	if (OMPI_SUCCESS != rc) {
+		r->inner = NULL;
+		encshim_frame_release(r);
+		message_free(m);
+		return rc;
+	}
+	m->comm = r->comm;
+	m->peer = peer;
+	m->count = framelen >= ENCSHIM_MPI_OVERHEAD
+			   ? framelen - ENCSHIM_MPI_OVERHEAD
+			   : 0;
+	m->req_ptr = r;
+	*message = m;
 	encshim_request_watch(r);
 	return OMPI_SUCCESS;
 }
@@ -116,6 +143,10 @@ static int open_frame(encshim_request_t *r, struct encshim_peer *peer,
 	o->ptlen = framelen - ENCSHIM_MPI_OVERHEAD;
 	o->inplace = r->frame + ENCSHIM_MPI_STREAM_BYTES + ENCSHIM_HEADER_BYTES;
 	o->direct = NULL;
+	if (r->staged) /* kept in the frame for MPI_Mrecv */
+		return encshim_peer_open(peer, env, ENCSHIM_MPI_ENV_BYTES, core,
+					 framelen - ENCSHIM_MPI_STREAM_BYTES,
+					 o->inplace);
 	if (OPAL_SUCCESS != opal_convertor_copy_and_prepare_for_recv(
 				    ompi_mpi_local_convertor, &r->dtype->super,
 				    r->count, r->buf, 0, &o->conv))
@@ -174,6 +205,7 @@ static int receive_frame(encshim_request_t *r, size_t framelen)
 	struct encshim_peer *peer;
 	struct opening o;
 	const char *why = NULL;
+	bool held = false;
 	int rc;
 
 	if (framelen < ENCSHIM_MPI_OVERHEAD)
@@ -190,15 +222,18 @@ static int receive_frame(encshim_request_t *r, size_t framelen)
 		return refuse(r, src, encshim_strerror(rc));
 	}
 	if (OMPI_SUCCESS != encshim_audit(r->ecomm, r->posted, in->MPI_SOURCE,
-					  in->MPI_TAG, r->frame, &why))
+					  in->MPI_TAG, r->frame, r, &held, &why))
 		rc = ENCSHIM_E_INVAL;
-	else if (OMPI_SUCCESS != deliver(&o))
+	else if (!r->staged && OMPI_SUCCESS != deliver(&o))
 		why = encshim_strerror(rc = ENCSHIM_E_INVAL);
-	wipe(&o, ENCSHIM_OK != rc);
+	if (!r->staged || ENCSHIM_OK != rc)
+		wipe(&o, ENCSHIM_OK != rc);
 	OBJ_DESTRUCT(&o.conv);
 	if (ENCSHIM_OK != rc)
 		return refuse(r, src, why);
 	r->super.req_status._ucount = o.ptlen;
+	if (!held)
+		atomic_store(&r->hold, ENCSHIM_HOLD_NONE);
 	atomic_fetch_add(&encshim_stats.opened_msgs, 1);
 	atomic_fetch_add(&encshim_stats.opened_bytes, o.ptlen);
 	return MPI_SUCCESS;
@@ -215,28 +250,35 @@ int encshim_recv_finish(encshim_request_t *r)
 	st->MPI_ERROR = in->MPI_ERROR;
 	st->_cancelled = in->_cancelled;
 	st->_ucount = 0;
+	/* a held receive stays FINISHING until its completion path ends */
+	atomic_store(&r->hold, ENCSHIM_HOLD_FINISHING);
 	if (in->_cancelled || MPI_SUCCESS != in->MPI_ERROR) {
 		/* cancelled, or truncated: nothing opened */
+		atomic_store(&r->hold, ENCSHIM_HOLD_NONE);
 		if (!in->_cancelled && MPI_ERR_TRUNCATE == in->MPI_ERROR)
-			encshim_audit_truncated(r->ecomm, r->posted);
+			encshim_audit_truncated(r->ecomm, r->posted,
+						in->MPI_SOURCE, in->MPI_TAG);
 		else
 			encshim_post_withdraw(r->ecomm, r->posted);
 		rc = in->MPI_ERROR;
 	} else {
 		rc = receive_frame(r, in->_ucount);
-		if (MPI_SUCCESS != rc)
+		if (MPI_SUCCESS != rc) {
+			atomic_store(&r->hold, ENCSHIM_HOLD_NONE);
 			encshim_post_withdraw(r->ecomm, r->posted);
+		}
 	}
-	posted_done(r);
-	encshim_frame_release(r);
+	r->posted = NULL;
+	/* a matched probe's plaintext waits in its frame for MPI_Mrecv */
+	if (!r->staged || MPI_SUCCESS != rc)
+		encshim_frame_release(r);
 	return rc;
 }
 
 /* ---- entry points ---- */
 
 static int post_new(void *buf, size_t count, ompi_datatype_t *dtype, int src,
-		    int tag, ompi_communicator_t *comm,
-		    struct ompi_message_t **message, encshim_request_t **out)
+		    int tag, ompi_communicator_t *comm, encshim_request_t **out)
 {
 	encshim_request_t *r = encshim_request_new(ENCSHIM_REQ_RECV, false,
 						   buf, count, dtype, src, tag,
@@ -246,7 +288,7 @@ static int post_new(void *buf, size_t count, ompi_datatype_t *dtype, int src,
 
 	if (NULL == r)
 		return OMPI_ERR_OUT_OF_RESOURCE;
-	rc = encshim_recv_post(r, message);
+	rc = encshim_recv_post(r);
 	if (OMPI_SUCCESS != rc) {
 		encshim_request_drop(r);
 		return rc;
@@ -278,7 +320,7 @@ int encshim_irecv(void *buf, size_t count, ompi_datatype_t *dtype, int src,
 	if (MPI_PROC_NULL == src)
 		return encshim_inner.pml_irecv(buf, count, dtype, src, tag, comm,
 					       request);
-	rc = post_new(buf, count, dtype, src, tag, comm, NULL, &r);
+	rc = post_new(buf, count, dtype, src, tag, comm, &r);
 	if (OMPI_SUCCESS == rc)
 		*request = &r->super;
 	return rc;
@@ -294,33 +336,85 @@ int encshim_recv(void *buf, size_t count, ompi_datatype_t *dtype, int src,
 	if (MPI_PROC_NULL == src)
 		return encshim_inner.pml_recv(buf, count, dtype, src, tag, comm,
 					      status);
-	rc = post_new(buf, count, dtype, src, tag, comm, NULL, &r);
+	rc = post_new(buf, count, dtype, src, tag, comm, &r);
 	if (OMPI_SUCCESS != rc)
 		return rc;
 	return wait_and_free(r, status);
+}
+
+/* Copies a matched probe's plaintext out of its frame into the user's
+ * buffer (MPI_ERR_TRUNCATE, copying nothing, if it does not fit), then
+ * wipes it. */
+static void unstage(encshim_request_t *r, void *buf, size_t count,
+		    ompi_datatype_t *dtype, ompi_status_public_t *st)
+{
+	uint8_t *pt = r->frame + ENCSHIM_MPI_STREAM_BYTES + ENCSHIM_HEADER_BYTES;
+	size_t len = st->_ucount, cap = 0, max_data = len;
+	struct iovec iov = { .iov_base = pt, .iov_len = len };
+	uint32_t iov_count = 1;
+	opal_convertor_t conv;
+
+	if (MPI_SUCCESS != st->MPI_ERROR)
+		return;
+	if (OMPI_SUCCESS != capacity_of(count, dtype, &cap) || len > cap) {
+		st->MPI_ERROR = MPI_ERR_TRUNCATE;
+		st->_ucount = 0;
+	} else {
+		OBJ_CONSTRUCT(&conv, opal_convertor_t);
+		if (OPAL_SUCCESS != opal_convertor_copy_and_prepare_for_recv(
+					    ompi_mpi_local_convertor,
+					    &dtype->super, count, buf, 0,
+					    &conv) ||
+		    opal_convertor_unpack(&conv, &iov, &iov_count,
+					  &max_data) < 0 ||
+		    max_data != len) {
+			st->MPI_ERROR = MPI_ERR_OTHER;
+			st->_ucount = 0;
+		}
+		OBJ_DESTRUCT(&conv);
+	}
+	sodium_memzero(pt, len);
+}
+
+/* A matched probe received its message when it matched (MPI_Improbe):
+ * wait until the frame has arrived and passed its checks, then copy it
+ * out. MPI_Imrecv waits too: the message is matched, so only progress
+ * is needed, and the request it returns is complete. */
+int encshim_mrecv(void *buf, size_t count, ompi_datatype_t *dtype,
+		  struct ompi_message_t **message,
+		  ompi_status_public_t *status)
+{
+	encshim_request_t *r = (*message)->req_ptr;
+	ompi_request_t *req = &r->super;
+	ompi_status_public_t st;
+
+	ompi_request_wait_completion(req);
+	st = req->req_status;
+	unstage(r, buf, count, dtype, &st);
+	encshim_frame_release(r);
+	(void)ompi_request_free(&req);
+	message_free(*message);
+	*message = MPI_MESSAGE_NULL;
+	if (MPI_STATUS_IGNORE != status)
+		*status = st;
+	return st.MPI_ERROR;
 }
 
 int encshim_imrecv(void *buf, size_t count, ompi_datatype_t *dtype,
 		   struct ompi_message_t **message, ompi_request_t **request)
 {
-	encshim_request_t *r = NULL;
-	int rc = post_new(buf, count, dtype, (*message)->peer, MPI_ANY_TAG,
-			  (*message)->comm, message, &r);
+	ompi_communicator_t *comm = (*message)->comm;
+	encshim_request_t *o;
+	ompi_status_public_t st;
 
-	if (OMPI_SUCCESS == rc)
-		*request = &r->super;
-	return rc;
-}
-
-int encshim_mrecv(void *buf, size_t count, ompi_datatype_t *dtype,
-		  struct ompi_message_t **message,
-		  ompi_status_public_t *status)
-{
-	encshim_request_t *r = NULL;
-	int rc = post_new(buf, count, dtype, (*message)->peer, MPI_ANY_TAG,
-			  (*message)->comm, message, &r);
-
-	if (OMPI_SUCCESS != rc)
-		return rc;
-	return wait_and_free(r, status);
+	(void)encshim_mrecv(buf, count, dtype, message, &st);
+	o = encshim_request_new(ENCSHIM_REQ_RECV, false, buf, count, dtype,
+				st.MPI_SOURCE, st.MPI_TAG,
+				MCA_PML_BASE_SEND_STANDARD, comm);
+	if (NULL == o)
+		return OMPI_ERR_OUT_OF_RESOURCE;
+	o->super.req_status = st;
+	encshim_request_complete_now(o, st.MPI_ERROR);
+	*request = &o->super;
+	return OMPI_SUCCESS;
 }

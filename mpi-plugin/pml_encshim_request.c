@@ -59,10 +59,12 @@ static void req_construct(encshim_request_t *r)
 	r->comm = NULL;
 	r->ecomm = NULL;
 	r->posted = NULL;
+	r->staged = false;
 	r->post.bounds = NULL;
 	r->post.listed = false;
 	r->watch_next = r->grave_next = NULL;
 	r->watched = false;
+	atomic_init(&r->hold, ENCSHIM_HOLD_NONE);
 	atomic_init(&r->claimed, 0);
 	atomic_init(&r->life, LIFE_DONE);
 }
@@ -228,8 +230,28 @@ static void finish(encshim_request_t *r)
 		r->super.req_status._cancelled = in->_cancelled;
 		encshim_frame_release(r);
 	} else {
+		int held = ENCSHIM_HOLD_FINISHING;
+
 		(void)encshim_recv_finish(r);
+		/* held by the order audit: its release completes r */
+		if (atomic_compare_exchange_strong(&r->hold, &held,
+						   ENCSHIM_HOLD_WAITING))
+			return;
+		atomic_store(&r->hold, ENCSHIM_HOLD_NONE);
 	}
+	complete_outer(r);
+}
+
+void encshim_request_release(void *owner)
+{
+	encshim_request_t *r = owner;
+	int finishing = ENCSHIM_HOLD_FINISHING;
+
+	/* still in its own completion path: that completes it */
+	if (atomic_compare_exchange_strong(&r->hold, &finishing,
+					   ENCSHIM_HOLD_EARLY))
+		return;
+	atomic_store(&r->hold, ENCSHIM_HOLD_NONE);
 	complete_outer(r);
 }
 

@@ -58,7 +58,7 @@ static int start_one(encshim_request_t *r)
 		return rc;
 	}
 	rc = ENCSHIM_REQ_SEND == r->kind ? encshim_send_post(r)
-					 : encshim_recv_post(r, NULL);
+					 : encshim_recv_post(r);
 	if (OMPI_SUCCESS != rc)
 		encshim_request_complete_now(r, rc);
 	return rc;

@@ -71,10 +71,6 @@
 /* Messages one receiver may take from one stream past an earlier one
  * that is still unreceived, in runs of consecutive places. */
 #define ENCSHIM_MPI_AHEAD_MAX 65536u
-/* Probe reports one communicator keeps for the receives that follow
- * them; a probe beyond that goes unrecorded (its receive is audited on
- * its own only). */
-#define ENCSHIM_MPI_PROBED_MAX 64u
 
 /* Job secret file: one line, this prefix then 64 lowercase hex digits. */
 #define ENCSHIM_KEYFILE_PREFIX "encshim-secret-v1:"

@@ -14,7 +14,7 @@
  *             tags (sizing them), then receives the first probed tag,
  *             the other one, and the 64. tamper.c swaps A and B: the
  *             64 later reports push the ANY_TAG report out of the list
- *             (ENCSHIM_MPI_PROBED_MAX, oldest goes), so the receive of
+ *             (the list kept 64 on ca61726, oldest went), so the receive of
  *             tag 2 is audited alone and every receive succeeds.
  *   probecap63  the same with 63 sizing probes: the report stays, the
  *             swap is refused (control: the cap is the cause).
@@ -29,6 +29,13 @@
  *             takes B2 (its delta names B, taken), the drain finds
  *             nothing: A is lost, two receives hold the wrong message,
  *             the job exits 0.
+ *   gaphandle X (tag 9, 64 bytes), P (tag 1, 4096), N (tag 1, 4096).
+ *             Rank 1 (after all have arrived): MPI_Mprobe(0, ANY_TAG)
+ *             (X, kept unreceived), a receive of tag 1 (MPI: P), then
+ *             MPI_Mrecv of X. tamper.c discards P whole (vanish): the
+ *             tag-1 receive takes N, whose delta names P's place, not
+ *             taken, while the matched probe, posted earlier and still
+ *             pending, fits tag 1 and could have taken P.
  *   probedrop A (tag 7), B (tag 2), 256 KiB each (rendezvous), sent by
  *             MPI_Isend, then C (tag 2), D (tag 7), 1024 bytes. Rank 1
  *             (after all have arrived): MPI_Probe(0, MPI_ANY_TAG) (must
@@ -54,6 +61,7 @@
 #include <unistd.h>
 
 #define BIG 4096
+#define TINY 64 /* under tamper.c's 256-byte threshold: left alone */
 #define SMALL 1024
 #define NSIZED 64
 #define BIGR (256 * 1024)
@@ -276,6 +284,42 @@ static int gap_vanish(int rank)
 	return errors;
 }
 
+/* Mode gaphandle. */
+static int gap_handle(int rank)
+{
+	MPI_Message m;
+	MPI_Status st;
+	int errors = 0, wrongs = 0;
+
+	MPI_Barrier(MPI_COMM_WORLD);
+	if (rank == 0) {
+		send_fill('X', TINY, 9);
+		send_fill('P', BIG, 1);
+		send_fill('N', BIG, 1);
+		return 0;
+	}
+	sleep(1);
+	MPI_Mprobe(0, MPI_ANY_TAG, MPI_COMM_WORLD, &m, &st);
+	printf("attack: MPI_Mprobe(ANY_TAG) matched tag %d (MPI: 9)\n",
+	       st.MPI_TAG);
+	if (MPI_SUCCESS != MPI_Recv(buf[0], BIG, MPI_BYTE, 0, 1, MPI_COMM_WORLD,
+				    &st)) {
+		printf("attack: receive of tag 1: error\n");
+		errors++;
+	} else {
+		printf("attack: receive of tag 1: got '%c' (MPI: 'P')\n",
+		       buf[0][0]);
+		if ('P' != buf[0][0]) {
+			printf("attack: WRONG the tag-1 receive took N\n");
+			wrongs++;
+		}
+	}
+	if (MPI_SUCCESS != MPI_Mrecv(buf[1], BIG, MPI_BYTE, &m, &st))
+		errors++;
+	verdict(wrongs, errors);
+	return errors;
+}
+
 int main(int argc, char **argv)
 {
 	int rank, errors;
@@ -284,9 +328,11 @@ int main(int argc, char **argv)
 			  strcmp(argv[1], "probecap63") &&
 			  strcmp(argv[1], "gapvanish") &&
 			  strcmp(argv[1], "probedrop") &&
+			  strcmp(argv[1], "gaphandle") &&
 			  strcmp(argv[1], "probestale"))) {
 		fprintf(stderr, "usage: attack2_order "
-				"probecap|probecap63|gapvanish|probedrop|probestale\n");
+				"probecap|probecap63|gapvanish|gaphandle|probedrop|"
+				"probestale\n");
 		return 2;
 	}
 	MPI_Init(&argc, &argv);
@@ -294,6 +340,8 @@ int main(int argc, char **argv)
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
 	if (!strcmp(argv[1], "gapvanish"))
 		errors = gap_vanish(rank);
+	else if (!strcmp(argv[1], "gaphandle"))
+		errors = gap_handle(rank);
 	else if (!strcmp(argv[1], "probedrop"))
 		errors = probe_drop(rank);
 	else if (!strcmp(argv[1], "probestale"))

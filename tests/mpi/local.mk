@@ -5,7 +5,7 @@ MPITEST_SH = tests/mpi/matrix.sh tests/mpi/threads.sh \
 	tests/mpi/failclosed.sh tests/mpi/wire.sh tests/mpi/tamper.sh \
 	tests/mpi/netns.sh tests/mpi/tools.sh tests/mpi/jobid.sh \
 	tests/mpi/order.sh tests/mpi/residue.sh tests/mpi/attack_order.sh \
-	tests/mpi/attack2_order.sh tests/mpi/attack2_known.sh \
+	tests/mpi/attack2_order.sh \
 	tests/mpi/osc.sh tests/mpi/monitoring.sh
 EXTRA_DIST += tests/mpi/lib.sh tests/mpi/rsh-netns.sh $(MPITEST_SH)
 
@@ -16,8 +16,6 @@ MPITEST_BIN = tests/mpi/p2p tests/mpi/coll tests/mpi/threads \
 	tests/mpi/attack_order tests/mpi/attack2_order
 check_PROGRAMS += $(MPITEST_BIN)
 TESTS += $(MPITEST_SH)
-# Attacks that still work: a known limit, written down (PROTOCOL.md §11).
-XFAIL_TESTS += tests/mpi/attack2_known.sh
 MPITEST_CFLAGS = $(AM_CFLAGS) $(MPI_CFLAGS) -pthread -Wno-shadow
 tests_mpi_p2p_SOURCES = tests/mpi/p2p.c
 tests_mpi_p2p_CFLAGS = $(MPITEST_CFLAGS)

@@ -196,9 +196,10 @@ static void reuse(int regroup)
  * a matched probe between receives; a truncated receive followed by a
  * wildcard one; a message left unreceived while 70000 later ones (more
  * than the audit's 65536 runs) are received by tag, then received last;
- * then probes(), tags() and probe_threads().
+ * then probes(), handles(), tags() and probe_threads().
  */
 static void probes(void);
+static void handles(void);
 static void tags(void);
 static void probe_threads(void);
 
@@ -273,8 +274,45 @@ static void honest(void)
 	}
 	free(big);
 	probes();
+	handles();
 	tags();
 	probe_threads();
+}
+
+/* Matched probes whose messages are received last: receives of later
+ * messages (of a handle's tag, then MPI_ANY_TAG) complete while the
+ * handles hold the earlier places. The order audit's wait for skipped
+ * places (step 7) must count them, or this deadlocks. */
+static void handles(void)
+{
+	static const int tag[4] = { 40, 41, 40, 42 };
+	static unsigned char sb[4][LEN];
+	unsigned char b[LEN];
+	MPI_Message m[2];
+	MPI_Request sq[4];
+	MPI_Status st;
+
+	MPI_Barrier(MPI_COMM_WORLD);
+	if (rank == 0) {
+		/* nonblocking: a rendezvous send ends only when received */
+		for (int i = 0; i < 4; i++) {
+			memset(sb[i], 0x31 + i, LEN);
+			MPI_Isend(sb[i], LEN, MPI_BYTE, 1, tag[i], MPI_COMM_WORLD,
+				  &sq[i]);
+		}
+		MPI_Waitall(4, sq, MPI_STATUSES_IGNORE);
+		return;
+	}
+	MPI_Mprobe(0, MPI_ANY_TAG, MPI_COMM_WORLD, &m[0], &st);
+	MPI_Mprobe(0, 41, MPI_COMM_WORLD, &m[1], &st);
+	MPI_Recv(b, LEN, MPI_BYTE, 0, 40, MPI_COMM_WORLD, &st);
+	check(b, 0x33);
+	MPI_Recv(b, LEN, MPI_BYTE, 0, MPI_ANY_TAG, MPI_COMM_WORLD, &st);
+	check(b, 0x34);
+	MPI_Mrecv(b, LEN, MPI_BYTE, &m[1], &st);
+	check(b, 0x32);
+	MPI_Mrecv(b, LEN, MPI_BYTE, &m[0], &st);
+	check(b, 0x31);
 }
 
 /* Four threads of rank 1 each claim a message, MPI_Probe(0, ANY_TAG) and
