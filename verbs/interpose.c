@@ -196,12 +196,29 @@ static unsigned strip_access(unsigned access, size_t len)
 
 	if (esv_cfg.allow_one_sided || !(access & remote_bits))
 		return access;
-	if (!warned++)
-		esv_log("removed remote access (REMOTE_READ/WRITE/ATOMIC, MW_BIND) "
+	if ((access & remote_bits & ~(unsigned)IBV_ACCESS_REMOTE_WRITE) &&
+	    !warned++)
+		esv_log("removed remote access (REMOTE_READ/ATOMIC, MW_BIND) "
 			"from a memory registration of %zu bytes: no peer can "
-			"read or write this memory with an rkey (set "
-			"ENCSHIM_VERBS_ALLOW_ONE_SIDED=1 to allow, in clear)", len);
+			"read this memory or use atomics on it with an rkey "
+			"(remote write is sealed: the rkey names a shadow buffer; "
+			"set ENCSHIM_VERBS_ALLOW_ONE_SIDED=1 to allow all, in "
+			"clear)", len);
 	return access & ~remote_bits;
+}
+
+/* A registration asking for remote write gets a shadow (wmr.c), unless
+ * one-sided operations run in clear. */
+static struct ibv_mr *with_shadow(struct ibv_mr *mr, uint64_t iova,
+				  unsigned access)
+{
+	if (!mr || esv_cfg.allow_one_sided ||
+	    !(access & IBV_ACCESS_REMOTE_WRITE))
+		return mr;
+	pthread_mutex_lock(&esv_lock);
+	mr = esv_wmr_reg(mr, iova);
+	pthread_mutex_unlock(&esv_lock);
+	return mr;
 }
 
 /* ----------------------------------------------------- extended creators */
@@ -376,8 +393,11 @@ static struct ibv_qp *create_qp_common(struct ibv_pd *pd, struct ibv_context *ct
 	struct ibv_qp_init_attr ia;
 	struct esv_ctx *ec;
 	struct ibv_qp *qp;
+	/* RC: an RDMA_WRITE_WITH_IMM takes two entries (write.c). */
 	unsigned extra_send = ax->qp_type == IBV_QPT_UD ? ESV_EXTRA_SEND_UD
-							: ESV_EXTRA_SEND;
+			      : ax->qp_type == IBV_QPT_RC
+				      ? ax->cap.max_send_wr + ESV_EXTRA_SEND
+				      : ESV_EXTRA_SEND;
 	int extra = 1;
 
 	if (esv_ready())
@@ -472,8 +492,10 @@ EXPORT int ibv_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask)
 	int rc;
 
 	resolve();
+	/* RC keeps remote write: only shadows (wmr.c) accept it. */
 	if ((mask & IBV_QP_ACCESS_FLAGS) && !esv_cfg.allow_one_sided)
-		a.qp_access_flags &= ~(unsigned)(IBV_ACCESS_REMOTE_WRITE |
+		a.qp_access_flags &= ~(unsigned)((qp->qp_type == IBV_QPT_RC
+							  ? 0 : IBV_ACCESS_REMOTE_WRITE) |
 						 IBV_ACCESS_REMOTE_READ |
 						 IBV_ACCESS_REMOTE_ATOMIC);
 	pthread_mutex_lock(&esv_lock);
@@ -660,22 +682,39 @@ EXPORT int ibv_destroy_srq(struct ibv_srq *srq)
 EXPORT struct ibv_mr *(ibv_reg_mr)(struct ibv_pd *pd, void *addr, size_t len, int access)
 {
 	resolve();
-	return esv_real.reg_mr(pd, addr, len, (int)strip_access((unsigned)access, len));
+	return with_shadow(esv_real.reg_mr(pd, addr, len,
+					   (int)strip_access((unsigned)access, len)),
+			   (uintptr_t)addr, (unsigned)access);
 }
 
 EXPORT struct ibv_mr *(ibv_reg_mr_iova)(struct ibv_pd *pd, void *addr, size_t len,
 				      uint64_t iova, int access)
 {
 	resolve();
-	return esv_real.reg_mr_iova(pd, addr, len, iova,
-				    (int)strip_access((unsigned)access, len));
+	return with_shadow(esv_real.reg_mr_iova(pd, addr, len, iova,
+						(int)strip_access((unsigned)access, len)),
+			   iova, (unsigned)access);
 }
 
 EXPORT struct ibv_mr *ibv_reg_mr_iova2(struct ibv_pd *pd, void *addr, size_t len,
 				       uint64_t iova, unsigned int access)
 {
 	resolve();
-	return esv_real.reg_mr_iova2(pd, addr, len, iova, strip_access(access, len));
+	return with_shadow(esv_real.reg_mr_iova2(pd, addr, len, iova,
+						 strip_access(access, len)),
+			   iova, access);
+}
+
+/* A shadowed registration gets its own rkey back and loses its shadow
+ * first; a write still on its way to the shadow then fails the QP by
+ * name when its descriptor arrives. */
+EXPORT int ibv_dereg_mr(struct ibv_mr *mr)
+{
+	resolve();
+	pthread_mutex_lock(&esv_lock);
+	esv_wmr_dereg(mr);
+	pthread_mutex_unlock(&esv_lock);
+	return esv_real.dereg_mr(mr);
 }
 
 EXPORT struct ibv_mr *ibv_reg_dmabuf_mr(struct ibv_pd *pd, uint64_t off, size_t len,
@@ -686,6 +725,9 @@ EXPORT struct ibv_mr *ibv_reg_dmabuf_mr(struct ibv_pd *pd, uint64_t off, size_t 
 		errno = EOPNOTSUPP;
 		return NULL;
 	}
+	if ((access & IBV_ACCESS_REMOTE_WRITE) && !esv_cfg.allow_one_sided)
+		esv_log("removed remote write from a dma-buf registration: "
+			"sealed writes need a shadow in host memory");
 	return esv_real.reg_dmabuf_mr(pd, off, len, iova, fd,
 				      (int)strip_access((unsigned)access, len));
 }
@@ -694,6 +736,17 @@ EXPORT int ibv_rereg_mr(struct ibv_mr *mr, int flags, struct ibv_pd *pd, void *a
 			size_t len, int access)
 {
 	resolve();
+	pthread_mutex_lock(&esv_lock);
+	if (esv_wmr_find(mr->pd, mr->rkey) ||
+	    (!esv_cfg.allow_one_sided && (flags & IBV_REREG_MR_CHANGE_ACCESS) &&
+	     (access & IBV_ACCESS_REMOTE_WRITE))) {
+		pthread_mutex_unlock(&esv_lock);
+		esv_log("refused ibv_rereg_mr of a remotely writable registration: "
+			"its shadow buffer cannot follow; deregister and "
+			"register again");
+		return EOPNOTSUPP;
+	}
+	pthread_mutex_unlock(&esv_lock);
 	if (flags & IBV_REREG_MR_CHANGE_ACCESS)
 		access = (int)strip_access((unsigned)access, len);
 	return esv_real.rereg_mr(mr, flags, pd, addr, len, access);
@@ -807,6 +860,7 @@ static const struct {
 	W(ibv_get_cq_event), W(ibv_ack_cq_events), W(ibv_create_ah),
 	W(ibv_destroy_ah),
 	W(ibv_reg_mr_iova2), W(ibv_reg_dmabuf_mr), W(ibv_rereg_mr),
+	W(ibv_dereg_mr),
 	W(mlx5dv_open_device),
 	W(mlx5dv_init_obj), W(mlx5dv_create_qp), W(mlx5dv_create_cq),
 	W(mlx5dv_qp_ex_from_ibv_qp_ex), W(mlx5dv_devx_obj_create),

@@ -71,6 +71,7 @@ static void qp_reset_session(struct esv_qp *q)
 		encshim_local_free(q->local);
 	q->peer = NULL;
 	q->local = NULL;
+	esv_write_reset(q);
 	q->held_head = q->held_count = 0; /* their shadows: esv_pool_reclaim */
 	esv_udpeers_free(q);
 	q->hello_sent = q->peer_hello = q->reply_owed = 0;

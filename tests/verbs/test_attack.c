@@ -444,7 +444,7 @@ static void test_held_rc_hello_replay_reconnect(void **state)
 	char r[2][64];
 	struct ibv_wc wc[4];
 	struct ibv_qp_attr a;
-	struct fmsg oh, of;
+	struct fmsg oh = { .len = 0 }, of = { .len = 0 };
 	int got;
 
 	keyed_pair(&p, IBV_QPT_RC, r, 1);
