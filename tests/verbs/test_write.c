@@ -411,6 +411,44 @@ static void test_write_dereg_outstanding(void **state)
 	wpair_free(&w);
 }
 
+/* 16 separate ranges between two sends are all opened; a 17th makes the
+ * oldest unopenable: the responder fails by name at the next send. */
+static void sixteen_ranges(int n)
+{
+	struct wpair w;
+	struct ibv_wc wc[20];
+	uint8_t v[32];
+
+	wpair_new(&w, 1);
+	for (int i = 0; i < n; i++) {
+		memset(v, 'A' + i, sizeof(v));
+		assert_int_equal(post_write(w.p.qp[0], (uint64_t)i, v, 32,
+					    at(&w, (size_t)i * 64), w.mr->rkey,
+					    IBV_WR_RDMA_WRITE, 0), 0);
+	}
+	assert_int_equal(post_send(w.p.qp[0], 99, "s", 2, IBV_WR_SEND), 0);
+	assert_int_equal(poll_n(w.p.cq[0], wc, n + 1), n + 1);
+	if (n > (int)ENCSHIM_VERBS_WDESC_MAX) {
+		expect_refused(&w, 0);
+	} else {
+		assert_int_equal(poll_n(w.p.cq[1], wc, 1), 1);
+		assert_int_equal(wc[0].status, IBV_WC_SUCCESS);
+		for (int i = 0; i < n; i++)
+			assert_int_equal(w.mem[i * 64 + 31], 'A' + i);
+	}
+	wpair_free(&w);
+}
+
+static void test_write_sixteen_ranges(void **state)
+{
+	sixteen_ranges((int)ENCSHIM_VERBS_WDESC_MAX);
+}
+
+static void test_write_seventeen_ranges(void **state)
+{
+	sixteen_ranges((int)ENCSHIM_VERBS_WDESC_MAX + 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -426,6 +464,8 @@ int main(void)
 		cmocka_unit_test(test_write_descriptor_replayed),
 		cmocka_unit_test(test_write_forged_rkey),
 		cmocka_unit_test(test_write_dereg_outstanding),
+		cmocka_unit_test(test_write_sixteen_ranges),
+		cmocka_unit_test(test_write_seventeen_ranges),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
