@@ -299,6 +299,7 @@ struct esv_qp {
 	 * descriptors of writes sealed since the last SEND */
 	struct encshim_peer *wpeer;
 	uint8_t wpend[ENCSHIM_VERBS_WDESC_MAX][ENCSHIM_VERBS_WDESC_BYTES];
+	struct esv_qpx *x;      /* the ibv_wr_* builders' batch (qpex.c) */
 	unsigned nwpend;
 	int wlost;  /* a write could not be described: the peer fails */
 	int wown;   /* the newest descriptor is a WRITE_WITH_IMM's own */
@@ -313,6 +314,7 @@ struct esv_cq {
 	struct ibv_wc *stash;
 	unsigned stash_cap, stash_head, stash_count;
 	unsigned soft_events;  /* events the shim handed out, not yet acked */
+	struct ibv_wc cur;     /* ibv_cq_ex: the completion read_* report */
 	int soft_due;          /* stash filled since the last software event */
 	struct esv_cq *hnext;
 };
@@ -541,6 +543,12 @@ struct esv_wmr {
 struct ibv_mr *esv_wmr_reg(struct ibv_mr *mr, uint64_t iova);
 int esv_wmr_dereg(struct ibv_mr *mr);
 struct esv_wmr *esv_wmr_find(struct ibv_pd *pd, uint32_t rkey);
+
+/* The extended API: ibv_wr_* builders (qpex.c), ibv_cq_ex polling
+ * (cqex.c). */
+int esv_qpx_patch(struct ibv_qp *qp);
+void esv_qpx_free(struct esv_qp *q);
+int esv_cqx_patch(struct ibv_cq_ex *cq, uint64_t wc_flags);
 
 /* RC/UC handshake (hello.c). */
 int esv_ensure_local(struct esv_qp *q);

@@ -226,28 +226,80 @@ static struct ibv_mr *with_shadow(struct ibv_mr *mr, uint64_t iova,
 static struct ibv_qp *create_qp_common(struct ibv_pd *pd, struct ibv_context *ctx,
 				       struct ibv_qp_init_attr_ex *ax, int ex);
 
+/* The ibv_wr_* API (send_ops_flags) is wrapped (qpex.c); other extended
+ * attributes (create flags, TSO, RSS, XRC) are refused. */
 static struct ibv_qp *w_create_qp_ex(struct ibv_context *ctx,
 				     struct ibv_qp_init_attr_ex *ax)
 {
-	if (ax->comp_mask & ~(uint32_t)(IBV_QP_INIT_ATTR_PD)) {
-		esv_log("refused ibv_create_qp_ex with comp_mask 0x%x: the "
-			"extended work request API (ibv_wr_*, send_ops_flags) "
-			"and other extended QP attributes are not sealed by "
-			"encshim; use ibv_post_send (perftest: --use_old_post_send)",
+	struct ibv_qp *qp;
+
+	if (ax->comp_mask & ~(uint32_t)(IBV_QP_INIT_ATTR_PD |
+					IBV_QP_INIT_ATTR_SEND_OPS_FLAGS)) {
+		esv_log("refused ibv_create_qp_ex with comp_mask 0x%x: extended "
+			"QP attributes other than the PD and send_ops_flags "
+			"(the ibv_wr_* API) are not sealed by encshim",
 			ax->comp_mask);
 		errno = EOPNOTSUPP;
 		return NULL;
 	}
-	return create_qp_common(ax->pd, ctx, ax, 1);
+	qp = create_qp_common(ax->pd, ctx, ax, 1);
+	if (qp && (ax->comp_mask & IBV_QP_INIT_ATTR_SEND_OPS_FLAGS)) {
+		int rc;
+
+		pthread_mutex_lock(&esv_lock);
+		rc = esv_qpx_patch(qp);
+		pthread_mutex_unlock(&esv_lock);
+		if (rc) {
+			ibv_destroy_qp(qp);
+			esv_log("out of memory for the ibv_wr_* batch of a QP");
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	return qp;
 }
 
+/* Extended CQs are polled through the shim (cqex.c). */
 static struct ibv_cq_ex *w_create_cq_ex(struct ibv_context *ctx,
 					struct ibv_cq_init_attr_ex *a)
 {
-	esv_log("refused ibv_create_cq_ex: extended CQ polling "
-		"(ibv_start_poll) is not covered by encshim; use ibv_create_cq");
-	errno = EOPNOTSUPP;
-	return NULL;
+	struct ibv_cq_ex *(*orig)(struct ibv_context *,
+				  struct ibv_cq_init_attr_ex *) = NULL;
+	struct ibv_cq_ex *x;
+	struct esv_ctx *ec;
+
+	pthread_mutex_lock(&esv_lock);
+	ec = esv_ctx_find(ctx);
+	if (ec)
+		orig = ec->orig_create_cq_ex;
+	pthread_mutex_unlock(&esv_lock);
+	if (!orig) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	x = orig(ctx, a);
+	if (!x)
+		return NULL;
+	pthread_mutex_lock(&esv_lock);
+	if (esv_cqx_patch(x, a->wc_flags)) {
+		pthread_mutex_unlock(&esv_lock);
+		esv_real.destroy_cq(ibv_cq_ex_to_cq(x));
+		esv_log("refused ibv_create_cq_ex with wc_flags 0x%llx: the shim "
+			"answers the accessors of struct ibv_wc only (byte_len, "
+			"imm, qp_num, src_qp, slid, sl, dlid_path_bits), no "
+			"timestamps, cvlan, flow tag or tag matching",
+			(unsigned long long)a->wc_flags);
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	if (esv_cq_created(ibv_cq_ex_to_cq(x))) {
+		pthread_mutex_unlock(&esv_lock);
+		esv_real.destroy_cq(ibv_cq_ex_to_cq(x));
+		errno = ENOMEM;
+		return NULL;
+	}
+	pthread_mutex_unlock(&esv_lock);
+	return x;
 }
 
 static struct ibv_srq *w_create_srq_ex(struct ibv_context *ctx,

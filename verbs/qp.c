@@ -216,6 +216,7 @@ void esv_qp_destroyed(struct ibv_qp *qp)
 	if (!q)
 		return;
 	esv_qp_remove(q);
+	esv_qpx_free(q);
 	qp_reset_session(q);
 	esv_ud_fini(q);
 	esv_pool_destroy(&q->spool);

@@ -137,8 +137,10 @@ int esv_write_seal(struct esv_qp *q, struct esv_swr *e,
 		return EIO;
 	if (w && w->num_sge == 1)
 		src = (const uint8_t *)(uintptr_t)w->sg_list[0].addr;
-	else if (w)
+	else if (w) { /* plaintext until sealed in place */
 		gather(e->sh->buf, w);
+		e->sh->dirty = len;
+	}
 	put_be64(d, e->wr.wr.rdma.remote_addr);
 	esv_put_be32(d + 8, len);
 	esv_put_be32(d + 12, e->wr.wr.rdma.rkey);
@@ -146,7 +148,8 @@ int esv_write_seal(struct esv_qp *q, struct esv_swr *e,
 		  e->wr.wr.rdma.rkey);
 	rc = encshim_peer_seal_detached(q->wpeer, env, sizeof(env), src, len,
 					d + 16, e->sh->buf, d + 32);
-	e->sh->dirty = 0; /* ciphertext only, or zeros on failure */
+	if (!rc)
+		e->sh->dirty = 0; /* ciphertext only */
 	if (rc) {
 		esv_log("sealing a write on QP %u failed: %s", q->qpn,
 			encshim_strerror(rc));

@@ -57,12 +57,18 @@ struct frecv {
 	struct ibv_sge sge[4];
 };
 struct fcq {
-	struct ibv_cq cq;
+	union { /* ibv_create_cq_ex: the extended CQ starts like an ibv_cq */
+		struct ibv_cq cq;
+		struct ibv_cq_ex cqx;
+	};
 	struct ibv_wc wc[256];
 	int head, count;
 };
 struct fqp {
-	struct ibv_qp qp;
+	union { /* send_ops_flags: rdma-core's ibv_qp_ex starts at the ibv_qp */
+		struct ibv_qp qp;
+		struct ibv_qp_ex qpx;
+	};
 	struct fqp *peer;
 	struct frecv rq[MAXQ];
 	int rq_head, rq_count;
