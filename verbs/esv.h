@@ -543,6 +543,7 @@ struct esv_wmr {
 struct ibv_mr *esv_wmr_reg(struct ibv_mr *mr, uint64_t iova);
 int esv_wmr_dereg(struct ibv_mr *mr);
 struct esv_wmr *esv_wmr_find(struct ibv_pd *pd, uint32_t rkey);
+int esv_wmr_in_pd(struct ibv_pd *pd);
 
 /* The extended API: ibv_wr_* builders (qpex.c), ibv_cq_ex polling
  * (cqex.c). */

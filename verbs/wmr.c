@@ -92,3 +92,12 @@ struct esv_wmr *esv_wmr_find(struct ibv_pd *pd, uint32_t rkey)
 			return w;
 	return NULL;
 }
+
+/* Whether pd has a remotely writable registration (a write responder). */
+int esv_wmr_in_pd(struct ibv_pd *pd)
+{
+	for (struct esv_wmr *w = wmrs; w; w = w->next)
+		if (w->mr->pd == pd)
+			return 1;
+	return 0;
+}

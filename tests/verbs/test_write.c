@@ -449,6 +449,44 @@ static void test_write_seventeen_ranges(void **state)
 	sixteen_ranges((int)ENCSHIM_VERBS_WDESC_MAX + 1);
 }
 
+/* A write responder that never sends nor polls (ib_write_bw's server):
+ * its QP sends its HELLO when it reaches RTS (it has remotely writable
+ * memory), so the writer keys, seals and completes its writes; the data
+ * is opened when the responder finally takes a completion. */
+static void test_write_responder_silent(void **state)
+{
+	struct pair p;
+	struct ibv_wc wc[8];
+	uint8_t *mem = NULL;
+	struct ibv_mr *mr;
+	char r[64];
+
+	make_pair(&p);
+	assert_int_equal(posix_memalign((void **)&mem, 4096, MRB), 0);
+	memset(mem, 0, MRB);
+	mr = ibv_reg_mr(&fpd, mem, MRB, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+	assert_non_null(mr);
+	connect_pair(&p);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(post_write(p.qp[0], 1 + (uint64_t)i, marker,
+					    sizeof(marker), (uintptr_t)mem + 256 * (size_t)i,
+					    mr->rkey, IBV_WR_RDMA_WRITE, 0), 0);
+	assert_int_equal(poll_n(p.cq[0], wc, 4), 4); /* B never polled */
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(wc[i].status, IBV_WC_SUCCESS);
+	assert_null(memmem(mem, MRB, "ENCSHIM", 7));
+	assert_int_equal(post_recv(p.qp[1], 9, r, sizeof(r)), 0);
+	assert_int_equal(post_send(p.qp[0], 5, "s", 2, IBV_WR_SEND), 0);
+	assert_int_equal(poll_n(p.cq[1], wc, 1), 1);
+	assert_int_equal(wc[0].status, IBV_WC_SUCCESS);
+	for (int i = 0; i < 4; i++)
+		assert_memory_equal(mem + 256 * i, marker, sizeof(marker));
+	assert_false(wire_has(marker, 16));
+	assert_int_equal(ibv_dereg_mr(mr), 0);
+	free(mem);
+	free_pair(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -466,6 +504,7 @@ int main(void)
 		cmocka_unit_test(test_write_dereg_outstanding),
 		cmocka_unit_test(test_write_sixteen_ranges),
 		cmocka_unit_test(test_write_seventeen_ranges),
+		cmocka_unit_test(test_write_responder_silent),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
