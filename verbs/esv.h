@@ -534,7 +534,8 @@ void esv_write_reset(struct esv_qp *q);
 struct esv_wmr {
 	struct ibv_mr *mr;   /* the application's: no remote access */
 	struct ibv_mr *smr;  /* the shadow's: remote write, same iova */
-	uint8_t *shadow;
+	uint8_t *shadow;     /* the allocation (pages) */
+	uint8_t *sbuf;       /* the registered shadow within it */
 	size_t shadow_bytes;
 	uint64_t iova;       /* of both */
 	uint32_t real_rkey;  /* never handed out */
@@ -543,7 +544,6 @@ struct esv_wmr {
 struct ibv_mr *esv_wmr_reg(struct ibv_mr *mr, uint64_t iova);
 int esv_wmr_dereg(struct ibv_mr *mr);
 struct esv_wmr *esv_wmr_find(struct ibv_pd *pd, uint32_t rkey);
-int esv_wmr_in_pd(struct ibv_pd *pd);
 
 /* The extended API: ibv_wr_* builders (qpex.c), ibv_cq_ex polling
  * (cqex.c). */

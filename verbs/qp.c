@@ -199,13 +199,6 @@ void esv_qp_modified(struct ibv_qp *qp, const struct ibv_qp_attr *attr, int mask
 				esv_qp_fail(q, "cannot answer the peer's HELLO");
 			else
 				esv_flush_pending(q);
-		} else if (q->type == IBV_QPT_RC && q->hs == ESV_HS_INIT &&
-			   !q->hello_sent && esv_wmr_in_pd(q->pd)) {
-			/* A write responder may never send nor poll (perftest's
-			 * ib_write_bw server): its HELLO goes out now, so that
-			 * the writer gets its keys. */
-			if (esv_hello_send(q))
-				esv_qp_fail(q, "cannot send the HELLO");
 		}
 		break;
 	case IBV_QPS_ERR:

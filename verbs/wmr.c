@@ -24,13 +24,16 @@ static struct esv_wmr *wmrs;
 struct ibv_mr *esv_wmr_reg(struct ibv_mr *mr, uint64_t iova)
 {
 	struct esv_wmr *w = calloc(1, sizeof(*w));
-	size_t bytes = (mr->length + 4095) & ~(size_t)4095;
+	size_t off = (size_t)(iova & 4095); /* same offset in its page as the
+					      * iova: providers ask for it */
+	size_t bytes = (off + mr->length + 4095) & ~(size_t)4095;
 	int err = ENOMEM;
 
-	if (!w || !bytes || posix_memalign((void **)&w->shadow, 4096, bytes))
+	if (!w || !mr->length || posix_memalign((void **)&w->shadow, 4096, bytes))
 		goto fail;
 	memset(w->shadow, 0, bytes);
 	w->shadow_bytes = bytes;
+	w->sbuf = w->shadow + off;
 	if (!esv_real.reg_mr_iova2) {
 		err = EOPNOTSUPP;
 		esv_log("refused a memory registration with remote write: this "
@@ -38,7 +41,7 @@ struct ibv_mr *esv_wmr_reg(struct ibv_mr *mr, uint64_t iova)
 			"which sealed writes need for the shadow buffer");
 		goto fail;
 	}
-	w->smr = esv_real.reg_mr_iova2(mr->pd, w->shadow, mr->length, iova,
+	w->smr = esv_real.reg_mr_iova2(mr->pd, w->sbuf, mr->length, iova,
 				       IBV_ACCESS_LOCAL_WRITE |
 					       IBV_ACCESS_REMOTE_WRITE);
 	if (!w->smr) {
@@ -91,13 +94,4 @@ struct esv_wmr *esv_wmr_find(struct ibv_pd *pd, uint32_t rkey)
 		if (w->smr->rkey == rkey && w->mr->pd == pd)
 			return w;
 	return NULL;
-}
-
-/* Whether pd has a remotely writable registration (a write responder). */
-int esv_wmr_in_pd(struct ibv_pd *pd)
-{
-	for (struct esv_wmr *w = wmrs; w; w = w->next)
-		if (w->mr->pd == pd)
-			return 1;
-	return 0;
 }

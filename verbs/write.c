@@ -299,7 +299,7 @@ int esv_write_open(struct esv_qp *q, const uint8_t *inner,
 		}
 		write_env(env, q, q->dest_qpn, q->qpn, iova, len, rkey);
 		rc = encshim_peer_open_detached(q->wpeer, env, sizeof(env),
-						desc + 16, m->shadow + off, len,
+						desc + 16, m->sbuf + off, len,
 						desc + 32,
 						(uint8_t *)m->mr->addr + off);
 		if (rc) {

@@ -479,8 +479,14 @@ static void f_ack_cq_events(struct ibv_cq *cq, unsigned n)
 static struct ibv_mr *f_reg_mr_iova2(struct ibv_pd *pd, void *addr, size_t len,
 				     uint64_t iova, unsigned acc)
 {
-	struct fmr *r = calloc(1, sizeof(*r));
+	struct fmr *r;
 
+	/* As rxe and hardware: an iova keeps its address's page offset. */
+	if ((iova & 4095) != ((uintptr_t)addr & 4095)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	r = calloc(1, sizeof(*r));
 	r->mr.pd = pd;
 	r->mr.addr = addr;
 	r->mr.length = len;

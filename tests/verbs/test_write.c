@@ -449,42 +449,26 @@ static void test_write_seventeen_ranges(void **state)
 	sixteen_ranges((int)ENCSHIM_VERBS_WDESC_MAX + 1);
 }
 
-/* A write responder that never sends nor polls (ib_write_bw's server):
- * its QP sends its HELLO when it reaches RTS (it has remotely writable
- * memory), so the writer keys, seals and completes its writes; the data
- * is opened when the responder finally takes a completion. */
-static void test_write_responder_silent(void **state)
+/* A registration that does not start on a page (rping's 64-byte buffers):
+ * the shadow keeps the iova's page offset, which providers require. */
+static void test_write_unaligned_mr(void **state)
 {
-	struct pair p;
-	struct ibv_wc wc[8];
-	uint8_t *mem = NULL;
+	struct wpair w;
+	struct ibv_wc wc[2];
 	struct ibv_mr *mr;
-	char r[64];
 
-	make_pair(&p);
-	assert_int_equal(posix_memalign((void **)&mem, 4096, MRB), 0);
-	memset(mem, 0, MRB);
-	mr = ibv_reg_mr(&fpd, mem, MRB, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+	wpair_new(&w, 1);
+	mr = ibv_reg_mr(&fpd, w.mem + 100, 200,
+			IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
 	assert_non_null(mr);
-	connect_pair(&p);
-	for (int i = 0; i < 4; i++)
-		assert_int_equal(post_write(p.qp[0], 1 + (uint64_t)i, marker,
-					    sizeof(marker), (uintptr_t)mem + 256 * (size_t)i,
-					    mr->rkey, IBV_WR_RDMA_WRITE, 0), 0);
-	assert_int_equal(poll_n(p.cq[0], wc, 4), 4); /* B never polled */
-	for (int i = 0; i < 4; i++)
-		assert_int_equal(wc[i].status, IBV_WC_SUCCESS);
-	assert_null(memmem(mem, MRB, "ENCSHIM", 7));
-	assert_int_equal(post_recv(p.qp[1], 9, r, sizeof(r)), 0);
-	assert_int_equal(post_send(p.qp[0], 5, "s", 2, IBV_WR_SEND), 0);
-	assert_int_equal(poll_n(p.cq[1], wc, 1), 1);
+	assert_int_equal(post_write(w.p.qp[0], 1, marker, sizeof(marker),
+				    at(&w, 150), mr->rkey,
+				    IBV_WR_RDMA_WRITE_WITH_IMM, 1), 0);
+	assert_int_equal(poll_n(w.p.cq[1], wc, 1), 1);
 	assert_int_equal(wc[0].status, IBV_WC_SUCCESS);
-	for (int i = 0; i < 4; i++)
-		assert_memory_equal(mem + 256 * i, marker, sizeof(marker));
-	assert_false(wire_has(marker, 16));
+	assert_memory_equal(w.mem + 150, marker, sizeof(marker));
 	assert_int_equal(ibv_dereg_mr(mr), 0);
-	free(mem);
-	free_pair(&p);
+	wpair_free(&w);
 }
 
 int main(void)
@@ -504,7 +488,7 @@ int main(void)
 		cmocka_unit_test(test_write_dereg_outstanding),
 		cmocka_unit_test(test_write_sixteen_ranges),
 		cmocka_unit_test(test_write_seventeen_ranges),
-		cmocka_unit_test(test_write_responder_silent),
+		cmocka_unit_test(test_write_unaligned_mr),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
