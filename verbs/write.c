@@ -250,7 +250,8 @@ int esv_write_post(struct esv_qp *q, const struct ibv_send_wr *w)
  * header; desc: its descriptors), in order, from the shadows into the
  * application's memory. 0, with *own_len the WRITE_WITH_IMM's length;
  * -1 with why said. A write that fails leaves zeros in its range (the
- * AEAD wipes what it decrypted), never unauthenticated bytes. */
+ * AEAD wipes what it decrypted), never unauthenticated bytes. Two passes
+ * over each byte: a copy out of the shadow, the AEAD in place. */
 int esv_write_open(struct esv_qp *q, const uint8_t *inner,
 		   const uint8_t *desc, uint32_t *own_len, char *why,
 		   size_t whylen)
@@ -278,6 +279,7 @@ int esv_write_open(struct esv_qp *q, const uint8_t *inner,
 		uint64_t iova = get_be64(desc), off;
 		uint32_t rkey = esv_get_be32(desc + 12);
 		struct esv_wmr *m = esv_wmr_find(q->pd, rkey);
+		uint8_t *dst;
 		int rc;
 
 		len = esv_get_be32(desc + 8);
@@ -297,11 +299,17 @@ int esv_write_open(struct esv_qp *q, const uint8_t *inner,
 				 "nothing was delivered", len, iova);
 			return -1;
 		}
+		/* The shadow stays remotely writable: a write racing with
+		 * the opening could change the ciphertext between the
+		 * AEAD's authentication and its decryption (libsodium, for
+		 * one, reads it twice). Copied first into the real range,
+		 * which no peer can write, and opened there in place. */
+		dst = (uint8_t *)m->mr->addr + off;
+		memcpy(dst, m->sbuf + off, len);
 		write_env(env, q, q->dest_qpn, q->qpn, iova, len, rkey);
 		rc = encshim_peer_open_detached(q->wpeer, env, sizeof(env),
-						desc + 16, m->sbuf + off, len,
-						desc + 32,
-						(uint8_t *)m->mr->addr + off);
+						desc + 16, dst, len, desc + 32,
+						dst);
 		if (rc) {
 			__atomic_add_fetch(&esv_stats.auth_failures, 1,
 					   __ATOMIC_RELAXED);

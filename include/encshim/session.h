@@ -93,7 +93,7 @@ int encshim_peer_open(struct encshim_peer *p, const void *env, size_t envlen,
  * The same with the frame in three places: header (16 bytes), ciphertext
  * (len bytes) and tag (16 bytes), so that a front end can move the
  * ciphertext by one path and header and tag by another (verbs: RDMA
- * WRITE and its descriptor). Nonces and order as above.
+ * WRITE and its descriptor). Nonces and order as above; ct may equal pt.
  */
 int encshim_peer_seal_detached(struct encshim_peer *p, const void *env,
 			       size_t envlen, const void *pt, size_t len,
