@@ -471,6 +471,36 @@ static void test_write_unaligned_mr(void **state)
 	wpair_free(&w);
 }
 
+/* A WRITE_WITH_IMM queued before the keys and flushed (the QP moved to
+ * the error state): one completion for it, as an RDMA WRITE, though the
+ * shim holds it as two entries; its staging held plaintext and is wiped. */
+static void test_write_flushed_once(void **state)
+{
+	struct pair p;
+	struct ibv_wc wc[4];
+	struct ibv_qp_attr a;
+	uint8_t *mem = NULL;
+	struct ibv_mr *mr;
+
+	make_pair(&p);
+	connect_pair(&p);
+	assert_int_equal(posix_memalign((void **)&mem, 4096, MRB), 0);
+	mr = ibv_reg_mr(&fpd, mem, MRB, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+	assert_int_equal(post_write(p.qp[0], 42, marker, sizeof(marker),
+				    (uintptr_t)mem, mr->rkey,
+				    IBV_WR_RDMA_WRITE_WITH_IMM, 1), 0);
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_ERR;
+	assert_int_equal(ibv_modify_qp(p.qp[0], &a, IBV_QP_STATE), 0);
+	assert_int_equal(poll_n(p.cq[0], wc, 4), 1);
+	assert_int_equal(wc[0].wr_id, 42);
+	assert_int_equal(wc[0].status, IBV_WC_WR_FLUSH_ERR);
+	assert_int_equal(wc[0].opcode, IBV_WC_RDMA_WRITE);
+	assert_int_equal(ibv_dereg_mr(mr), 0);
+	free(mem);
+	free_pair(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -489,6 +519,7 @@ int main(void)
 		cmocka_unit_test(test_write_sixteen_ranges),
 		cmocka_unit_test(test_write_seventeen_ranges),
 		cmocka_unit_test(test_write_unaligned_mr),
+		cmocka_unit_test(test_write_flushed_once),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
