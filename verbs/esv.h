@@ -216,6 +216,8 @@ struct esv_swr {
 	uint8_t kind;       /* ESV_SWR_* */
 	uint8_t posted;
 	uint8_t signaled;
+	uint8_t quiet;      /* its completion is not the application's: the
+			     * write of its WRITE_WITH_IMM reported the error */
 	uint64_t app_wr_id;
 	struct esv_shadow *sh;
 	size_t ptlen;        /* inner header + payload; HELLO: its length */

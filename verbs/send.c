@@ -23,6 +23,7 @@ struct esv_swr *esv_swr_alloc(struct esv_qp *q)
 	e->kind = 0;
 	e->posted = 0;
 	e->signaled = 0;
+	e->quiet = 0;
 	e->sh = NULL;
 	e->ptlen = 0;
 	e->up = NULL;
@@ -307,7 +308,12 @@ int esv_on_send(struct esv_qp *q, struct esv_swr *e, struct ibv_wc *wc)
 	uint8_t kind = e->kind;
 	uint64_t app = e->app_wr_id;
 	enum ibv_wr_opcode op = e->wr.opcode;
+	int quiet = e->quiet;
 
+	/* The write of a WRITE_WITH_IMM completes only with an error: that
+	 * is the application's completion, its descriptor's is not. */
+	if (kind == ESV_SWR_WRITE && op == IBV_WR_RDMA_WRITE_WITH_IMM)
+		q->ring[(unsigned)(e - q->ring + 1) % q->cap].quiet = 1;
 	esv_swr_release_upto(q, e);
 	if (q->held_count)
 		esv_ud_flush_held(q); /* the ring had been full */
@@ -316,6 +322,8 @@ int esv_on_send(struct esv_qp *q, struct esv_swr *e, struct ibv_wc *wc)
 			esv_qp_fail(q, "the HELLO could not be delivered (is the peer QP ready?)");
 		return 0;
 	}
+	if (quiet)
+		return 0;
 	wc->wr_id = app;
 	if (op == IBV_WR_RDMA_WRITE_WITH_IMM) /* went as write + SEND */
 		wc->opcode = IBV_WC_RDMA_WRITE;

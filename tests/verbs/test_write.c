@@ -501,6 +501,29 @@ static void test_write_flushed_once(void **state)
 	free_pair(&p);
 }
 
+/* A WRITE_WITH_IMM whose write the provider refuses (an rkey the
+ * responder never registered): one completion, the access error, as an
+ * RDMA WRITE; the responder fails by name at the descriptor. */
+static void test_write_imm_refused_once(void **state)
+{
+	struct wpair w;
+	struct ibv_wc wc[4];
+
+	wpair_new(&w, 1);
+	rem_access_errors = 0;
+	assert_int_equal(post_write(w.p.qp[0], 42, marker, sizeof(marker),
+				    at(&w, 0), w.mr->rkey + 1000,
+				    IBV_WR_RDMA_WRITE_WITH_IMM, 1), 0);
+	assert_int_equal(rem_access_errors, 1);
+	assert_int_equal(poll_n(w.p.cq[0], wc, 4), 1);
+	assert_int_equal(wc[0].wr_id, 42);
+	assert_int_equal(wc[0].status, IBV_WC_REM_ACCESS_ERR);
+	assert_int_equal(wc[0].opcode, IBV_WC_RDMA_WRITE);
+	expect_refused(&w, 0);
+	rem_access_errors = 0;
+	wpair_free(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -520,6 +543,7 @@ int main(void)
 		cmocka_unit_test(test_write_seventeen_ranges),
 		cmocka_unit_test(test_write_unaligned_mr),
 		cmocka_unit_test(test_write_flushed_once),
+		cmocka_unit_test(test_write_imm_refused_once),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
