@@ -6,6 +6,15 @@ bench_aeadbench_SOURCES = bench/aeadbench.c bench/size.h bench/size.c
 bench_aeadbench_CFLAGS = $(AM_CFLAGS) $(SODIUM_CFLAGS) $(CRYPTO_CFLAGS)
 bench_aeadbench_LDADD = shim/libencshim_core.la $(SODIUM_LIBS) $(CRYPTO_LIBS) $(IPSEC_MB_LIBS)
 
+# The verbs interposer's sealed RDMA WRITE over a fake provider (CPU cost).
+if BUILD_VERBS
+noinst_PROGRAMS += bench/verbsbench
+bench_verbsbench_SOURCES = bench/verbsbench.c bench/size.h bench/size.c
+bench_verbsbench_CFLAGS = $(AM_CFLAGS) $(VERBS_CFLAGS) $(SODIUM_CFLAGS) -pthread
+bench_verbsbench_LDADD = verbs/libesv.la shim/libencshim_core.la \
+	$(SODIUM_LIBS) $(CRYPTO_LIBS) $(IPSEC_MB_LIBS) -ldl -lpthread
+endif
+
 if BUILD_MPI
 noinst_PROGRAMS += bench/mpibench
 bench_mpibench_SOURCES = bench/mpibench.c bench/size.h bench/size.c

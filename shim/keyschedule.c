@@ -33,6 +33,7 @@ static const char L_LH[] = "encshim v1 L->H";
 static const char L_HL[] = "encshim v1 H->L";
 static const char L_EPOCH[] = "encshim v1 epoch";
 static const char L_CHECK[] = "encshim v1 check";
+static const char L_CHANNEL[] = "encshim v1 channel";
 
 /* u8(|id|) || id || pub, the sort key and transcript item of a party. */
 static size_t party_bytes(uint8_t *buf, const struct ks_party *p)
@@ -124,6 +125,23 @@ int ks_epoch_key(uint8_t key[ENCSHIM_KEY_BYTES],
 	info[sizeof(L_EPOCH) + 2] = (uint8_t)epoch;
 	return encshim_hkdf_expand(key, ENCSHIM_KEY_BYTES, root, info,
 				   sizeof(info))
+		       ? ENCSHIM_E_CRYPTO
+		       : 0;
+}
+
+/* A direction root of a sub-channel: its own keys, so its own nonces. */
+int ks_channel_root(uint8_t out[ENCSHIM_KEY_BYTES],
+		    const uint8_t root[ENCSHIM_KEY_BYTES], const void *label,
+		    size_t labellen)
+{
+	uint8_t info[sizeof(L_CHANNEL) - 1 + ENCSHIM_MAX_CHANNEL_LABEL];
+
+	if (!labellen || labellen > ENCSHIM_MAX_CHANNEL_LABEL)
+		return ENCSHIM_E_INVAL;
+	memcpy(info, L_CHANNEL, sizeof(L_CHANNEL) - 1);
+	memcpy(info + sizeof(L_CHANNEL) - 1, label, labellen);
+	return encshim_hkdf_expand(out, ENCSHIM_KEY_BYTES, root, info,
+				   sizeof(L_CHANNEL) - 1 + labellen)
 		       ? ENCSHIM_E_CRYPTO
 		       : 0;
 }

@@ -28,6 +28,10 @@ int ks_epoch_key(uint8_t key[ENCSHIM_KEY_BYTES],
 		 const uint8_t root[ENCSHIM_KEY_BYTES], uint32_t epoch)
 	__attribute__((warn_unused_result));
 
+int ks_channel_root(uint8_t out[ENCSHIM_KEY_BYTES],
+		    const uint8_t root[ENCSHIM_KEY_BYTES], const void *label,
+		    size_t labellen) __attribute__((warn_unused_result));
+
 void ks_secret_check(uint8_t out[32], const uint8_t secret[32],
 		     const uint8_t *job, size_t joblen);
 

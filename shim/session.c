@@ -199,6 +199,39 @@ out:
 	return 0;
 }
 
+int encshim_peer_derive(struct encshim_peer **out,
+			const struct encshim_peer *p, const void *label,
+			size_t labellen)
+{
+	struct encshim_peer *c;
+	int rc;
+
+	*out = NULL;
+	c = secmem_alloc(sizeof(*c));
+	if (!c)
+		return ENCSHIM_E_NOMEM;
+	pthread_mutex_init(&c->tx.lock, NULL);
+	pthread_mutex_init(&c->rx.lock, NULL);
+	c->backend = p->backend;
+	c->tx.limit_bytes = ENCSHIM_REKEY_AFTER_BYTES;
+	c->tx.limit_msgs = ENCSHIM_REKEY_AFTER_MESSAGES;
+	rc = replay_init(&c->rx.win, 0);
+	if (!rc)
+		rc = ks_channel_root(c->tx.root, p->tx.root, label, labellen);
+	if (!rc)
+		rc = ks_channel_root(c->rx.root, p->rx.root, label, labellen);
+	if (!rc)
+		rc = key_for_epoch(&c->tx.key, c->backend, c->tx.root, 0);
+	if (!rc)
+		rc = key_for_epoch(&c->rx.cur, c->backend, c->rx.root, 0);
+	if (rc) {
+		encshim_peer_free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
 static void be32(uint8_t *b, uint32_t v)
 {
 	b[0] = (uint8_t)(v >> 24);
@@ -260,10 +293,12 @@ static int tx_rekey_if_due(struct encshim_peer *p, uint64_t len)
 	return 0;
 }
 
-int encshim_peer_seal(struct encshim_peer *p, const void *env, size_t envlen,
-		      const void *pt, size_t len, void *frame)
+int encshim_peer_seal_detached(struct encshim_peer *p, const void *env,
+			       size_t envlen, const void *pt, size_t len,
+			       uint8_t hdr[ENCSHIM_HEADER_BYTES], void *ct,
+			       uint8_t tag[ENCSHIM_TAG_BYTES])
 {
-	uint8_t *f = frame, aad[ENCSHIM_HEADER_BYTES + ENCSHIM_MAX_ENVELOPE];
+	uint8_t *f = hdr, aad[ENCSHIM_HEADER_BYTES + ENCSHIM_MAX_ENVELOPE];
 	struct encshim_aead *key;
 	struct tx *t = &p->tx;
 	uint32_t epoch;
@@ -298,11 +333,30 @@ int encshim_peer_seal(struct encshim_peer *p, const void *env, size_t envlen,
 	be32(f + ENCSHIM_HDR_EPOCH, epoch);
 	be64(f + ENCSHIM_HDR_SEQ, seq);
 	aadlen = make_aad(aad, f, env, envlen);
-	rc = encshim_aead_seal(key, nonce_of(f), aad, aadlen, pt, len,
-			       f + ENCSHIM_HEADER_BYTES,
-			       f + ENCSHIM_HEADER_BYTES + len);
+	rc = encshim_aead_seal(key, nonce_of(f), aad, aadlen, pt, len, ct, tag);
 	encshim_aead_free(key);
 	return rc;
+}
+
+int encshim_peer_seal(struct encshim_peer *p, const void *env, size_t envlen,
+		      const void *pt, size_t len, void *frame)
+{
+	uint8_t *f = frame;
+
+	return encshim_peer_seal_detached(p, env, envlen, pt, len, f,
+					  f + ENCSHIM_HEADER_BYTES,
+					  f + ENCSHIM_HEADER_BYTES + len);
+}
+
+static int header_peek(const uint8_t *f, uint32_t *epoch, uint64_t *seq)
+{
+	if (f[ENCSHIM_HDR_VERSION] != ENCSHIM_WIRE_VERSION ||
+	    f[ENCSHIM_HDR_TYPE] != ENCSHIM_FRAME_DATA ||
+	    f[ENCSHIM_HDR_RESERVED] || f[ENCSHIM_HDR_RESERVED + 1])
+		return ENCSHIM_E_MALFORMED;
+	*epoch = get32(f + ENCSHIM_HDR_EPOCH);
+	*seq = get64(f + ENCSHIM_HDR_SEQ);
+	return 0;
 }
 
 int encshim_frame_peek(const void *frame, size_t framelen, uint32_t *epoch,
@@ -363,25 +417,30 @@ static int rx_commit(struct encshim_peer *p, uint64_t seq, uint32_t epoch,
 	return rc;
 }
 
-int encshim_peer_open(struct encshim_peer *p, const void *env, size_t envlen,
-		      const void *frame, size_t framelen, void *pt)
+int encshim_peer_open_detached(struct encshim_peer *p, const void *env,
+			       size_t envlen,
+			       const uint8_t hdr[ENCSHIM_HEADER_BYTES],
+			       const void *ct, size_t len,
+			       const uint8_t tag[ENCSHIM_TAG_BYTES], void *pt)
 {
 	uint8_t aad[ENCSHIM_HEADER_BYTES + ENCSHIM_MAX_ENVELOPE];
 	uint8_t next[ENCSHIM_KEY_BYTES];
-	const uint8_t *f = frame;
+	const uint8_t *f = hdr;
 	struct encshim_aead *key = NULL, *expanded = NULL;
 	struct rx *r = &p->rx;
-	size_t len, aadlen;
+	size_t aadlen;
 	uint32_t epoch;
 	uint64_t seq;
 	int rc, is_next;
 
 	if (envlen > ENCSHIM_MAX_ENVELOPE)
 		return ENCSHIM_E_INVAL;
-	rc = encshim_frame_peek(frame, framelen, &epoch, &seq);
+	if ((uint64_t)len > ENCSHIM_MAX_PLAINTEXT)
+		return ENCSHIM_E_MALFORMED;
+	/* A header alone passes the length check of a frame of 32 bytes. */
+	rc = header_peek(f, &epoch, &seq);
 	if (rc)
 		return rc; /* nothing was written to pt */
-	len = framelen - ENCSHIM_OVERHEAD;
 	aadlen = make_aad(aad, f, env, envlen);
 	pthread_mutex_lock(&r->lock);
 	is_next = epoch != r->epoch && !(r->epoch && epoch == r->epoch - 1);
@@ -391,9 +450,7 @@ int encshim_peer_open(struct encshim_peer *p, const void *env, size_t envlen,
 		goto out;
 	/* Authenticate first (the AEAD wipes pt on failure), outside the
 	 * lock ... */
-	rc = encshim_aead_open(key, nonce_of(f), aad, aadlen,
-			       f + ENCSHIM_HEADER_BYTES, len, pt,
-			       f + ENCSHIM_HEADER_BYTES + len);
+	rc = encshim_aead_open(key, nonce_of(f), aad, aadlen, ct, len, pt, tag);
 	if (rc)
 		goto out;
 	/* ... then check order, so forgeries never move the state. */
@@ -409,6 +466,22 @@ out:
 	encshim_aead_free(expanded);
 	encshim_aead_free(key);
 	return rc;
+}
+
+int encshim_peer_open(struct encshim_peer *p, const void *env, size_t envlen,
+		      const void *frame, size_t framelen, void *pt)
+{
+	const uint8_t *f = frame;
+	uint32_t epoch;
+	uint64_t seq;
+	int rc = encshim_frame_peek(frame, framelen, &epoch, &seq);
+
+	if (rc)
+		return rc; /* nothing was written to pt */
+	return encshim_peer_open_detached(p, env, envlen, f,
+					  f + ENCSHIM_HEADER_BYTES,
+					  framelen - ENCSHIM_OVERHEAD,
+					  f + framelen - ENCSHIM_TAG_BYTES, pt);
 }
 
 void session_test_rekey_limits(struct encshim_peer *p, uint64_t bytes,

@@ -20,8 +20,12 @@
 /* Verbs inner header inside the sealed plaintext: kind, 3 zero bytes,
  * imm_data as the application gave it (network order). */
 #define ESV_INNER_BYTES 8u
-#define ESV_KIND_SEND 1u
-#define ESV_KIND_SEND_IMM 2u
+#define ESV_KIND_SEND ENCSHIM_VERBS_KIND_SEND
+#define ESV_KIND_SEND_IMM ENCSHIM_VERBS_KIND_SEND_IMM
+#define ESV_KIND_WRITE_IMM ENCSHIM_VERBS_KIND_WRITE_IMM
+/* Room an RC SEND (and every RC receive shadow) keeps for the
+ * descriptors of sealed writes (write.c). */
+#define ESV_WDESC_ROOM (ENCSHIM_VERBS_WDESC_MAX * ENCSHIM_VERBS_WDESC_BYTES)
 /* Bytes a sealed SEND adds to the application's payload. */
 #define ESV_OVERHEAD (ENCSHIM_OVERHEAD + ESV_INNER_BYTES)
 
@@ -212,6 +216,8 @@ struct esv_swr {
 	uint8_t kind;       /* ESV_SWR_* */
 	uint8_t posted;
 	uint8_t signaled;
+	uint8_t quiet;      /* its completion is not the application's: the
+			     * write of its WRITE_WITH_IMM reported the error */
 	uint64_t app_wr_id;
 	struct esv_shadow *sh;
 	size_t ptlen;        /* inner header + payload; HELLO: its length */
@@ -222,6 +228,7 @@ struct esv_swr {
 #define ESV_SWR_APP 1u
 #define ESV_SWR_HELLO 2u
 #define ESV_SWR_CLEAR 3u  /* one-sided, opt-in, in clear */
+#define ESV_SWR_WRITE 4u  /* sealed RDMA WRITE: ciphertext from the slot */
 
 /* One application receive, waiting for a message. */
 struct esv_rwr {
@@ -290,6 +297,14 @@ struct esv_qp {
 	uint8_t gid[16];
 	struct encshim_local *local;
 	struct encshim_peer *peer;
+	/* RC sealed writes (write.c): the write channel of peer, and the
+	 * descriptors of writes sealed since the last SEND */
+	struct encshim_peer *wpeer;
+	uint8_t wpend[ENCSHIM_VERBS_WDESC_MAX][ENCSHIM_VERBS_WDESC_BYTES];
+	struct esv_qpx *x;      /* the ibv_wr_* builders' batch (qpex.c) */
+	unsigned nwpend;
+	int wlost;  /* a write could not be described: the peer fails */
+	int wown;   /* the newest descriptor is a WRITE_WITH_IMM's own */
 	double hello_deadline; /* CLOCK_MONOTONIC seconds */
 	struct esv_qp *hnext;  /* hash chains */
 	struct esv_qp *nnext;
@@ -301,6 +316,7 @@ struct esv_cq {
 	struct ibv_wc *stash;
 	unsigned stash_cap, stash_head, stash_count;
 	unsigned soft_events;  /* events the shim handed out, not yet acked */
+	struct ibv_wc cur;     /* ibv_cq_ex: the completion read_* report */
 	int soft_due;          /* stash filled since the last software event */
 	struct esv_cq *hnext;
 };
@@ -507,6 +523,35 @@ void esv_scatter_at(const struct esv_rwr *r, size_t off, const uint8_t *src,
 		    size_t len);
 void esv_set_imm(struct ibv_wc *wc, const uint8_t *inner);
 int esv_on_recv(struct esv_qp *q, struct esv_shadow *s, struct ibv_wc *wc);
+
+/* Sealed RDMA WRITE (write.c) and the shadow MRs it writes to (wmr.c). */
+int esv_write_post(struct esv_qp *q, const struct ibv_send_wr *w);
+int esv_write_seal(struct esv_qp *q, struct esv_swr *e,
+		   const struct ibv_send_wr *w);
+size_t esv_write_attach(struct esv_qp *q, uint8_t *inner, uint8_t *tail);
+int esv_write_open(struct esv_qp *q, const uint8_t *inner,
+		   const uint8_t *desc, uint32_t *own_len, char *why,
+		   size_t whylen);
+void esv_write_reset(struct esv_qp *q);
+struct esv_wmr {
+	struct ibv_mr *mr;   /* the application's: no remote access */
+	struct ibv_mr *smr;  /* the shadow's: remote write, same iova */
+	uint8_t *shadow;     /* the allocation (pages) */
+	uint8_t *sbuf;       /* the registered shadow within it */
+	size_t shadow_bytes;
+	uint64_t iova;       /* of both */
+	uint32_t real_rkey;  /* never handed out */
+	struct esv_wmr *next;
+};
+struct ibv_mr *esv_wmr_reg(struct ibv_mr *mr, uint64_t iova);
+int esv_wmr_dereg(struct ibv_mr *mr);
+struct esv_wmr *esv_wmr_find(struct ibv_pd *pd, uint32_t rkey);
+
+/* The extended API: ibv_wr_* builders (qpex.c), ibv_cq_ex polling
+ * (cqex.c). */
+int esv_qpx_patch(struct ibv_qp *qp);
+void esv_qpx_free(struct esv_qp *q);
+int esv_cqx_patch(struct ibv_cq_ex *cq, uint64_t wc_flags);
 
 /* RC/UC handshake (hello.c). */
 int esv_ensure_local(struct esv_qp *q);

@@ -196,12 +196,29 @@ static unsigned strip_access(unsigned access, size_t len)
 
 	if (esv_cfg.allow_one_sided || !(access & remote_bits))
 		return access;
-	if (!warned++)
-		esv_log("removed remote access (REMOTE_READ/WRITE/ATOMIC, MW_BIND) "
+	if ((access & remote_bits & ~(unsigned)IBV_ACCESS_REMOTE_WRITE) &&
+	    !warned++)
+		esv_log("removed remote access (REMOTE_READ/ATOMIC, MW_BIND) "
 			"from a memory registration of %zu bytes: no peer can "
-			"read or write this memory with an rkey (set "
-			"ENCSHIM_VERBS_ALLOW_ONE_SIDED=1 to allow, in clear)", len);
+			"read this memory or use atomics on it with an rkey "
+			"(remote write is sealed: the rkey names a shadow buffer; "
+			"set ENCSHIM_VERBS_ALLOW_ONE_SIDED=1 to allow all, in "
+			"clear)", len);
 	return access & ~remote_bits;
+}
+
+/* A registration asking for remote write gets a shadow (wmr.c), unless
+ * one-sided operations run in clear. */
+static struct ibv_mr *with_shadow(struct ibv_mr *mr, uint64_t iova,
+				  unsigned access)
+{
+	if (!mr || esv_cfg.allow_one_sided ||
+	    !(access & IBV_ACCESS_REMOTE_WRITE))
+		return mr;
+	pthread_mutex_lock(&esv_lock);
+	mr = esv_wmr_reg(mr, iova);
+	pthread_mutex_unlock(&esv_lock);
+	return mr;
 }
 
 /* ----------------------------------------------------- extended creators */
@@ -209,28 +226,80 @@ static unsigned strip_access(unsigned access, size_t len)
 static struct ibv_qp *create_qp_common(struct ibv_pd *pd, struct ibv_context *ctx,
 				       struct ibv_qp_init_attr_ex *ax, int ex);
 
+/* The ibv_wr_* API (send_ops_flags) is wrapped (qpex.c); other extended
+ * attributes (create flags, TSO, RSS, XRC) are refused. */
 static struct ibv_qp *w_create_qp_ex(struct ibv_context *ctx,
 				     struct ibv_qp_init_attr_ex *ax)
 {
-	if (ax->comp_mask & ~(uint32_t)(IBV_QP_INIT_ATTR_PD)) {
-		esv_log("refused ibv_create_qp_ex with comp_mask 0x%x: the "
-			"extended work request API (ibv_wr_*, send_ops_flags) "
-			"and other extended QP attributes are not sealed by "
-			"encshim; use ibv_post_send (perftest: --use_old_post_send)",
+	struct ibv_qp *qp;
+
+	if (ax->comp_mask & ~(uint32_t)(IBV_QP_INIT_ATTR_PD |
+					IBV_QP_INIT_ATTR_SEND_OPS_FLAGS)) {
+		esv_log("refused ibv_create_qp_ex with comp_mask 0x%x: extended "
+			"QP attributes other than the PD and send_ops_flags "
+			"(the ibv_wr_* API) are not sealed by encshim",
 			ax->comp_mask);
 		errno = EOPNOTSUPP;
 		return NULL;
 	}
-	return create_qp_common(ax->pd, ctx, ax, 1);
+	qp = create_qp_common(ax->pd, ctx, ax, 1);
+	if (qp && (ax->comp_mask & IBV_QP_INIT_ATTR_SEND_OPS_FLAGS)) {
+		int rc;
+
+		pthread_mutex_lock(&esv_lock);
+		rc = esv_qpx_patch(qp);
+		pthread_mutex_unlock(&esv_lock);
+		if (rc) {
+			ibv_destroy_qp(qp);
+			esv_log("out of memory for the ibv_wr_* batch of a QP");
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	return qp;
 }
 
+/* Extended CQs are polled through the shim (cqex.c). */
 static struct ibv_cq_ex *w_create_cq_ex(struct ibv_context *ctx,
 					struct ibv_cq_init_attr_ex *a)
 {
-	esv_log("refused ibv_create_cq_ex: extended CQ polling "
-		"(ibv_start_poll) is not covered by encshim; use ibv_create_cq");
-	errno = EOPNOTSUPP;
-	return NULL;
+	struct ibv_cq_ex *(*orig)(struct ibv_context *,
+				  struct ibv_cq_init_attr_ex *) = NULL;
+	struct ibv_cq_ex *x;
+	struct esv_ctx *ec;
+
+	pthread_mutex_lock(&esv_lock);
+	ec = esv_ctx_find(ctx);
+	if (ec)
+		orig = ec->orig_create_cq_ex;
+	pthread_mutex_unlock(&esv_lock);
+	if (!orig) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	x = orig(ctx, a);
+	if (!x)
+		return NULL;
+	pthread_mutex_lock(&esv_lock);
+	if (esv_cqx_patch(x, a->wc_flags)) {
+		pthread_mutex_unlock(&esv_lock);
+		esv_real.destroy_cq(ibv_cq_ex_to_cq(x));
+		esv_log("refused ibv_create_cq_ex with wc_flags 0x%llx: the shim "
+			"answers the accessors of struct ibv_wc only (byte_len, "
+			"imm, qp_num, src_qp, slid, sl, dlid_path_bits), no "
+			"timestamps, cvlan, flow tag or tag matching",
+			(unsigned long long)a->wc_flags);
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	if (esv_cq_created(ibv_cq_ex_to_cq(x))) {
+		pthread_mutex_unlock(&esv_lock);
+		esv_real.destroy_cq(ibv_cq_ex_to_cq(x));
+		errno = ENOMEM;
+		return NULL;
+	}
+	pthread_mutex_unlock(&esv_lock);
+	return x;
 }
 
 static struct ibv_srq *w_create_srq_ex(struct ibv_context *ctx,
@@ -376,8 +445,11 @@ static struct ibv_qp *create_qp_common(struct ibv_pd *pd, struct ibv_context *ct
 	struct ibv_qp_init_attr ia;
 	struct esv_ctx *ec;
 	struct ibv_qp *qp;
+	/* RC: an RDMA_WRITE_WITH_IMM takes two entries (write.c). */
 	unsigned extra_send = ax->qp_type == IBV_QPT_UD ? ESV_EXTRA_SEND_UD
-							: ESV_EXTRA_SEND;
+			      : ax->qp_type == IBV_QPT_RC
+				      ? ax->cap.max_send_wr + ESV_EXTRA_SEND
+				      : ESV_EXTRA_SEND;
 	int extra = 1;
 
 	if (esv_ready())
@@ -472,8 +544,10 @@ EXPORT int ibv_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask)
 	int rc;
 
 	resolve();
+	/* RC keeps remote write: only shadows (wmr.c) accept it. */
 	if ((mask & IBV_QP_ACCESS_FLAGS) && !esv_cfg.allow_one_sided)
-		a.qp_access_flags &= ~(unsigned)(IBV_ACCESS_REMOTE_WRITE |
+		a.qp_access_flags &= ~(unsigned)((qp->qp_type == IBV_QPT_RC
+							  ? 0 : IBV_ACCESS_REMOTE_WRITE) |
 						 IBV_ACCESS_REMOTE_READ |
 						 IBV_ACCESS_REMOTE_ATOMIC);
 	pthread_mutex_lock(&esv_lock);
@@ -660,22 +734,39 @@ EXPORT int ibv_destroy_srq(struct ibv_srq *srq)
 EXPORT struct ibv_mr *(ibv_reg_mr)(struct ibv_pd *pd, void *addr, size_t len, int access)
 {
 	resolve();
-	return esv_real.reg_mr(pd, addr, len, (int)strip_access((unsigned)access, len));
+	return with_shadow(esv_real.reg_mr(pd, addr, len,
+					   (int)strip_access((unsigned)access, len)),
+			   (uintptr_t)addr, (unsigned)access);
 }
 
 EXPORT struct ibv_mr *(ibv_reg_mr_iova)(struct ibv_pd *pd, void *addr, size_t len,
 				      uint64_t iova, int access)
 {
 	resolve();
-	return esv_real.reg_mr_iova(pd, addr, len, iova,
-				    (int)strip_access((unsigned)access, len));
+	return with_shadow(esv_real.reg_mr_iova(pd, addr, len, iova,
+						(int)strip_access((unsigned)access, len)),
+			   iova, (unsigned)access);
 }
 
 EXPORT struct ibv_mr *ibv_reg_mr_iova2(struct ibv_pd *pd, void *addr, size_t len,
 				       uint64_t iova, unsigned int access)
 {
 	resolve();
-	return esv_real.reg_mr_iova2(pd, addr, len, iova, strip_access(access, len));
+	return with_shadow(esv_real.reg_mr_iova2(pd, addr, len, iova,
+						 strip_access(access, len)),
+			   iova, access);
+}
+
+/* A shadowed registration gets its own rkey back and loses its shadow
+ * first; a write still on its way to the shadow then fails the QP by
+ * name when its descriptor arrives. */
+EXPORT int ibv_dereg_mr(struct ibv_mr *mr)
+{
+	resolve();
+	pthread_mutex_lock(&esv_lock);
+	esv_wmr_dereg(mr);
+	pthread_mutex_unlock(&esv_lock);
+	return esv_real.dereg_mr(mr);
 }
 
 EXPORT struct ibv_mr *ibv_reg_dmabuf_mr(struct ibv_pd *pd, uint64_t off, size_t len,
@@ -686,6 +777,9 @@ EXPORT struct ibv_mr *ibv_reg_dmabuf_mr(struct ibv_pd *pd, uint64_t off, size_t 
 		errno = EOPNOTSUPP;
 		return NULL;
 	}
+	if ((access & IBV_ACCESS_REMOTE_WRITE) && !esv_cfg.allow_one_sided)
+		esv_log("removed remote write from a dma-buf registration: "
+			"sealed writes need a shadow in host memory");
 	return esv_real.reg_dmabuf_mr(pd, off, len, iova, fd,
 				      (int)strip_access((unsigned)access, len));
 }
@@ -694,6 +788,17 @@ EXPORT int ibv_rereg_mr(struct ibv_mr *mr, int flags, struct ibv_pd *pd, void *a
 			size_t len, int access)
 {
 	resolve();
+	pthread_mutex_lock(&esv_lock);
+	if (esv_wmr_find(mr->pd, mr->rkey) ||
+	    (!esv_cfg.allow_one_sided && (flags & IBV_REREG_MR_CHANGE_ACCESS) &&
+	     (access & IBV_ACCESS_REMOTE_WRITE))) {
+		pthread_mutex_unlock(&esv_lock);
+		esv_log("refused ibv_rereg_mr of a remotely writable registration: "
+			"its shadow buffer cannot follow; deregister and "
+			"register again");
+		return EOPNOTSUPP;
+	}
+	pthread_mutex_unlock(&esv_lock);
 	if (flags & IBV_REREG_MR_CHANGE_ACCESS)
 		access = (int)strip_access((unsigned)access, len);
 	return esv_real.rereg_mr(mr, flags, pd, addr, len, access);
@@ -807,6 +912,7 @@ static const struct {
 	W(ibv_get_cq_event), W(ibv_ack_cq_events), W(ibv_create_ah),
 	W(ibv_destroy_ah),
 	W(ibv_reg_mr_iova2), W(ibv_reg_dmabuf_mr), W(ibv_rereg_mr),
+	W(ibv_dereg_mr),
 	W(mlx5dv_open_device),
 	W(mlx5dv_init_obj), W(mlx5dv_create_qp), W(mlx5dv_create_cq),
 	W(mlx5dv_qp_ex_from_ibv_qp_ex), W(mlx5dv_devx_obj_create),

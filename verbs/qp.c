@@ -71,6 +71,7 @@ static void qp_reset_session(struct esv_qp *q)
 		encshim_local_free(q->local);
 	q->peer = NULL;
 	q->local = NULL;
+	esv_write_reset(q);
 	q->held_head = q->held_count = 0; /* their shadows: esv_pool_reclaim */
 	esv_udpeers_free(q);
 	q->hello_sent = q->peer_hello = q->reply_owed = 0;
@@ -88,9 +89,13 @@ void esv_qp_flush_to_cq(struct esv_qp *q)
 		memset(&wc, 0, sizeof(wc));
 		wc.wr_id = e->app_wr_id;
 		wc.status = IBV_WC_WR_FLUSH_ERR;
-		wc.opcode = IBV_WC_SEND;
+		wc.opcode = e->kind == ESV_SWR_WRITE ||
+				    e->wr.opcode == IBV_WR_RDMA_WRITE_WITH_IMM
+			    ? IBV_WC_RDMA_WRITE : IBV_WC_SEND;
 		wc.qp_num = q->qpn;
-		if (q->scq)
+		/* A WRITE_WITH_IMM is two entries: its descriptor's reports it. */
+		if (q->scq && !(e->kind == ESV_SWR_WRITE &&
+				e->wr.opcode == IBV_WR_RDMA_WRITE_WITH_IMM))
 			esv_cq_stash(q->scq, &wc);
 		if (e->sh)
 			esv_pool_put(e->sh);
@@ -215,6 +220,7 @@ void esv_qp_destroyed(struct ibv_qp *qp)
 	if (!q)
 		return;
 	esv_qp_remove(q);
+	esv_qpx_free(q);
 	qp_reset_session(q);
 	esv_ud_fini(q);
 	esv_pool_destroy(&q->spool);

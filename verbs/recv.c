@@ -102,7 +102,10 @@ static int post_one_recv(struct esv_qp *q, struct esv_srq *srq,
 	len = esv_sge_total(w->sg_list, w->num_sge);
 	if (len > rq->maxlen)
 		rq->maxlen = len;
-	s = esv_pool_get(&rq->pool, rq->maxlen + ESV_OVERHEAD);
+	/* RC (and SRQs, which serve RC): room for write descriptors. */
+	s = esv_pool_get(&rq->pool, rq->maxlen + ESV_OVERHEAD +
+					    (!q || q->type == IBV_QPT_RC
+						     ? ESV_WDESC_ROOM : 0));
 	if (!s)
 		return ENOMEM;
 	rc = esv_post_shadow(q, srq, s);
@@ -185,15 +188,41 @@ void esv_scatter_at(const struct esv_rwr *r, size_t off, const uint8_t *src,
 	}
 }
 
-/* Restores SEND_WITH_IMM from the opened inner header. */
+/* Restores SEND_WITH_IMM (or WRITE_WITH_IMM) from the opened inner
+ * header. */
 void esv_set_imm(struct ibv_wc *wc, const uint8_t *inner)
 {
-	if (inner[0] == ESV_KIND_SEND_IMM) {
+	if (inner[0] == ESV_KIND_SEND_IMM || inner[0] == ESV_KIND_WRITE_IMM) {
 		wc->wc_flags |= IBV_WC_WITH_IMM;
 		memcpy(&wc->imm_data, inner + 4, 4);
 	} else {
 		wc->wc_flags &= ~(unsigned)IBV_WC_WITH_IMM;
 	}
+}
+
+/* The opened inner header of an RC/UC frame with plen bytes after it
+ * (payload and descriptors):
+ * a known kind; on RC the descriptors of sealed writes (write.c) fit,
+ * and a WRITE_WITH_IMM carries no payload. */
+static int inner_check(const struct esv_qp *q, const uint8_t *pt, size_t plen)
+{
+	unsigned nd = pt[1], fl = pt[2];
+
+	if (pt[0] != ESV_KIND_SEND && pt[0] != ESV_KIND_SEND_IMM &&
+	    pt[0] != ESV_KIND_WRITE_IMM)
+		return ENCSHIM_E_MALFORMED;
+	if (pt[3] || (q->type != IBV_QPT_RC && (pt[0] == ESV_KIND_WRITE_IMM ||
+						 nd || fl)))
+		return ENCSHIM_E_MALFORMED;
+	if (nd > ENCSHIM_VERBS_WDESC_MAX ||
+	    (fl & ~(ENCSHIM_VERBS_WFLAG_OWN | ENCSHIM_VERBS_WFLAG_LOST)) ||
+	    ((fl & ENCSHIM_VERBS_WFLAG_OWN) &&
+	     (pt[0] != ESV_KIND_WRITE_IMM || !nd)) ||
+	    (size_t)nd * ENCSHIM_VERBS_WDESC_BYTES > plen ||
+	    (pt[0] == ESV_KIND_WRITE_IMM &&
+	     plen != (size_t)nd * ENCSHIM_VERBS_WDESC_BYTES))
+		return ENCSHIM_E_MALFORMED;
+	return 0;
 }
 
 /* Opens a message that completed in shadow s into the head of the FIFO.
@@ -203,7 +232,9 @@ int esv_on_recv(struct esv_qp *q, struct esv_shadow *s, struct ibv_wc *wc)
 	struct esv_rq *rq = esv_rq_of(q);
 	uint8_t env[16], *pt;
 	struct esv_rwr *r;
-	size_t envlen, n, have;
+	size_t envlen, n, have, nd = 0;
+	uint32_t own = 0;
+	char why[400];
 	int rc;
 
 	if (q->type == IBV_QPT_UD)
@@ -211,8 +242,6 @@ int esv_on_recv(struct esv_qp *q, struct esv_shadow *s, struct ibv_wc *wc)
 	if (wc->status != IBV_WC_SUCCESS) {
 		esv_pool_put(s);
 		if (q->hs == ESV_HS_INIT && wc->status != IBV_WC_WR_FLUSH_ERR) {
-			char why[300];
-
 			__atomic_add_fetch(&esv_stats.handshake_failures, 1,
 					   __ATOMIC_RELAXED);
 			snprintf(why, sizeof(why),
@@ -285,18 +314,24 @@ int esv_on_recv(struct esv_qp *q, struct esv_shadow *s, struct ibv_wc *wc)
 		     ? ENCSHIM_E_MALFORMED
 		     : encshim_peer_open(q->peer, env, envlen, s->buf,
 					 wc->byte_len, pt);
-	if (!rc && ((pt[0] != ESV_KIND_SEND && pt[0] != ESV_KIND_SEND_IMM) ||
-		    pt[1] || pt[2] || pt[3]))
-		rc = ENCSHIM_E_MALFORMED;
 	n = wc->byte_len >= ESV_OVERHEAD ? wc->byte_len - ESV_OVERHEAD : 0;
-	have = r ? esv_sge_total(r->sge, r->num_sge) : 0;
+	if (!rc) {
+		rc = inner_check(q, pt, n);
+		nd = rc ? 0 : (size_t)pt[1] * ENCSHIM_VERBS_WDESC_BYTES;
+		n -= nd;
+	}
 	if (rc) {
-		char why[300];
-
 		__atomic_add_fetch(&esv_stats.auth_failures, 1, __ATOMIC_RELAXED);
 		snprintf(why, sizeof(why),
 			 "a message of %u bytes was refused: %s",
 			 wc->byte_len, encshim_strerror(rc));
+	} else if ((pt[1] || pt[2]) &&
+		   esv_write_open(q, pt, pt + ESV_INNER_BYTES + n, &own, why,
+				  sizeof(why))) {
+		rc = ENCSHIM_E_AUTH;
+	}
+	have = r ? esv_sge_total(r->sge, r->num_sge) : 0;
+	if (rc) {
 		sodium_memzero(s->buf, s->region->slot_size);
 		esv_pool_put(s);
 		if (r) {
@@ -325,8 +360,12 @@ int esv_on_recv(struct esv_qp *q, struct esv_shadow *s, struct ibv_wc *wc)
 	wc->wr_id = r->wr_id;
 	wc->byte_len = (uint32_t)n;
 	wc->opcode = IBV_WC_RECV;
+	if (pt[0] == ESV_KIND_WRITE_IMM) {
+		wc->opcode = IBV_WC_RECV_RDMA_WITH_IMM;
+		wc->byte_len = own;
+	}
 	esv_set_imm(wc, pt);
-	sodium_memzero(s->buf, wc->byte_len + ESV_OVERHEAD);
+	sodium_memzero(s->buf, n + nd + ESV_OVERHEAD);
 	esv_pool_put(s);
 	__atomic_add_fetch(&esv_stats.opened_msgs, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&esv_stats.opened_bytes, n, __ATOMIC_RELAXED);

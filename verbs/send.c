@@ -23,6 +23,7 @@ struct esv_swr *esv_swr_alloc(struct esv_qp *q)
 	e->kind = 0;
 	e->posted = 0;
 	e->signaled = 0;
+	e->quiet = 0;
 	e->sh = NULL;
 	e->ptlen = 0;
 	e->up = NULL;
@@ -71,13 +72,14 @@ int esv_swr_post(struct esv_qp *q, struct esv_swr *e)
 	} else {
 		memset(&w, 0, sizeof(w));
 		sg.addr = (uintptr_t)e->sh->buf;
-		sg.length = e->kind == ESV_SWR_HELLO
-				    ? (uint32_t)e->ptlen
-				    : (uint32_t)(e->ptlen + ENCSHIM_OVERHEAD);
+		sg.length = e->kind == ESV_SWR_APP
+				    ? (uint32_t)(e->ptlen + ENCSHIM_OVERHEAD)
+				    : (uint32_t)e->ptlen; /* HELLO, write */
 		sg.lkey = e->sh->region->mr->lkey;
 		w.sg_list = &sg;
-		w.num_sge = 1;
-		w.opcode = IBV_WR_SEND;
+		w.num_sge = sg.length ? 1 : 0;
+		w.opcode = e->kind == ESV_SWR_WRITE ? IBV_WR_RDMA_WRITE
+						    : IBV_WR_SEND;
 		w.send_flags = e->wr.send_flags;
 		w.wr = e->wr.wr;
 	}
@@ -113,16 +115,19 @@ struct esv_swr *esv_swr_app(struct esv_qp *q, const struct ibv_send_wr *w,
 	e->signaled = q->sq_sig_all || (w->send_flags & IBV_SEND_SIGNALED);
 	e->wr.send_flags = w->send_flags & flags;
 	e->ptlen = ESV_INNER_BYTES + len;
-	e->sh = esv_pool_get(&q->spool, len + ESV_OVERHEAD);
+	/* RC: room for the descriptors of sealed writes (write.c). */
+	e->sh = esv_pool_get(&q->spool, len + ESV_OVERHEAD +
+					(q->type == IBV_QPT_RC ? ESV_WDESC_ROOM : 0));
 	if (!e->sh) {
 		esv_swr_unalloc(q, e);
 		return NULL;
 	}
 	p = e->sh->buf + ENCSHIM_HEADER_BYTES;
 	memset(p, 0, ESV_INNER_BYTES);
-	p[0] = w->opcode == IBV_WR_SEND_WITH_IMM ? ESV_KIND_SEND_IMM
-						 : ESV_KIND_SEND;
-	if (w->opcode == IBV_WR_SEND_WITH_IMM)
+	p[0] = w->opcode == IBV_WR_SEND_WITH_IMM	   ? ESV_KIND_SEND_IMM
+	       : w->opcode == IBV_WR_RDMA_WRITE_WITH_IMM ? ESV_KIND_WRITE_IMM
+							 : ESV_KIND_SEND;
+	if (p[0] != ESV_KIND_SEND)
 		memcpy(p + 4, &w->imm_data, 4);
 	p += ESV_INNER_BYTES;
 	for (int i = 0; i < w->num_sge; i++) {
@@ -139,7 +144,13 @@ int esv_swr_seal(struct esv_qp *q, struct esv_swr *e)
 	uint8_t env[16];
 	size_t envlen = esv_make_env(env, q->type, q->qpn,
 				     e->up ? e->up->qpn : q->dest_qpn);
-	int rc = encshim_peer_seal(e->up ? e->up->peer : q->peer, env, envlen,
+	int rc;
+
+	if (q->type == IBV_QPT_RC) /* the writes sealed before it */
+		e->ptlen += esv_write_attach(q, e->sh->buf + ENCSHIM_HEADER_BYTES,
+					     e->sh->buf + ENCSHIM_HEADER_BYTES +
+						     e->ptlen);
+	rc = encshim_peer_seal(e->up ? e->up->peer : q->peer, env, envlen,
 				   e->sh->buf + ENCSHIM_HEADER_BYTES, e->ptlen,
 				   e->sh->buf);
 
@@ -164,6 +175,8 @@ void esv_flush_pending(struct esv_qp *q)
 
 		if (e->kind == ESV_SWR_APP)
 			rc = esv_swr_seal(q, e);
+		else if (e->kind == ESV_SWR_WRITE)
+			rc = esv_write_seal(q, e, NULL);
 		if (!rc)
 			rc = esv_swr_post(q, e);
 		if (rc) {
@@ -180,12 +193,17 @@ int esv_deny(struct esv_qp *q, enum ibv_wr_opcode op)
 
 	__atomic_add_fetch(&esv_stats.denied_ops, 1, __ATOMIC_RELAXED);
 	if (!warned[k]++)
-		esv_log("refused %s on QP %u: one-sided and special operations "
-			"bypass the receiver and cannot be encrypted by encshim. "
-			"Use two-sided SEND/RECV, or set "
+		esv_log("refused %s on QP %u: %s. Use SEND/RECV or, on RC, "
+			"RDMA WRITE (sealed), or set "
 			"ENCSHIM_VERBS_ALLOW_ONE_SIDED=1 to let RDMA "
 			"READ/WRITE/atomics through IN CLEAR",
-			esv_opcode_name(op), q->qpn);
+			esv_opcode_name(op), q->qpn,
+			op == IBV_WR_RDMA_WRITE || op == IBV_WR_RDMA_WRITE_WITH_IMM
+				? "encshim seals RDMA WRITE on RC only (UC may "
+				  "lose a write that its descriptor then names)"
+				: "RDMA READ, atomics and special operations "
+				  "hand remote memory out without the owner's "
+				  "shim and cannot be sealed");
 	return EPERM;
 }
 
@@ -226,6 +244,10 @@ static int post_one_send(struct esv_qp *q, struct ibv_send_wr *w)
 			esv_swr_unalloc(q, e);
 		return rc;
 	}
+	if ((w->opcode == IBV_WR_RDMA_WRITE ||
+	     w->opcode == IBV_WR_RDMA_WRITE_WITH_IMM) &&
+	    q->type == IBV_QPT_RC && !esv_cfg.allow_one_sided)
+		return esv_write_post(q, w);
 	if (is_one_sided(w->opcode) && esv_cfg.allow_one_sided) {
 		if (w->num_sge < 0 || (unsigned)w->num_sge > q->max_sge)
 			return EINVAL;
@@ -285,7 +307,13 @@ int esv_on_send(struct esv_qp *q, struct esv_swr *e, struct ibv_wc *wc)
 {
 	uint8_t kind = e->kind;
 	uint64_t app = e->app_wr_id;
+	enum ibv_wr_opcode op = e->wr.opcode;
+	int quiet = e->quiet;
 
+	/* The write of a WRITE_WITH_IMM completes only with an error: that
+	 * is the application's completion, its descriptor's is not. */
+	if (kind == ESV_SWR_WRITE && op == IBV_WR_RDMA_WRITE_WITH_IMM)
+		q->ring[(unsigned)(e - q->ring + 1) % q->cap].quiet = 1;
 	esv_swr_release_upto(q, e);
 	if (q->held_count)
 		esv_ud_flush_held(q); /* the ring had been full */
@@ -294,6 +322,10 @@ int esv_on_send(struct esv_qp *q, struct esv_swr *e, struct ibv_wc *wc)
 			esv_qp_fail(q, "the HELLO could not be delivered (is the peer QP ready?)");
 		return 0;
 	}
+	if (quiet)
+		return 0;
 	wc->wr_id = app;
+	if (op == IBV_WR_RDMA_WRITE_WITH_IMM) /* went as write + SEND */
+		wc->opcode = IBV_WC_RDMA_WRITE;
 	return 1;
 }

@@ -53,6 +53,7 @@ const char *esv_opcode_name(enum ibv_wr_opcode op)
 	case IBV_WR_BIND_MW: return "BIND_MW";
 	case IBV_WR_SEND_WITH_INV: return "SEND_WITH_INV";
 	case IBV_WR_TSO: return "TSO";
+	case IBV_WR_ATOMIC_WRITE: return "ATOMIC_WRITE";
 	default: return "(unknown opcode)";
 	}
 }

@@ -89,6 +89,35 @@ int encshim_peer_open(struct encshim_peer *p, const void *env, size_t envlen,
 		      const void *frame, size_t framelen,
 		      void *pt) ENCSHIM_WUR;
 
+/*
+ * The same with the frame in three places: header (16 bytes), ciphertext
+ * (len bytes) and tag (16 bytes), so that a front end can move the
+ * ciphertext by one path and header and tag by another (verbs: RDMA
+ * WRITE and its descriptor). Nonces and order as above; ct may equal pt.
+ */
+int encshim_peer_seal_detached(struct encshim_peer *p, const void *env,
+			       size_t envlen, const void *pt, size_t len,
+			       uint8_t hdr[ENCSHIM_HEADER_BYTES], void *ct,
+			       uint8_t tag[ENCSHIM_TAG_BYTES]) ENCSHIM_WUR;
+int encshim_peer_open_detached(struct encshim_peer *p, const void *env,
+			       size_t envlen,
+			       const uint8_t hdr[ENCSHIM_HEADER_BYTES],
+			       const void *ct, size_t len,
+			       const uint8_t tag[ENCSHIM_TAG_BYTES],
+			       void *pt) ENCSHIM_WUR;
+
+/*
+ * A sub-channel of p: each direction's root is
+ * HKDF-Expand(root of p, "encshim v1 channel" || label, 32), so it has
+ * keys, sequence numbers and replay state of its own and never shares a
+ * nonce with p or with another label's channel. Both ends derive it with
+ * the same label. Receive order ENCSHIM_ORDER_WINDOW until set.
+ * label: 1..ENCSHIM_MAX_CHANNEL_LABEL bytes.
+ */
+int encshim_peer_derive(struct encshim_peer **out,
+			const struct encshim_peer *p, const void *label,
+			size_t labellen) ENCSHIM_WUR;
+
 /* Reads sequence/epoch fields of a frame without authenticating them:
  * for diagnostics only. */
 int encshim_frame_peek(const void *frame, size_t framelen, uint32_t *epoch,

@@ -46,6 +46,8 @@
 #define ENCSHIM_MAX_IDENTITY 64u
 #define ENCSHIM_MAX_JOB_ID 64u
 #define ENCSHIM_MAX_ENVELOPE 64u
+/* Sub-channel of a session (encshim_peer_derive): label length. */
+#define ENCSHIM_MAX_CHANNEL_LABEL 16u
 
 /* Replay window in frames (RFC 6479 bitmap); power of two. */
 #define ENCSHIM_REPLAY_WINDOW_DEFAULT 8192u
@@ -71,6 +73,27 @@
 /* Messages one receiver may take from one stream past an earlier one
  * that is still unreceived, in runs of consecutive places. */
 #define ENCSHIM_MPI_AHEAD_MAX 65536u
+
+/*
+ * Verbs sealed RDMA WRITE (docs/PROTOCOL.md section 10, "Sealed writes").
+ * The inner header of a sealed SEND is u8(kind) || u8(descriptors) ||
+ * u8(flags) || u8(0) || imm(4); descriptors follow the payload, each
+ * BE64(iova) || BE32(length) || BE32(rkey) || write header(16) || tag(16).
+ * A write's ciphertext is sealed on the channel ENCSHIM_VERBS_WRITE_LABEL
+ * of the connection's session with the envelope "ESW1" || u8(qp_type) ||
+ * BE32(sender QPN) || BE32(receiver QPN) || BE64(iova) || BE32(length) ||
+ * BE32(rkey).
+ */
+#define ENCSHIM_VERBS_KIND_SEND 1u
+#define ENCSHIM_VERBS_KIND_SEND_IMM 2u
+#define ENCSHIM_VERBS_KIND_WRITE_IMM 3u
+#define ENCSHIM_VERBS_WDESC_BYTES 48u
+#define ENCSHIM_VERBS_WDESC_MAX 16u
+#define ENCSHIM_VERBS_WFLAG_OWN 0x01u  /* last descriptor: the WRITE_WITH_IMM's */
+#define ENCSHIM_VERBS_WFLAG_LOST 0x02u /* earlier writes could not be described */
+#define ENCSHIM_VERBS_WRITE_LABEL "ESV write"
+#define ENCSHIM_VERBS_WRITE_ENV "ESW1"
+#define ENCSHIM_VERBS_WRITE_ENV_BYTES 29u
 
 /* Job secret file: one line, this prefix then 64 lowercase hex digits. */
 #define ENCSHIM_KEYFILE_PREFIX "encshim-secret-v1:"

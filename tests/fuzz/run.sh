@@ -48,7 +48,8 @@ done
 if [ -d "$top_builddir/verbs" ] && pkg-config --exists libibverbs; then
 	vsrcs=""
 	vsrcs="$top_srcdir/shim/env.c" # the settings parser of interpose.c
-	for f in registry util secret pool send recv hello ud qp cq interpose; do
+	for f in registry util secret pool send write wmr qpex cqex recv hello ud qp cq \
+		interpose; do
 		vsrcs="$vsrcs $top_srcdir/verbs/$f.c"
 	done
 	# shellcheck disable=SC2086

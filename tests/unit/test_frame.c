@@ -233,10 +233,55 @@ static void test_strict_order(void **state)
 	duo_free(&d);
 }
 
+/* Detached frames are the contiguous frame in three places, byte for
+ * byte; a derived channel has keys and sequence numbers of its own: its
+ * frames open on the peer's channel of the same label only, never on the
+ * parent session or another label's channel. */
+static void test_detached_and_channel(void **state)
+{
+	enum { N = 100 };
+	uint8_t s[32], pt[N], fr[N + ENCSHIM_OVERHEAD], hdr[16], ct[N], tag[16], out[N];
+	struct encshim_peer *c0, *c1, *o1;
+	struct duo d;
+
+	secret(s);
+	duo_make(&d, s, s, ENCSHIM_BACKEND_AUTO, ENCSHIM_BACKEND_AUTO);
+	randombytes_buf(pt, sizeof(pt));
+	assert_int_equal(encshim_peer_seal_detached(d.p[0], ENV, sizeof(ENV), pt, N,
+						    hdr, ct, tag), 0);
+	assert_int_equal(encshim_peer_open_detached(d.p[1], ENV, sizeof(ENV), hdr, ct,
+						    N, tag, out), 0);
+	assert_memory_equal(out, pt, N);
+	memcpy(fr, hdr, 16);
+	memcpy(fr + 16, ct, N);
+	memcpy(fr + 16 + N, tag, 16);
+	assert_int_equal(encshim_peer_open(d.p[1], ENV, sizeof(ENV), fr, sizeof(fr), out),
+			 ENCSHIM_E_REPLAY); /* the same frame: already delivered */
+	assert_int_equal(encshim_peer_derive(&c0, d.p[0], "ESV write", 9), 0);
+	assert_int_equal(encshim_peer_derive(&c1, d.p[1], "ESV write", 9), 0);
+	assert_int_equal(encshim_peer_derive(&o1, d.p[1], "ESV other", 9), 0);
+	assert_int_equal(encshim_peer_seal_detached(c0, ENV, sizeof(ENV), pt, N, hdr, ct,
+						    tag), 0);
+	assert_int_equal(hdr[ENCSHIM_HDR_SEQ + 7], 0); /* its own sequence: 0 */
+	assert_int_equal(encshim_peer_open_detached(d.p[1], ENV, sizeof(ENV), hdr, ct, N,
+						    tag, out), ENCSHIM_E_AUTH);
+	assert_int_equal(encshim_peer_open_detached(o1, ENV, sizeof(ENV), hdr, ct, N, tag,
+						    out), ENCSHIM_E_AUTH);
+	assert_int_equal(encshim_peer_open_detached(c1, ENV, sizeof(ENV), hdr, ct, N, tag,
+						    out), 0);
+	assert_memory_equal(out, pt, N);
+	encshim_peer_free(o1);
+	assert_int_equal(encshim_peer_derive(&o1, d.p[1], "", 0), ENCSHIM_E_INVAL);
+	encshim_peer_free(c0);
+	encshim_peer_free(c1);
+	duo_free(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip_interop),
+		cmocka_unit_test(test_detached_and_channel),
 		cmocka_unit_test(test_every_bit_flip),
 		cmocka_unit_test(test_every_truncation),
 		cmocka_unit_test(test_misrouted),

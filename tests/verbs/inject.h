@@ -13,7 +13,7 @@ static void inject_ud_grh(struct udhost *to, uint32_t src_qpn, uint8_t src_gid,
 			  uint8_t dst_gid, const void *buf, size_t len)
 {
 	struct fqp *t = (struct fqp *)to->qp;
-	struct fmsg d;
+	struct fmsg d = { .len = 0 };
 
 	d.len = ESV_GRH_BYTES + len;
 	d.data = calloc(1, d.len);

@@ -67,3 +67,27 @@ EXTRA_tests_verbs_test_attack2_DEPENDENCIES = tests/verbs/test_verbs.c
 tests_verbs_test_attack2_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(VERBS_CFLAGS) $(SODIUM_CFLAGS) -pthread
 tests_verbs_test_attack2_LDADD = verbs/libesv.la shim/libencshim_core.la \
 	$(CMOCKA_LIBS) $(SODIUM_LIBS) $(CRYPTO_LIBS) -ldl -lpthread
+
+# Sealed RDMA WRITE (PROTOCOL section 10, "Sealed writes"; includes
+# test_verbs.c for the fake provider).
+if HAVE_CMOCKA
+check_PROGRAMS += tests/verbs/test_write
+TESTS += tests/verbs/test_write
+endif
+tests_verbs_test_write_SOURCES = tests/verbs/test_write.c
+EXTRA_tests_verbs_test_write_DEPENDENCIES = tests/verbs/test_verbs.c
+tests_verbs_test_write_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(VERBS_CFLAGS) $(SODIUM_CFLAGS) -pthread
+tests_verbs_test_write_LDADD = verbs/libesv.la shim/libencshim_core.la \
+	$(CMOCKA_LIBS) $(SODIUM_LIBS) $(CRYPTO_LIBS) -ldl -lpthread
+
+# The extended API (ibv_wr_*, ibv_cq_ex) through the shim (includes
+# test_verbs.c for the fake provider).
+if HAVE_CMOCKA
+check_PROGRAMS += tests/verbs/test_ex
+TESTS += tests/verbs/test_ex
+endif
+tests_verbs_test_ex_SOURCES = tests/verbs/test_ex.c
+EXTRA_tests_verbs_test_ex_DEPENDENCIES = tests/verbs/test_verbs.c
+tests_verbs_test_ex_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(VERBS_CFLAGS) $(SODIUM_CFLAGS) -pthread
+tests_verbs_test_ex_LDADD = verbs/libesv.la shim/libencshim_core.la \
+	$(CMOCKA_LIBS) $(SODIUM_LIBS) $(CRYPTO_LIBS) -ldl -lpthread

@@ -444,7 +444,7 @@ static void test_held_rc_hello_replay_reconnect(void **state)
 	char r[2][64];
 	struct ibv_wc wc[4];
 	struct ibv_qp_attr a;
-	struct fmsg oh, of;
+	struct fmsg oh = { .len = 0 }, of = { .len = 0 };
 	int got;
 
 	keyed_pair(&p, IBV_QPT_RC, r, 1);
@@ -494,15 +494,18 @@ static struct ibv_context *f_open_device_ex(struct ibv_device *d)
 	return c;
 }
 
-/* Held: ibv_create_qp_ex asking for the ibv_wr_* API (send_ops_flags with
- * RDMA WRITE and SEND) is refused, so ibv_wr_rdma_write / ibv_wr_send can
- * never run in clear through a shimmed QP. */
-static void test_held_qp_ex_refused(void **state)
+/* Held: a QP made with ibv_create_qp_ex asking for the ibv_wr_* API
+ * (send_ops_flags) gets the shim's builders, every one of them, so
+ * ibv_wr_rdma_write / ibv_wr_send can never run in clear through a
+ * shimmed QP (test_ex shows they seal); other extended attributes are
+ * still refused. */
+static void test_held_qp_ex_shimmed(void **state)
 {
 	struct esv_real ex = fake;
 	struct ibv_context *ctx;
 	struct ibv_cq *cq;
 	struct ibv_qp_init_attr_ex ax;
+	struct ibv_qp_ex *x;
 	struct ibv_qp *qp;
 
 	ex.open_device = f_open_device_ex;
@@ -519,9 +522,20 @@ static void test_held_qp_ex_refused(void **state)
 	ax.pd = &fpd;
 	ax.comp_mask = IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_SEND_OPS_FLAGS;
 	ax.send_ops_flags = IBV_QP_EX_WITH_RDMA_WRITE | IBV_QP_EX_WITH_SEND;
-	errno = 0;
 	qp = ibv_create_qp_ex(ctx, &ax);
-	assert_null(qp);
+	assert_non_null(qp);
+	assert_non_null(esv_qp_find(qp));
+	x = (struct ibv_qp_ex *)qp; /* the fake provider left them NULL */
+	assert_non_null(x->wr_start);
+	assert_non_null(x->wr_complete);
+	assert_non_null(x->wr_send);
+	assert_non_null(x->wr_rdma_write);
+	assert_non_null(x->wr_rdma_read);
+	assert_non_null(x->wr_atomic_fetch_add);
+	assert_int_equal(ibv_destroy_qp(qp), 0);
+	ax.comp_mask |= IBV_QP_INIT_ATTR_CREATE_FLAGS;
+	errno = 0;
+	assert_null(ibv_create_qp_ex(ctx, &ax));
 	assert_int_equal(errno, EOPNOTSUPP);
 	/* PD only: goes through the shim like ibv_create_qp. */
 	ax.comp_mask = IBV_QP_INIT_ATTR_PD;
@@ -546,7 +560,7 @@ int main(void)
 		cmocka_unit_test(test_attack_ud_forged_hello_stream),
 		cmocka_unit_test(test_held_rc_imm_injected),
 		cmocka_unit_test(test_held_rc_hello_replay_reconnect),
-		cmocka_unit_test(test_held_qp_ex_refused),
+		cmocka_unit_test(test_held_qp_ex_shimmed),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -11,6 +11,9 @@
  * UD QPs are connected by QP number: a datagram goes to the QP named in
  * the WR (itself included), arrives behind a 40-byte GRH carrying the
  * sender's GID, and is dropped when no receive is posted.
+ * RDMA WRITE lands in the registration its rkey names, only if that one
+ * has remote write access and the range fits (else the writer's QP gets
+ * IBV_WC_REM_ACCESS_ERR), in order with the QP's messages.
  * Every message that crosses the wire is recorded, so tests can check
  * that no plaintext ever crosses it, and can tamper with it.
  */
@@ -44,6 +47,9 @@ void *mlx5dv_open_device(void *device, void *attr);
 struct fmsg {
 	uint8_t *data;
 	size_t len;
+	int write;        /* an RDMA WRITE to raddr with rkey */
+	uint64_t raddr, wr_id;
+	uint32_t rkey;
 };
 struct frecv {
 	uint64_t wr_id;
@@ -51,12 +57,18 @@ struct frecv {
 	struct ibv_sge sge[4];
 };
 struct fcq {
-	struct ibv_cq cq;
+	union { /* ibv_create_cq_ex: the extended CQ starts like an ibv_cq */
+		struct ibv_cq cq;
+		struct ibv_cq_ex cqx;
+	};
 	struct ibv_wc wc[256];
 	int head, count;
 };
 struct fqp {
-	struct ibv_qp qp;
+	union { /* send_ops_flags: rdma-core's ibv_qp_ex starts at the ibv_qp */
+		struct ibv_qp qp;
+		struct ibv_qp_ex qpx;
+	};
 	struct fqp *peer;
 	struct frecv rq[MAXQ];
 	int rq_head, rq_count;
@@ -140,9 +152,56 @@ static void deliver_from(struct fqp *to, struct fmsg m, uint32_t src_qp, int grh
 	free(m.data);
 }
 
+/* Registrations, for RDMA WRITE. */
+struct fmr {
+	struct ibv_mr mr;
+	uint32_t rkey;   /* the "hardware's": mr.rkey is the caller's to see */
+	uint64_t iova;
+	unsigned access;
+};
+static struct fmr *fmrs[256];
+static int nfmrs;
+static uint32_t next_rkey = 0x5000;
+static int rem_access_errors; /* writes the fake refused */
+
+static struct fmr *fmr_by_rkey(uint32_t rkey)
+{
+	for (int i = 0; i < nfmrs; i++)
+		if (fmrs[i]->rkey == rkey)
+			return fmrs[i];
+	return NULL;
+}
+
+static void apply_write(struct fqp *to, struct fmsg m)
+{
+	struct fmr *r = fmr_by_rkey(m.rkey);
+
+	if (r && (r->access & IBV_ACCESS_REMOTE_WRITE) &&
+	    r->mr.pd == to->qp.pd && m.raddr >= r->iova &&
+	    m.len <= r->mr.length && m.raddr - r->iova <= r->mr.length - m.len) {
+		memcpy((uint8_t *)r->mr.addr + (m.raddr - r->iova), m.data, m.len);
+	} else {
+		struct ibv_wc wc;
+
+		rem_access_errors++;
+		memset(&wc, 0, sizeof(wc));
+		wc.wr_id = m.wr_id;
+		wc.status = IBV_WC_REM_ACCESS_ERR;
+		wc.opcode = IBV_WC_RDMA_WRITE;
+		wc.qp_num = to->peer->qp.qp_num;
+		cq_push(to->peer->qp.send_cq, &wc);
+	}
+	free(m.data);
+}
+
 static void deliver(struct fqp *to, struct fmsg m)
 {
-	deliver_from(to, m, to->peer->qp.qp_num, 0);
+	if (m.write && !to->w_count)
+		apply_write(to, m);
+	else if (m.write) /* behind a message waiting for a receive */
+		to->wait[(to->w_head + to->w_count++) % MAXQ] = m;
+	else
+		deliver_from(to, m, to->peer->qp.qp_num, 0);
 }
 
 /* A UD datagram from q: GRH (IPv6 version, source GID at 8, destination
@@ -150,7 +209,7 @@ static void deliver(struct fqp *to, struct fmsg m)
 static void deliver_ud(struct fqp *q, const struct ibv_send_wr *wr, struct fmsg m)
 {
 	struct fah *ah = (struct fah *)wr->wr.ud.ah;
-	struct fmsg d;
+	struct fmsg d = { .len = 0 };
 
 	for (int i = 0; i < nfqps; i++) {
 		struct fqp *to = fqps[i];
@@ -186,6 +245,11 @@ static int f_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr,
 			len += wr->sg_list[i].length;
 		m.data = malloc(len ? len : 1);
 		m.len = len;
+		m.write = wr->opcode == IBV_WR_RDMA_WRITE ||
+			  wr->opcode == IBV_WR_RDMA_WRITE_WITH_IMM;
+		m.raddr = wr->wr.rdma.remote_addr;
+		m.rkey = wr->wr.rdma.rkey;
+		m.wr_id = wr->wr_id;
 		len = 0;
 		for (int i = 0; i < wr->num_sge; i++) {
 			memcpy(m.data + len, (void *)(uintptr_t)wr->sg_list[i].addr,
@@ -209,7 +273,7 @@ static int f_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr,
 
 			memset(&wc, 0, sizeof(wc));
 			wc.wr_id = wr->wr_id;
-			wc.opcode = IBV_WC_SEND;
+			wc.opcode = m.write ? IBV_WC_RDMA_WRITE : IBV_WC_SEND;
 			wc.qp_num = qp->qp_num;
 			cq_push(qp->send_cq, &wc);
 		}
@@ -247,6 +311,13 @@ static int f_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr,
 			q->w_head = (q->w_head + 1) % MAXQ;
 			q->w_count--;
 			deliver(q, m);
+		}
+		while (q->w_count && q->wait[q->w_head].write) {
+			struct fmsg m = q->wait[q->w_head];
+
+			q->w_head = (q->w_head + 1) % MAXQ;
+			q->w_count--;
+			apply_write(q, m);
 		}
 	}
 	return 0;
@@ -405,26 +476,40 @@ static void f_ack_cq_events(struct ibv_cq *cq, unsigned n)
 	real_acks += (int)n;
 }
 
-static struct ibv_mr *f_reg_mr(struct ibv_pd *pd, void *addr, size_t len, int acc)
-{
-	struct ibv_mr *mr = calloc(1, sizeof(*mr));
-
-	mr->pd = pd;
-	mr->addr = addr;
-	mr->length = len;
-	mr->lkey = 0x1234;
-	last_reg_access = (unsigned)acc;
-	return mr;
-}
-
 static struct ibv_mr *f_reg_mr_iova2(struct ibv_pd *pd, void *addr, size_t len,
 				     uint64_t iova, unsigned acc)
 {
-	return f_reg_mr(pd, addr, len, (int)acc);
+	struct fmr *r;
+
+	/* As rxe and hardware: an iova keeps its address's page offset. */
+	if ((iova & 4095) != ((uintptr_t)addr & 4095)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	r = calloc(1, sizeof(*r));
+	r->mr.pd = pd;
+	r->mr.addr = addr;
+	r->mr.length = len;
+	r->mr.lkey = 0x1234;
+	r->mr.rkey = r->rkey = next_rkey++;
+	r->iova = iova;
+	r->access = acc;
+	last_reg_access = acc;
+	assert_true(nfmrs < 256);
+	fmrs[nfmrs++] = r;
+	return &r->mr;
+}
+
+static struct ibv_mr *f_reg_mr(struct ibv_pd *pd, void *addr, size_t len, int acc)
+{
+	return f_reg_mr_iova2(pd, addr, len, (uintptr_t)addr, (unsigned)acc);
 }
 
 static int f_dereg_mr(struct ibv_mr *mr)
 {
+	for (int i = 0; i < nfmrs; i++)
+		if (&fmrs[i]->mr == mr)
+			fmrs[i] = fmrs[--nfmrs];
 	free(mr);
 	return 0;
 }
@@ -877,30 +962,37 @@ static void test_other_secret(void **state)
 	free_pair(&p);
 }
 
-/* One-sided operations: refused with EPERM by default, bad_wr names the
- * WR; remote access bits are removed from registrations. */
+/* What cannot be sealed: RDMA READ and atomics (RC), RDMA WRITE on UC,
+ * refused with EPERM, bad_wr naming the WR; registrations lose remote
+ * read and atomic access, and remote write goes to a shadow (its rkey is
+ * the one the application sees; the real memory has no remote access). */
 static void test_one_sided_refused(void **state)
 {
 	static const enum ibv_wr_opcode ops[] = {
-		IBV_WR_RDMA_WRITE, IBV_WR_RDMA_WRITE_WITH_IMM, IBV_WR_RDMA_READ,
-		IBV_WR_ATOMIC_CMP_AND_SWP, IBV_WR_ATOMIC_FETCH_AND_ADD,
+		IBV_WR_RDMA_READ, IBV_WR_ATOMIC_CMP_AND_SWP,
+		IBV_WR_ATOMIC_FETCH_AND_ADD, IBV_WR_RDMA_WRITE,
+		IBV_WR_RDMA_WRITE_WITH_IMM,
 	};
-	struct pair p;
+	struct pair p, u;
 	char buf[16];
 	struct ibv_mr *mr;
+	struct fmr *real;
 	uint64_t before = esv_stats.denied_ops;
 
 	make_pair(&p);
 	connect_pair(&p);
+	make_pair_type(&u, IBV_QPT_UC);
+	connect_pair(&u);
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
 		struct ibv_sge sg = { (uintptr_t)buf, 8, 1 };
 		struct ibv_send_wr w, *bad = NULL;
+		struct ibv_qp *qp = i < 3 ? p.qp[0] : u.qp[0];
 
 		memset(&w, 0, sizeof(w));
 		w.sg_list = &sg;
 		w.num_sge = 1;
 		w.opcode = ops[i];
-		assert_int_equal(ibv_post_send(p.qp[0], &w, &bad), EPERM);
+		assert_int_equal(ibv_post_send(qp, &w, &bad), EPERM);
 		assert_ptr_equal(bad, &w);
 	}
 	assert_int_equal(esv_stats.denied_ops, before + 5);
@@ -909,8 +1001,15 @@ static void test_one_sided_refused(void **state)
 			IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
 				IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC);
 	assert_non_null(mr);
-	assert_int_equal(last_reg_access, IBV_ACCESS_LOCAL_WRITE);
-	assert_int_equal(f_dereg_mr(mr), 0);
+	real = (struct fmr *)mr;
+	assert_int_equal(real->access, IBV_ACCESS_LOCAL_WRITE);
+	assert_int_not_equal(real->rkey, mr->rkey);
+	assert_non_null(fmr_by_rkey(mr->rkey));
+	assert_ptr_not_equal(fmr_by_rkey(mr->rkey), real);
+	assert_int_equal(fmr_by_rkey(mr->rkey)->access,
+			 IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+	assert_int_equal(ibv_dereg_mr(mr), 0);
+	free_pair(&u);
 	free_pair(&p);
 }
 
@@ -1032,7 +1131,7 @@ static void test_reconnect_fresh_keys(void **state)
 	struct pair p;
 	char r[64], s[16] = "first";
 	struct ibv_wc wc[2];
-	struct fmsg old;
+	struct fmsg old = { .len = 0 };
 	struct ibv_qp_attr a;
 
 	make_pair(&p);
@@ -1521,7 +1620,7 @@ static void inject_ud(struct udhost *to, uint32_t src_qpn, uint8_t src_gid,
 		      const void *buf, size_t len)
 {
 	struct fqp *t = (struct fqp *)to->qp;
-	struct fmsg d;
+	struct fmsg d = { .len = 0 };
 
 	d.len = ESV_GRH_BYTES + len;
 	d.data = calloc(1, d.len);

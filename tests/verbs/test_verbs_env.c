@@ -4,8 +4,9 @@
  * The interposer reads ENCSHIM_* once, in its constructor, so each case
  * runs this program again with one value set ("child" mode) against a
  * minimal fake provider, and checks what the application then gets:
- *   refuse  one-sided access is stripped from memory registrations and
- *           queue pairs are created (the default)
+ *   refuse  one-sided access is stripped from memory registrations (remote
+ *           write goes to a shadow registration instead) and queue
+ *           pairs are created (the default)
  *   allow   remote access is kept (the documented opt-in)
  *   closed  the value is refused: no queue pair can be created, and
  *           remote access is still stripped
@@ -38,7 +39,7 @@ static struct verbs_context fctx;
 static struct ibv_pd fpd;
 static struct ibv_cq fcq;
 static struct ibv_qp fqp;
-static unsigned last_access;
+static unsigned last_access, shadow_access;
 
 static struct ibv_context *f_open_device(struct ibv_device *d)
 {
@@ -93,6 +94,25 @@ static struct ibv_mr *f_reg_mr(struct ibv_pd *pd, void *addr, size_t len, int ac
 	return &mr;
 }
 
+/* Only shadows of sealed writes are registered at an iova here. */
+static struct ibv_mr *f_reg_mr_iova2(struct ibv_pd *pd, void *addr, size_t len,
+				     uint64_t iova, unsigned acc)
+{
+	static struct ibv_mr mr;
+
+	shadow_access = acc;
+	mr.pd = pd;
+	mr.addr = addr;
+	mr.length = len;
+	mr.rkey = 0x77;
+	return &mr;
+}
+
+static int f_dereg_mr(struct ibv_mr *mr)
+{
+	return 0;
+}
+
 static const struct esv_real fake = {
 	.open_device = f_open_device,
 	.close_device = f_close_device,
@@ -101,6 +121,8 @@ static const struct esv_real fake = {
 	.create_cq = f_create_cq,
 	.destroy_cq = f_destroy_cq,
 	.reg_mr = f_reg_mr,
+	.reg_mr_iova2 = f_reg_mr_iova2,
+	.dereg_mr = f_dereg_mr,
 };
 
 #define CHECK(c) do { if (!(c)) { \
@@ -115,15 +137,23 @@ static int child(const char *expect)
 	struct ibv_context *ctx;
 	struct ibv_cq *cq;
 	struct ibv_qp *qp;
+	struct ibv_mr *mr;
 
 	esv_test_install(&fake);
 	ctx = ibv_open_device(NULL);
 	CHECK(ctx != NULL);
-	CHECK(ibv_reg_mr(&fpd, buf, sizeof(buf), IBV_ACCESS_LOCAL_WRITE | remote) != NULL);
-	if (!strcmp(expect, "allow"))
+	mr = ibv_reg_mr(&fpd, buf, sizeof(buf), IBV_ACCESS_LOCAL_WRITE | remote);
+	CHECK(mr != NULL);
+	if (!strcmp(expect, "allow")) {
 		CHECK((last_access & remote) == remote);
-	else
+		CHECK(shadow_access == 0);
+	} else {
 		CHECK((last_access & remote) == 0);
+		CHECK(shadow_access == (IBV_ACCESS_LOCAL_WRITE |
+					IBV_ACCESS_REMOTE_WRITE));
+		CHECK(mr->rkey == 0x77);
+	}
+	CHECK(ibv_dereg_mr(mr) == 0);
 	cq = ibv_create_cq(ctx, 4, NULL, NULL, 0);
 	CHECK(cq != NULL);
 	memset(&ia, 0, sizeof(ia));
