@@ -8,6 +8,7 @@ Open MPI 4.1's tuned collectives send between 2 ranks, per operation and
 size, as verified with the pml monitoring component (bench/README.md).
 
   report.py --out DIR --configs "cfg ..." [--meta TEXT] [--bucket BYTES]
+            [--baseline TEXT]
   report.py --floor-sizes --sizes LIST --model BYTES --bucket BYTES
 """
 import argparse
@@ -115,8 +116,37 @@ def pct(v, p):
 
 
 def cfg_split(cfg):
+    """tcp-openssl -> (tcp, openssl, False); tcp-openssl-base (the same
+    job with the --baseline build's plugin) -> (tcp, openssl, True)."""
     tr, _, cr = cfg.partition("-")
-    return tr, cr
+    base = cr.endswith("-base")
+    return tr, cr[:-len("-base")] if base else cr, base
+
+
+def before_after(rows, ops):
+    """For each (transport, op, size) with a plaintext row and encrypted
+    rows of both builds: the fastest of each build (the encrypted row with
+    the lowest median) and current median / baseline median."""
+    best = {}
+    for r in rows:
+        if r["cr"] not in BACKENDS or not r["plain"]:
+            continue
+        k = (r["tr"], r["op"], r["nb"], r["base"])
+        if k not in best or r["med"] < best[k]["med"]:
+            best[k] = r
+    trs = []
+    for r in rows:  # transports in the order the table lists them
+        if r["tr"] not in trs:
+            trs.append(r["tr"])
+    out = []
+    for tr in trs:
+        for op in ops:
+            for nb in sorted({k[2] for k in best if k[0] == tr and k[1] == op}):
+                cur, base = best.get((tr, op, nb, False)), best.get((tr, op, nb, True))
+                if cur and base:
+                    out.append(dict(tr=tr, op=op, nb=nb, cur=cur, base=base,
+                                    ratio=cur["med"] / base["med"]))
+    return out
 
 
 def main():
@@ -126,6 +156,7 @@ def main():
     ap.add_argument("--meta", default="")
     ap.add_argument("--bucket", default="25M")
     ap.add_argument("--command", default="bench/run")
+    ap.add_argument("--baseline", default="", help="the baseline build, described")
     ap.add_argument("--floor-sizes", action="store_true")
     ap.add_argument("--sizes", default="", help="allreduce sizes")
     ap.add_argument("--other-sizes", default="", help="sizes of the other ops")
@@ -247,13 +278,13 @@ def main():
                 st = stats.get((cfg, op, nb))
                 if not st:
                     continue
-                tr, cr = cfg_split(cfg)
+                tr, cr, base = cfg_split(cfg)
                 plain = stats.get((tr + "-plain", op, nb))
                 # the faster WireGuard variant (busy-polling or yielding ranks)
                 wgs = [stats.get((w, op, nb)) for w in ("netns-wg", "netns-wg-yield")]
                 wgs = [w for w in wgs if w]
                 wg = min(wgs, key=lambda w: w["med"]) if wgs and tr == "netns" else None
-                r = dict(cfg=cfg, tr=tr, cr=cr, op=op, nb=nb, **st)
+                r = dict(cfg=cfg, tr=tr, cr=cr, base=base, op=op, nb=nb, **st)
                 ck = checks.get((cfg, op, nb), set())
                 r["check"] = "ok" if ck == {"ok"} else ("FAIL" if ck else "?")
                 r["plain"] = plain["med"] if plain else None
@@ -280,7 +311,8 @@ def main():
                     "median_us", "p10_us", "p90_us", "min_us", "max_us",
                     "spread", "check", "plain_median_us", "x_plain",
                     "floor_us", "excess_over_floor", "x_wireguard",
-                    "floor_backend", "gbps", "algbw_gbps", "busbw_gbps"])
+                    "floor_backend", "gbps", "algbw_gbps", "busbw_gbps",
+                    "build"])
 
         def g(v, f="%.4g"):
             return "" if v is None else f % v
@@ -292,15 +324,18 @@ def main():
                         r["check"], g(r["plain"], "%.3f"), g(r["xplain"]),
                         g(r["floor"], "%.3f"), g(r["excess"]), g(r["vswg"]),
                         r["floor_be"] or "", g(r["gbps"]), g(r["algbw"]),
-                        g(r["busbw"])])
+                        g(r["busbw"]), "baseline" if r["base"] else "current"])
 
     # ---------------------------------------------------------- text table
     L = []
+    cw = str(max([14] + [len(c) for c in configs]))  # the config column's width
     L.append("encshim benchmark: %s" % a.meta)
     L.append("command: %s" % a.command)
+    if a.baseline:
+        L.append("baseline (*-base rows): %s" % a.baseline)
     L.append("configurations:")
     for c in configs:
-        L.append("  %-14s %s" % (c, "measured" if avail.get(c) == "ok"
+        L.append("  %-*s %s" % (int(cw), c, "measured" if avail.get(c) == "ok"
                                   else "UNAVAILABLE: " + avail.get(c, "not run")))
     L.append("")
     # AEAD
@@ -357,15 +392,15 @@ def main():
         L.append("== %s" % OP_TITLE.get(op, op))
         if op == "bw":
             # bandwidth: p10 of the time is p90 of the rate
-            hdr = "  %-6s %-14s %11s  %-23s %7s %11s %7s %7s %s"
+            hdr = "  %-6s %-" + cw + "s %11s  %-23s %7s %11s %7s %7s %s"
             L.append(hdr % ("bytes", "config", "GB/s", "p10..p90", "x plain",
                             "floor_us", "excess", "x wg", "check"))
         elif op == "allreduce":
-            hdr = "  %-6s %-14s %11s  %-23s %7s %11s %7s %7s %7s %7s %s"
+            hdr = "  %-6s %-" + cw + "s %11s  %-23s %7s %11s %7s %7s %7s %7s %s"
             L.append(hdr % ("bytes", "config", "median_us", "p10..p90", "x plain",
                             "floor_us", "excess", "x wg", "algbw", "busbw", "check"))
         else:
-            hdr = "  %-6s %-14s %11s  %-23s %7s %11s %7s %7s %s"
+            hdr = "  %-6s %-" + cw + "s %11s  %-23s %7s %11s %7s %7s %s"
             L.append(hdr % ("bytes", "config", "median_us", "p10..p90", "x plain",
                             "floor_us", "excess", "x wg", "check"))
         last = None
@@ -391,6 +426,39 @@ def main():
                 cells += (fmt_gbps(r["algbw"]), fmt_gbps(r["busbw"]))
             L.append(hdr % (cells + (r["check"],)))
 
+    # ---------------------------------------------------------- before/after
+    ba = before_after(rows, ops)
+    if ba:
+        L.append("")
+        L.append("== before/after (--baseline): per transport, op and size, the fastest "
+                 "encrypted row of each build")
+        L.append("   x plain = its median / the plaintext median (the same row for both "
+                 "builds); after/before = current / baseline median;")
+        L.append("   all are time ratios (bw: time per message), so below 1 = faster")
+        hdr = "  %-6s %-15s %6s  %-20s %-20s %12s"
+        L.append(hdr % ("tr", "op", "bytes", "baseline x plain", "current x plain",
+                        "after/before"))
+
+        def rt(v):
+            return "%.3f" % v if v < 0.1 else "%.2f" % v if v < 100 else "%.0f" % v
+        for b in ba:
+            L.append(hdr % (b["tr"], b["op"], human(b["nb"]),
+                            "%7s %s" % (rt(b["base"]["xplain"]), b["base"]["cr"]),
+                            "%7s %s" % (rt(b["cur"]["xplain"]), b["cur"]["cr"]),
+                            rt(b["ratio"])))
+        with open(os.path.join(out, "before_after.csv"), "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["transport", "op", "bytes", "plain_median_us",
+                        "baseline_config", "baseline_median_us", "baseline_x_plain",
+                        "current_config", "current_median_us", "current_x_plain",
+                        "current_over_baseline"])
+            for b in ba:
+                w.writerow([b["tr"], b["op"], b["nb"], "%.3f" % b["cur"]["plain"],
+                            b["base"]["cfg"], "%.3f" % b["base"]["med"],
+                            "%.4g" % b["base"]["xplain"], b["cur"]["cfg"],
+                            "%.3f" % b["cur"]["med"], "%.4g" % b["cur"]["xplain"],
+                            "%.4g" % b["ratio"]])
+
     # ---------------------------------------------------------- targets
     L.append("")
     L.append("== targets (issue 9; 'fastest' = the encrypted row with the lowest "
@@ -398,7 +466,7 @@ def main():
 
     def fastest(tr, op, nb):
         rr = [r for r in rows if r["tr"] == tr and r["op"] == op and r["nb"] == nb
-              and r["cr"] in BACKENDS and r["plain"]]
+              and r["cr"] in BACKENDS and r["plain"] and not r["base"]]
         return min(rr, key=lambda r: r["med"]) if rr else None
 
     def verdict(ok):
@@ -474,7 +542,7 @@ def main():
         L.append("  streaming bandwidth over tcp at >= 4 MiB: not measured")
     # latency
     pp = [r for r in rows if r["op"] == "pingpong" and r["nb"] == 8 and r["tr"] == "vader"
-          and r["cr"] in BACKENDS and r["plain"]]
+          and r["cr"] in BACKENDS and r["plain"] and not r["base"]]
     for r in pp:
         d = r["med"] - r["plain"]
         L.append("  8 B ping-pong over vader, %s: added half round trip %.2f us "
@@ -490,7 +558,7 @@ def main():
         L.append("  training step over tcp: not measured")
     # vs WireGuard
     wgr = [r for r in rows if r["op"] == "allreduce" and r["tr"] == "netns" and
-           r["cr"] in BACKENDS and r["vswg"] and r["nb"] >= 65536]
+           r["cr"] in BACKENDS and r["vswg"] and r["nb"] >= 65536 and not r["base"]]
     if wgr:
         for cr in sorted({r["cr"] for r in wgr}):
             rr = [r for r in wgr if r["cr"] == cr]
