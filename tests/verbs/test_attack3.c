@@ -193,6 +193,63 @@ static void test_held3_write_shadow_undescribed_range(void **state)
 	wpair_free(&w);
 }
 
+/* HELD: a write aimed past the end of the registration, or at an address
+ * whose offset plus length wraps 64 bits: the provider refuses the write,
+ * the responder refuses the descriptor by name, nothing lands outside. */
+static void test_held3_write_range_overflow(void **state)
+{
+	static const uint64_t bad[] = { 0, UINT64_MAX - 10 };
+	struct wpair w;
+	struct ibv_wc wc[4];
+
+	for (int i = 0; i < 2; i++) {
+		wpair_new(&w, 1);
+		rem_access_errors = 0;
+		assert_int_equal(post_write(w.p.qp[0], 1, marker, sizeof(marker),
+					    bad[i] ? bad[i] : (uintptr_t)w.mem + MRB - 8,
+					    w.mr->rkey, IBV_WR_RDMA_WRITE, 0), 0);
+		assert_int_equal(rem_access_errors, 1);
+		assert_int_equal(post_send(w.p.qp[0], 2, "s", 2, IBV_WR_SEND), 0);
+		assert_int_equal(poll_n(w.p.cq[1], wc, 1), 1);
+		assert_int_equal(wc[0].status, IBV_WC_GENERAL_ERR);
+		assert_null(memmem(w.mem, MRB, "ENCSHIM", 7));
+		rem_access_errors = 0;
+		wpair_free(&w);
+	}
+}
+
+/* HELD: the rkey of a shadow in another protection domain: the provider
+ * refuses the write (PD check) and the responder finds no shadow of the
+ * QP's PD for the descriptor; that memory stays untouched. */
+static void test_held3_write_other_pd(void **state)
+{
+	struct ibv_pd pd2 = fpd;
+	struct wpair w;
+	struct ibv_wc wc[4];
+	struct ibv_mr *mr2;
+	uint8_t *mem2 = NULL;
+
+	wpair_new(&w, 1);
+	assert_int_equal(posix_memalign((void **)&mem2, 4096, MRB), 0);
+	memset(mem2, 0, MRB);
+	pd2.context = fpd.context;
+	mr2 = ibv_reg_mr(&pd2, mem2, MRB,
+			 IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+	assert_non_null(mr2);
+	rem_access_errors = 0;
+	assert_int_equal(post_write(w.p.qp[0], 1, marker, sizeof(marker),
+				    (uintptr_t)mem2, mr2->rkey,
+				    IBV_WR_RDMA_WRITE_WITH_IMM, 3), 0);
+	assert_int_equal(rem_access_errors, 1);
+	assert_int_equal(poll_n(w.p.cq[1], wc, 1), 1);
+	assert_int_equal(wc[0].status, IBV_WC_GENERAL_ERR);
+	assert_null(memmem(mem2, MRB, "ENCSHIM", 7));
+	rem_access_errors = 0;
+	assert_int_equal(ibv_dereg_mr(mr2), 0);
+	free(mem2);
+	wpair_free(&w);
+}
+
 /* ---------------------------------------- registrations around the shadow */
 
 static unsigned dm_access;
@@ -429,6 +486,8 @@ int main(void)
 		cmocka_unit_test(test_attack3_write_refused_leaves_attacker_bytes),
 		cmocka_unit_test(test_held3_write_shadow_overwritten),
 		cmocka_unit_test(test_held3_write_shadow_undescribed_range),
+		cmocka_unit_test(test_held3_write_range_overflow),
+		cmocka_unit_test(test_held3_write_other_pd),
 		cmocka_unit_test(test_attack3_reg_dm_mr_keeps_remote_access),
 		cmocka_unit_test(test_held3_rereg_cannot_expose),
 		cmocka_unit_test(test_held3_ex_read_in_batch_refused),
