@@ -302,6 +302,39 @@ static void test_attack3_reg_dm_mr_keeps_remote_access(void **state)
 	assert_int_equal(ibv_close_device(ctx), 0);
 }
 
+/* BREAK (hardening, integer overflow): esv_wmr_reg sizes the shadow as
+ * (page offset + length + 4095) & ~4095 in size_t. A registration of the
+ * whole address space (implicit ODP: addr NULL, length SIZE_MAX,
+ * IBV_ACCESS_ON_DEMAND, an rdma-core idiom) with remote write wraps it to
+ * 0: a 0-byte shadow is allocated and registered as SIZE_MAX bytes, so
+ * any remote write through its rkey lands outside the allocation (the
+ * fake provider, like any that accepts the registration, writes there).
+ * The registration should be refused (or the shadow sized right). */
+static void test_attack3_wmr_size_wraps(void **state)
+{
+	struct ibv_mr *mr;
+	struct esv_wmr *m = NULL;
+
+	mr = ibv_reg_mr(&fpd, NULL, SIZE_MAX,
+			IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+				IBV_ACCESS_ON_DEMAND);
+	if (mr) {
+		pthread_mutex_lock(&esv_lock);
+		m = esv_wmr_find(&fpd, mr->rkey);
+		pthread_mutex_unlock(&esv_lock);
+	}
+	if (m)
+		print_message("shadow of a %zu-byte registration: %zu bytes\n",
+			      m->mr->length, m->shadow_bytes);
+	if (m && m->shadow_bytes < m->mr->length) {
+		assert_int_equal(ibv_dereg_mr(mr), 0);
+		fail_msg("a %zu-byte shadow registered for %zu bytes",
+			 (size_t)0, (size_t)SIZE_MAX);
+	}
+	if (mr)
+		assert_int_equal(ibv_dereg_mr(mr), 0);
+}
+
 /* HELD: ibv_rereg_mr of a shadowed registration is refused; of a plain one
  * it cannot add remote access. */
 static void test_held3_rereg_cannot_expose(void **state)
@@ -489,6 +522,7 @@ int main(void)
 		cmocka_unit_test(test_held3_write_range_overflow),
 		cmocka_unit_test(test_held3_write_other_pd),
 		cmocka_unit_test(test_attack3_reg_dm_mr_keeps_remote_access),
+		cmocka_unit_test(test_attack3_wmr_size_wraps),
 		cmocka_unit_test(test_held3_rereg_cannot_expose),
 		cmocka_unit_test(test_held3_ex_read_in_batch_refused),
 		cmocka_unit_test(test_held3_ex_abort_mid_batch),
