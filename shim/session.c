@@ -376,9 +376,12 @@ int encshim_frame_peek(const void *frame, size_t framelen, uint32_t *epoch,
 
 /*
  * The key for a frame's epoch, held for the caller: the current or
- * previous one, or a fresh key for the next epoch, installed only once
- * a frame authenticates under it (rx_commit), so forged epochs cannot
- * disturb state. Called with the lock held.
+ * previous one, or a fresh key for a later epoch, installed only once a
+ * frame authenticates under it (rx_commit), so forged epochs cannot
+ * disturb state. A later epoch need not be the next: a sender whose
+ * frames of a whole epoch were never sent or lost (a sealed write that a
+ * later one covered, UD loss) goes on in a later one, and every epoch
+ * key derives from the root alone. Called with the lock held.
  */
 static int rx_key(struct encshim_peer *p, uint32_t epoch,
 		  struct encshim_aead **key, uint8_t next[ENCSHIM_KEY_BYTES])
@@ -389,7 +392,7 @@ static int rx_key(struct encshim_peer *p, uint32_t epoch,
 		return keyslot_hold(&r->cur, key);
 	if (r->epoch && epoch == r->epoch - 1 && r->prev.set)
 		return keyslot_hold(&r->prev, key);
-	if (r->epoch < ENCSHIM_MAX_EPOCH && epoch == r->epoch + 1) {
+	if (epoch > r->epoch && epoch <= ENCSHIM_MAX_EPOCH) {
 		int rc = ks_epoch_key(next, r->root, epoch);
 
 		return rc ? rc : encshim_aead_new(key, p->backend, next);
@@ -398,9 +401,10 @@ static int rx_key(struct encshim_peer *p, uint32_t epoch,
 }
 
 /* After the frame authenticated: its order check, then, for the first
- * frame of the next epoch, that key becomes current (its schedule
- * cached). Another thread may have moved the epoch since rx_key: a
- * frame of an epoch that is no longer next needs no install. */
+ * frame of a later epoch, that key becomes current (its schedule
+ * cached), and the previous slot holds epoch - 1's key if that was the
+ * current one, else none. Another thread may have moved the epoch since
+ * rx_key: a frame of an epoch that is no longer later needs no install. */
 static int rx_commit(struct encshim_peer *p, uint64_t seq, uint32_t epoch,
 		     const uint8_t next[ENCSHIM_KEY_BYTES],
 		     struct encshim_aead **expanded)
@@ -408,10 +412,13 @@ static int rx_commit(struct encshim_peer *p, uint64_t seq, uint32_t epoch,
 	struct rx *r = &p->rx;
 	int rc = replay_accept(&r->win, seq);
 
-	if (!rc && *expanded && epoch == r->epoch + 1) {
-		keyslot_set(&r->prev, p->backend, r->cur.key);
+	if (!rc && *expanded && epoch > r->epoch) {
+		if (epoch == r->epoch + 1)
+			keyslot_set(&r->prev, p->backend, r->cur.key);
+		else
+			keyslot_clear(&r->prev);
 		keyslot_set_expanded(&r->cur, p->backend, next, *expanded);
-		r->epoch++;
+		r->epoch = epoch;
 		*expanded = NULL;
 	}
 	return rc;
@@ -440,7 +447,7 @@ int encshim_peer_open_detached(struct encshim_peer *p, const void *env,
 	/* A header alone passes the length check of a frame of 32 bytes. */
 	rc = header_peek(f, &epoch, &seq);
 	if (rc)
-		return rc; /* nothing was written to pt */
+		goto out; /* pt is wiped all the same: callers open in place */
 	aadlen = make_aad(aad, f, env, envlen);
 	pthread_mutex_lock(&r->lock);
 	is_next = epoch != r->epoch && !(r->epoch && epoch == r->epoch - 1);
@@ -459,9 +466,11 @@ int encshim_peer_open_detached(struct encshim_peer *p, const void *env,
 	pthread_mutex_lock(&r->lock);
 	rc = rx_commit(p, seq, epoch, next, &expanded);
 	pthread_mutex_unlock(&r->lock);
+out:
+	/* pt may hold a copy of the ciphertext (opened in place) or
+	 * plaintext not yet checked: nothing of it survives a failure */
 	if (rc)
 		sodium_memzero(pt, len);
-out:
 	sodium_memzero(next, sizeof(next));
 	encshim_aead_free(expanded);
 	encshim_aead_free(key);

@@ -305,6 +305,8 @@ struct esv_qp {
 	unsigned nwpend;
 	int wlost;  /* a write could not be described: the peer fails */
 	int wown;   /* the newest descriptor is a WRITE_WITH_IMM's own */
+	uint8_t *wscratch; /* a write's ciphertext, then plaintext, private */
+	size_t wscratch_cap;
 	double hello_deadline; /* CLOCK_MONOTONIC seconds */
 	struct esv_qp *hnext;  /* hash chains */
 	struct esv_qp *nnext;
@@ -339,6 +341,8 @@ struct esv_ctx {
 					      struct ibv_srq_init_attr_ex *);
 	int (*orig_query_port)(struct ibv_context *, uint8_t,
 			       struct ibv_port_attr *, size_t);
+	struct ibv_mr *(*orig_reg_dm_mr)(struct ibv_pd *, struct ibv_dm *,
+					 uint64_t, size_t, unsigned int);
 	struct esv_ctx *next;
 };
 

@@ -215,6 +215,15 @@ static struct ibv_mr *with_shadow(struct ibv_mr *mr, uint64_t iova,
 	if (!mr || esv_cfg.allow_one_sided ||
 	    !(access & IBV_ACCESS_REMOTE_WRITE))
 		return mr;
+	if (access & IBV_ACCESS_ON_DEMAND) {
+		/* the shadow is host memory pinned whole, not on demand */
+		esv_log("refused a memory registration with both remote write "
+			"and IBV_ACCESS_ON_DEMAND: sealed writes need a shadow "
+			"registered in full; register the buffer itself");
+		esv_real.dereg_mr(mr);
+		errno = EINVAL;
+		return NULL;
+	}
 	pthread_mutex_lock(&esv_lock);
 	mr = esv_wmr_reg(mr, iova);
 	pthread_mutex_unlock(&esv_lock);
@@ -320,6 +329,32 @@ static int w_bind_mw(struct ibv_qp *qp, struct ibv_mw *mw, struct ibv_mw_bind *b
 	return EPERM;
 }
 
+/* Device memory has no host pages to pair with a shadow: its
+ * registrations keep local access only (ibv_reg_dm_mr is inline in
+ * verbs.h, so it is reached through the context, not by symbol). */
+static struct ibv_mr *w_reg_dm_mr(struct ibv_pd *pd, struct ibv_dm *dm,
+				  uint64_t off, size_t len, unsigned int access)
+{
+	struct ibv_mr *(*orig)(struct ibv_pd *, struct ibv_dm *, uint64_t,
+			       size_t, unsigned int) = NULL;
+	struct esv_ctx *ec;
+
+	pthread_mutex_lock(&esv_lock);
+	ec = esv_ctx_find(pd->context);
+	if (ec)
+		orig = ec->orig_reg_dm_mr;
+	pthread_mutex_unlock(&esv_lock);
+	if (!orig) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	if ((access & IBV_ACCESS_REMOTE_WRITE) && !esv_cfg.allow_one_sided)
+		esv_log("removed remote write from a device-memory "
+			"registration: sealed writes need a shadow in host "
+			"memory");
+	return orig(pd, dm, off, len, strip_access(access, len));
+}
+
 /* A sealed UD message is ESV_OVERHEAD bytes longer than the application's
  * and must still fit one packet: applications size UD messages by the
  * port's active MTU, so they are shown the next smaller one. */
@@ -372,6 +407,10 @@ static void patch(struct ibv_context *ctx)
 			if (HAS(query_port) && v->query_port) {
 				ec->orig_query_port = v->query_port;
 				v->query_port = w_query_port;
+			}
+			if (HAS(reg_dm_mr) && v->reg_dm_mr) {
+				ec->orig_reg_dm_mr = v->reg_dm_mr;
+				v->reg_dm_mr = w_reg_dm_mr;
 			}
 			if (HAS(create_srq_ex) && v->create_srq_ex) {
 				ec->orig_create_srq_ex = v->create_srq_ex;

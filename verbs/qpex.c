@@ -23,6 +23,7 @@ struct esv_qpx {
 	unsigned cap, max_sge, n;
 	int err;                 /* first error of the batch: refused at complete */
 	enum ibv_wr_opcode bad_op;
+	int open;                /* between wr_start and wr_complete/abort */
 };
 
 static struct esv_qp *qp_of(struct ibv_qp_ex *x)
@@ -246,22 +247,32 @@ static void r_atomic_write(struct ibv_qp_ex *x, uint32_t rkey, uint64_t raddr,
 	fail(x, EPERM, IBV_WR_ATOMIC_WRITE);
 }
 
+/* The lock is held from wr_start to wr_complete/abort, as a provider
+ * holds its QP's. A second wr_start before either restarts the batch
+ * (as rxe and mlx5 do) without taking the lock again: the one unlock at
+ * the end must release it. */
 static void b_start(struct ibv_qp_ex *x)
 {
 	struct esv_qp *q;
 
 	pthread_mutex_lock(&esv_lock);
 	q = qp_of(x);
-	if (q)
-		batch_clear(q->x);
+	if (!q)
+		return;
+	if (q->x->open)
+		pthread_mutex_unlock(&esv_lock);
+	q->x->open = 1;
+	batch_clear(q->x);
 }
 
 static void b_abort(struct ibv_qp_ex *x)
 {
 	struct esv_qp *q = qp_of(x);
 
-	if (q)
+	if (q) {
 		batch_clear(q->x);
+		q->x->open = 0;
+	}
 	pthread_mutex_unlock(&esv_lock);
 }
 
@@ -290,6 +301,7 @@ static int b_complete(struct ibv_qp_ex *x)
 		rc = esv_post_send(&x->qp_base, b->wr, &bad);
 	}
 	batch_clear(b);
+	b->open = 0;
 	pthread_mutex_unlock(&esv_lock);
 	return rc;
 }

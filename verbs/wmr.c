@@ -29,6 +29,13 @@ struct ibv_mr *esv_wmr_reg(struct ibv_mr *mr, uint64_t iova)
 	size_t bytes = (off + mr->length + 4095) & ~(size_t)4095;
 	int err = ENOMEM;
 
+	if (mr->length > SIZE_MAX - 4095 - off) { /* bytes wrapped */
+		err = EINVAL;
+		esv_log("refused a remotely writable memory registration of "
+			"%zu bytes: its shadow would not fit the address space",
+			mr->length);
+		goto fail;
+	}
 	if (!w || !mr->length || posix_memalign((void **)&w->shadow, 4096, bytes))
 		goto fail;
 	memset(w->shadow, 0, bytes);

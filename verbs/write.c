@@ -14,7 +14,10 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <sodium.h>
 
 #include "esv.h"
 
@@ -73,6 +76,9 @@ void esv_write_reset(struct esv_qp *q)
 {
 	encshim_peer_free(q->wpeer);
 	q->wpeer = NULL;
+	free(q->wscratch); /* wiped after every use */
+	q->wscratch = NULL;
+	q->wscratch_cap = 0;
 	q->nwpend = 0;
 	q->wlost = 0;
 	q->wown = 0;
@@ -252,6 +258,22 @@ int esv_write_post(struct esv_qp *q, const struct ibv_send_wr *w)
  * -1 with why said. A write that fails leaves zeros in its range (the
  * AEAD wipes what it decrypted), never unauthenticated bytes. Two passes
  * over each byte: a copy out of the shadow, the AEAD in place. */
+/* q->wscratch holds at least len bytes; -1 out of memory. */
+static int scratch(struct esv_qp *q, size_t len)
+{
+	uint8_t *p;
+
+	if (len <= q->wscratch_cap)
+		return 0;
+	p = malloc(len);
+	if (!p)
+		return -1;
+	free(q->wscratch); /* wiped after its last use */
+	q->wscratch = p;
+	q->wscratch_cap = len;
+	return 0;
+}
+
 int esv_write_open(struct esv_qp *q, const uint8_t *inner,
 		   const uint8_t *desc, uint32_t *own_len, char *why,
 		   size_t whylen)
@@ -302,14 +324,25 @@ int esv_write_open(struct esv_qp *q, const uint8_t *inner,
 		/* The shadow stays remotely writable: a write racing with
 		 * the opening could change the ciphertext between the
 		 * AEAD's authentication and its decryption (libsodium, for
-		 * one, reads it twice). Copied first into the real range,
-		 * which no peer can write, and opened there in place. */
+		 * one, reads it twice). So it is copied into private
+		 * scratch memory and opened there in place; only plaintext
+		 * that authenticated reaches the real range, which a
+		 * program that watches memory may read at any time (OpenSSL
+		 * and ipsec-mb write plaintext before they check the tag). */
+		if (scratch(q, len)) {
+			snprintf(why, whylen, "out of memory to open an RDMA "
+				 "WRITE of %u bytes; nothing was delivered", len);
+			return -1;
+		}
 		dst = (uint8_t *)m->mr->addr + off;
-		memcpy(dst, m->sbuf + off, len);
+		memcpy(q->wscratch, m->sbuf + off, len);
 		write_env(env, q, q->dest_qpn, q->qpn, iova, len, rkey);
 		rc = encshim_peer_open_detached(q->wpeer, env, sizeof(env),
-						desc + 16, dst, len, desc + 32,
-						dst);
+						desc + 16, q->wscratch, len,
+						desc + 32, q->wscratch);
+		if (!rc)
+			memcpy(dst, q->wscratch, len);
+		sodium_memzero(q->wscratch, len);
 		if (rc) {
 			__atomic_add_fetch(&esv_stats.auth_failures, 1,
 					   __ATOMIC_RELAXED);

@@ -91,3 +91,15 @@ EXTRA_tests_verbs_test_ex_DEPENDENCIES = tests/verbs/test_verbs.c
 tests_verbs_test_ex_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(VERBS_CFLAGS) $(SODIUM_CFLAGS) -pthread
 tests_verbs_test_ex_LDADD = verbs/libesv.la shim/libencshim_core.la \
 	$(CMOCKA_LIBS) $(SODIUM_LIBS) $(CRYPTO_LIBS) -ldl -lpthread
+
+# Third red team: sealed writes, the extended API, registrations around
+# the shadow (includes test_verbs.c for the fake provider).
+if HAVE_CMOCKA
+check_PROGRAMS += tests/verbs/test_attack3
+TESTS += tests/verbs/test_attack3
+endif
+tests_verbs_test_attack3_SOURCES = tests/verbs/test_attack3.c
+EXTRA_tests_verbs_test_attack3_DEPENDENCIES = tests/verbs/test_verbs.c
+tests_verbs_test_attack3_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(VERBS_CFLAGS) $(SODIUM_CFLAGS) -pthread
+tests_verbs_test_attack3_LDADD = verbs/libesv.la shim/libencshim_core.la \
+	$(CMOCKA_LIBS) $(SODIUM_LIBS) $(CRYPTO_LIBS) -ldl -lpthread

@@ -336,10 +336,16 @@ static int f_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
 	return k;
 }
 
+/* Device memory registration of the next contexts opened (NULL: none),
+ * set at open time as a provider does. */
+static struct ibv_mr *(*f_reg_dm_mr)(struct ibv_pd *, struct ibv_dm *,
+				     uint64_t, size_t, unsigned int);
+
 static struct ibv_context *f_open_device(struct ibv_device *d)
 {
 	fctx = calloc(1, sizeof(*fctx));
 	fctx->sz = sizeof(*fctx);
+	fctx->reg_dm_mr = f_reg_dm_mr;
 	fctx->context.abi_compat = __VERBS_ABI_IS_EXTENDED;
 	fctx->context.ops.post_send = f_post_send;
 	fctx->context.ops.post_recv = f_post_recv;
