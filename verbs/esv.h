@@ -42,6 +42,9 @@
 
 /* Smallest shadow slot: a HELLO (plus a GRH on UD) always fits. */
 #define ESV_MIN_SLOT 256u
+/* An RDMA WRITE longer than this is staged in a registered region of its
+ * own (pool.c: esv_pool_get_own), not in a slot of the send pool. */
+#define ESV_WRITE_OWN_SLOT (64u * 1024u)
 
 /* The functions the wrappers call through: libibverbs' own (resolved with
  * dlvsym) or, in unit tests, a fake provider. */
@@ -496,6 +499,7 @@ static inline double esv_now(void)
 /* Shadow pools (pool.c). */
 void esv_pool_init(struct esv_pool *p, struct ibv_pd *pd, size_t nslots);
 struct esv_shadow *esv_pool_get(struct esv_pool *p, size_t need);
+struct esv_shadow *esv_pool_get_own(struct esv_pool *p, size_t need);
 void esv_pool_put(struct esv_shadow *s);
 void esv_pool_reclaim(struct esv_pool *p);
 void esv_pool_destroy(struct esv_pool *p);

@@ -25,16 +25,17 @@ static void region_free(struct esv_region *r)
 	free(r);
 }
 
-static struct esv_region *region_new(struct esv_pool *p, size_t slot_size)
+static struct esv_region *region_new(struct esv_pool *p, size_t slot_size,
+				     size_t nslots)
 {
 	struct esv_region *r = calloc(1, sizeof(*r));
-	size_t total = slot_size * p->nslots;
+	size_t total = slot_size * nslots;
 
 	if (!r)
 		return NULL;
 	r->pool = p;
 	r->slot_size = slot_size;
-	r->nslots = p->nslots;
+	r->nslots = nslots;
 	r->slots = calloc(r->nslots, sizeof(*r->slots));
 	if (!r->slots || posix_memalign((void **)&r->mem, 4096, total)) {
 		free(r->slots);
@@ -83,7 +84,7 @@ struct esv_shadow *esv_pool_get(struct esv_pool *p, size_t need)
 			goto take;
 	if (need > p->want)
 		p->want = need;
-	r = region_new(p, p->want);
+	r = region_new(p, p->want, p->nslots);
 	if (!r)
 		return NULL;
 	/* Smaller regions are retired and freed when their slots return. */
@@ -111,6 +112,29 @@ take:
 	return s;
 }
 
+/* A slot of need bytes in a region of its own, registered now and freed
+ * when the slot returns: for a message too large to size every slot of
+ * the pool by (a 64 MiB RDMA WRITE would otherwise make a region of a
+ * queue depth of 64 MiB slots). The pool's slot size is not changed. */
+struct esv_shadow *esv_pool_get_own(struct esv_pool *p, size_t need)
+{
+	struct esv_region *r;
+	struct esv_shadow *s;
+
+	need = (need + 63) & ~(size_t)63;
+	r = region_new(p, need, 1);
+	if (!r)
+		return NULL;
+	r->retired = 1; /* never handed out again; freed at esv_pool_put */
+	r->next = p->regions;
+	p->regions = r;
+	s = r->free;
+	r->free = NULL;
+	s->next_free = NULL;
+	r->in_use = 1;
+	return s;
+}
+
 void esv_pool_put(struct esv_shadow *s)
 {
 	if (s->dirty)
@@ -135,7 +159,15 @@ void esv_pool_put(struct esv_shadow *s)
 /* Every slot back to free (after RESET, when the hardware forgot them). */
 void esv_pool_reclaim(struct esv_pool *p)
 {
-	for (struct esv_region *r = p->regions; r; r = r->next) {
+	for (struct esv_region **pp = &p->regions; *pp;) {
+		struct esv_region *r = *pp;
+
+		if (r->retired) {
+			*pp = r->next;
+			region_free(r);
+			continue;
+		}
+		pp = &r->next;
 		r->free = NULL;
 		for (size_t i = r->nslots; i-- > 0;) {
 			if (r->slots[i].dirty)

@@ -209,7 +209,8 @@ int esv_write_post(struct esv_qp *q, const struct ibv_send_wr *w)
 	e->wr.wr.rdma = w->wr.rdma;
 	e->wr.send_flags = w->send_flags & IBV_SEND_FENCE;
 	e->ptlen = len;
-	e->sh = esv_pool_get(&q->spool, len);
+	e->sh = len > ESV_WRITE_OWN_SLOT ? esv_pool_get_own(&q->spool, len)
+					 : esv_pool_get(&q->spool, len);
 	if (!e->sh) {
 		esv_swr_unalloc(q, e);
 		return ENOMEM;

@@ -471,6 +471,60 @@ static void test_write_unaligned_mr(void **state)
 	wpair_free(&w);
 }
 
+/* The largest registration with local access only (the shim's staging)
+ * outside [skip, skip + 1). */
+static size_t staging_max(const void *skip)
+{
+	size_t m = 0;
+
+	for (int i = 0; i < nfmrs; i++)
+		if (fmrs[i]->access == IBV_ACCESS_LOCAL_WRITE &&
+		    fmrs[i]->mr.addr != skip && fmrs[i]->mr.length > m)
+			m = fmrs[i]->mr.length;
+	return m;
+}
+
+/* A 1 MiB write (UCX's rendezvous puts are as long as the message) is
+ * staged in a registration of its own, freed at its completion; the send
+ * pool keeps its slot size (on 008dddf a region of a queue depth of
+ * 1 MiB slots was registered: a 64 MiB put needed gigabytes). */
+static void test_write_large_own_region(void **state)
+{
+	size_t n = 1u << 20;
+	struct wpair w;
+	struct ibv_wc wc[2];
+	struct ibv_mr *mr;
+	uint8_t *src, *mem = NULL;
+
+	wpair_new(&w, 1);
+	src = malloc(n);
+	assert_non_null(src);
+	for (size_t i = 0; i < n; i++)
+		src[i] = marker[i % sizeof(marker)];
+	assert_int_equal(posix_memalign((void **)&mem, 4096, n), 0);
+	memset(mem, 0, n);
+	mr = ibv_reg_mr(&fpd, mem, n,
+			IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+	assert_non_null(mr);
+	assert_int_equal(post_write(w.p.qp[0], 1, src, (uint32_t)n,
+				    (uintptr_t)mem, mr->rkey,
+				    IBV_WR_RDMA_WRITE_WITH_IMM, 7), 0);
+	assert_in_range(staging_max(mem), n, n + 4096);
+	assert_int_equal(poll_n(w.p.cq[0], wc, 1), 1);
+	assert_int_equal(wc[0].status, IBV_WC_SUCCESS);
+	assert_true(staging_max(mem) < n); /* freed at the completion */
+	assert_int_equal(poll_n(w.p.cq[1], wc, 1), 1);
+	assert_int_equal(wc[0].status, IBV_WC_SUCCESS);
+	assert_int_equal(wc[0].opcode, IBV_WC_RECV_RDMA_WITH_IMM);
+	assert_int_equal(wc[0].byte_len, n);
+	assert_memory_equal(mem, src, n);
+	assert_false(wire_has(marker, 16));
+	assert_int_equal(ibv_dereg_mr(mr), 0);
+	free(mem);
+	free(src);
+	wpair_free(&w);
+}
+
 /* A WRITE_WITH_IMM queued before the keys and flushed (the QP moved to
  * the error state): one completion for it, as an RDMA WRITE, though the
  * shim holds it as two entries; its staging held plaintext and is wiped. */
@@ -544,6 +598,7 @@ int main(void)
 		cmocka_unit_test(test_write_unaligned_mr),
 		cmocka_unit_test(test_write_flushed_once),
 		cmocka_unit_test(test_write_imm_refused_once),
+		cmocka_unit_test(test_write_large_own_region),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
