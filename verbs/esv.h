@@ -86,6 +86,7 @@ struct esv_stats {
 	uint64_t sealed_msgs, sealed_bytes, opened_msgs, opened_bytes;
 	uint64_t auth_failures, denied_ops, handshakes, handshake_failures;
 	uint64_t clear_one_sided;
+	uint64_t wsealed_msgs, wsealed_bytes, wopened_msgs, wopened_bytes;
 };
 extern struct esv_stats esv_stats;
 

@@ -124,7 +124,9 @@ __attribute__((destructor)) static void esv_stop(void)
 	if (esv_cfg.stats)
 		esv_log("stats: sealed %llu msgs / %llu bytes, opened %llu msgs / "
 			"%llu bytes, auth failures %llu, handshakes %llu ok / "
-			"%llu failed, denied ops %llu, one-sided in clear %llu",
+			"%llu failed, denied ops %llu, one-sided in clear %llu; "
+			"of them RDMA WRITEs: sealed %llu / %llu bytes, opened "
+			"%llu / %llu bytes",
 			(unsigned long long)esv_stats.sealed_msgs,
 			(unsigned long long)esv_stats.sealed_bytes,
 			(unsigned long long)esv_stats.opened_msgs,
@@ -133,7 +135,11 @@ __attribute__((destructor)) static void esv_stop(void)
 			(unsigned long long)esv_stats.handshakes,
 			(unsigned long long)esv_stats.handshake_failures,
 			(unsigned long long)esv_stats.denied_ops,
-			(unsigned long long)esv_stats.clear_one_sided);
+			(unsigned long long)esv_stats.clear_one_sided,
+			(unsigned long long)esv_stats.wsealed_msgs,
+			(unsigned long long)esv_stats.wsealed_bytes,
+			(unsigned long long)esv_stats.wopened_msgs,
+			(unsigned long long)esv_stats.wopened_bytes);
 	sodium_memzero(esv_cfg.secret, sizeof(esv_cfg.secret));
 }
 

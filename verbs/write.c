@@ -159,6 +159,8 @@ int esv_write_seal(struct esv_qp *q, struct esv_swr *e,
 	q->wown = e->wr.opcode == IBV_WR_RDMA_WRITE_WITH_IMM;
 	__atomic_add_fetch(&esv_stats.sealed_msgs, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&esv_stats.sealed_bytes, len, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&esv_stats.wsealed_msgs, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&esv_stats.wsealed_bytes, len, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -321,6 +323,8 @@ int esv_write_open(struct esv_qp *q, const uint8_t *inner,
 		}
 		__atomic_add_fetch(&esv_stats.opened_msgs, 1, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&esv_stats.opened_bytes, len, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&esv_stats.wopened_msgs, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&esv_stats.wopened_bytes, len, __ATOMIC_RELAXED);
 	}
 	if ((inner[2] & ENCSHIM_VERBS_WFLAG_OWN) && n)
 		*own_len = len;

@@ -491,6 +491,7 @@ static size_t staging_max(const void *skip)
 static void test_write_large_own_region(void **state)
 {
 	size_t n = 1u << 20;
+	uint64_t ws = esv_stats.wsealed_bytes, wo = esv_stats.wopened_bytes;
 	struct wpair w;
 	struct ibv_wc wc[2];
 	struct ibv_mr *mr;
@@ -519,6 +520,8 @@ static void test_write_large_own_region(void **state)
 	assert_int_equal(wc[0].byte_len, n);
 	assert_memory_equal(mem, src, n);
 	assert_false(wire_has(marker, 16));
+	assert_int_equal(esv_stats.wsealed_bytes - ws, n);
+	assert_int_equal(esv_stats.wopened_bytes - wo, n);
 	assert_int_equal(ibv_dereg_mr(mr), 0);
 	free(mem);
 	free(src);

@@ -76,7 +76,7 @@ pair() {
 # job NAME TMO CMD: runs CMD (an mpirun starting both ranks) with a capture.
 job() {
 	name=$1 tmo=$2 cmd=$3
-	tcpdump -i veth0 -B 65536 -s 0 -w /run/$name.pcap udp port 4791 2>/dev/null &
+	tcpdump -i veth0 -B 65536 -s 0 -w /run/$name.pcap udp port 4791 2>$R/$name.tcpdump.log &
 	tp=$!
 	sleep 1
 	timeout $tmo sh -c "$cmd" > $R/$name.log 2>&1
@@ -84,6 +84,7 @@ job() {
 	sleep 1
 	kill -INT $tp; wait $tp
 	cp /run/$name.pcap $R/$name.pcap
+	rm -f /run/$name.pcap  # a 64 MiB job's capture is ~150 MB of guest memory
 	if [ $jrc -eq 0 ]; then say "PASS $name"; else say "FAIL $name (rc=$jrc)"; fi
 }
 # grep_job NAME COUNT PATTERN: PATTERN is on COUNT lines of the job's log
@@ -224,7 +225,28 @@ if want mpiverbs && [ -x $MPIPROG ]; then
 	grep_job mpi_preload 2 "mpi_marker: ok rank"
 	grep_job mpi_preload 2 "stats: sealed [1-9][0-9]* msgs"
 fi
-if { want mpi || want mpiverbs; } && [ ! -x $MPIPROG ]; then
+if want mpirndv && [ -x $MPIPROG ]; then
+	# Zero-copy rendezvous by RDMA WRITE left on (UCX put_zcopy, default
+	# UCX_RNDV_THRESH) under the preload: UCX's puts are sealed writes
+	# (PROTOCOL section 10, "Sealed writes") whose descriptors ride on its
+	# ATP SEND; the marker program's sizes plus one 64 MiB allreduce. The
+	# control runs the same job without encshim; mpi_rndv_flush leaves
+	# UCX's endpoint flush (a zero-length RDMA WRITE) at its default.
+	BIG=67108864
+	RNDV="UCX_RNDV_SCHEME=put_zcopy"
+	PRE="ENCSHIM_KEY_FILE=$KA ENCSHIM_STATS=1 ENCSHIM_VERBS_HELLO_TIMEOUT=20 $top/encshim preload mpirun $MPIRUN --mca pml ucx -x LD_PRELOAD"
+	job mpi_rndv_clear 300 "env $MPIENV $RNDV mpirun $MPIRUN --mca pml ucx /run/rankdev $MPIPROG $BIG"
+	check mpi_rndv_clear clear marker=$MARK runs=no
+	grep_job mpi_rndv_clear 2 "mpi_marker: ok rank"
+	job mpi_rndv 400 "env $MPIENV $RNDV UCX_RC_VERBS_FLUSH_MODE=fc $PRE /run/rankdev $MPIPROG $BIG"
+	check mpi_rndv sealed marker=$MARK
+	grep_job mpi_rndv 2 "mpi_marker: ok rank"
+	grep_job mpi_rndv 2 "RDMA WRITEs: sealed [0-9]* / [0-9]* bytes, opened [1-9][0-9]* / [0-9]* bytes"
+	job mpi_rndv_flush 400 "env $MPIENV $RNDV $PRE /run/rankdev $MPIPROG $BIG"
+	check mpi_rndv_flush sealed marker=$MARK
+	grep_job mpi_rndv_flush 2 "mpi_marker: ok rank"
+fi
+if { want mpi || want mpiverbs || want mpirndv; } && [ ! -x $MPIPROG ]; then
 	say "SKIP mpi: $MPIPROG not built (Open MPI devel files missing)"
 fi
 echo "suite done at $(cut -d' ' -f1 /proc/uptime)s (setup from ${t0}s)"
