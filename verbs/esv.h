@@ -360,6 +360,7 @@ int esv_local_new(struct encshim_local **out, const uint8_t *id, size_t idlen);
 struct esv_config {
 	int allow_one_sided;
 	int stats;
+	int progress;         /* ENCSHIM_VERBS_PROGRESS (progress.c) */
 	double hello_timeout; /* seconds, ENCSHIM_VERBS_HELLO_TIMEOUT */
 	int quiet;
 	int loaded;
@@ -501,6 +502,10 @@ static inline double esv_now(void)
 void esv_pool_init(struct esv_pool *p, struct ibv_pd *pd, size_t nslots);
 struct esv_shadow *esv_pool_get(struct esv_pool *p, size_t need);
 struct esv_shadow *esv_pool_get_own(struct esv_pool *p, size_t need);
+
+/* Handshake progress for write targets that never poll (progress.c). */
+void esv_progress_kick(void);
+void esv_progress_stop(void);
 void esv_pool_put(struct esv_shadow *s);
 void esv_pool_reclaim(struct esv_pool *p);
 void esv_pool_destroy(struct esv_pool *p);
@@ -551,6 +556,7 @@ struct esv_wmr {
 struct ibv_mr *esv_wmr_reg(struct ibv_mr *mr, uint64_t iova);
 int esv_wmr_dereg(struct ibv_mr *mr);
 struct esv_wmr *esv_wmr_find(struct ibv_pd *pd, uint32_t rkey);
+int esv_wmr_in_pd(const struct ibv_pd *pd);
 
 /* The extended API: ibv_wr_* builders (qpex.c), ibv_cq_ex polling
  * (cqex.c). */
@@ -582,6 +588,7 @@ void esv_post_extra_shadow(struct esv_qp *q);
 
 /* Completions (cq.c) and the entry points patched into ctx->ops. */
 void esv_cq_stash(struct esv_cq *c, const struct ibv_wc *wc);
+void esv_cq_pull(struct esv_cq *rc);
 int esv_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr,
 		  struct ibv_send_wr **bad_wr);
 int esv_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr,

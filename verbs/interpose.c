@@ -110,6 +110,7 @@ __attribute__((constructor)) static void esv_start(void)
 			"operations stay refused)", env_why);
 	esv_cfg.allow_one_sided = env.allow_one_sided;
 	esv_cfg.stats = env.stats;
+	esv_cfg.progress = env.progress;
 	esv_cfg.hello_timeout = env.hello_timeout;
 	env_backend = env.backend;
 	if (esv_cfg.allow_one_sided)
@@ -121,6 +122,7 @@ __attribute__((constructor)) static void esv_start(void)
 
 __attribute__((destructor)) static void esv_stop(void)
 {
+	esv_progress_stop();
 	if (esv_cfg.stats)
 		esv_log("stats: sealed %llu msgs / %llu bytes, opened %llu msgs / "
 			"%llu bytes, auth failures %llu, handshakes %llu ok / "

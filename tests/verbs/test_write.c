@@ -528,6 +528,53 @@ static void test_write_large_own_region(void **state)
 	wpair_free(&w);
 }
 
+/* A write target that never polls (perftest's ib_write_bw server): the
+ * progress thread handles the writer's HELLO and answers it, so A's write
+ * is sealed, sent and completed while B's application stays away; the
+ * thread opens nothing: the data is in B's memory at B's own poll, with
+ * its completion. On 008dddf A waited for B's HELLO until the timeout. */
+static void test_write_target_never_polls(void **state)
+{
+	struct pair p;
+	struct ibv_wc wc[2];
+	uint8_t *mem = NULL;
+	struct ibv_mr *mr;
+	char r[64];
+	int got = 0;
+
+	fake_progress = 1;
+	make_pair(&p);
+	assert_int_equal(posix_memalign((void **)&mem, 4096, MRB), 0);
+	memset(mem, 0, MRB);
+	mr = ibv_reg_mr(&fpd, mem, MRB, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+	assert_non_null(mr);
+	connect_pair(&p);
+	assert_int_equal(post_recv(p.qp[1], 1, r, sizeof(r)), 0);
+	assert_int_equal(post_write(p.qp[0], 5, marker, sizeof(marker),
+				    (uintptr_t)mem + 8, mr->rkey,
+				    IBV_WR_RDMA_WRITE_WITH_IMM, 3), 0);
+	for (int i = 0; i < 400 && !got; i++) { /* 2 s at most */
+		got = ibv_poll_cq(p.cq[0], 1, wc);
+		if (!got)
+			usleep(5000);
+	}
+	assert_int_equal(got, 1);
+	assert_int_equal(wc[0].status, IBV_WC_SUCCESS);
+	assert_int_equal(wc[0].wr_id, 5);
+	assert_memory_not_equal(mem + 8, marker, sizeof(marker));
+	assert_int_equal(poll_n(p.cq[1], wc, 1), 1);
+	assert_int_equal(wc[0].status, IBV_WC_SUCCESS);
+	assert_int_equal(wc[0].opcode, IBV_WC_RECV_RDMA_WITH_IMM);
+	assert_int_equal(ntohl(wc[0].imm_data), 3);
+	assert_memory_equal(mem + 8, marker, sizeof(marker));
+	assert_false(wire_has(marker, 16));
+	usleep(20000); /* nothing waits: the thread ends */
+	fake_progress = 0;
+	assert_int_equal(ibv_dereg_mr(mr), 0);
+	free(mem);
+	free_pair(&p);
+}
+
 /* A WRITE_WITH_IMM queued before the keys and flushed (the QP moved to
  * the error state): one completion for it, as an RDMA WRITE, though the
  * shim holds it as two entries; its staging held plaintext and is wiped. */
@@ -602,6 +649,7 @@ int main(void)
 		cmocka_unit_test(test_write_flushed_once),
 		cmocka_unit_test(test_write_imm_refused_once),
 		cmocka_unit_test(test_write_large_own_region),
+		cmocka_unit_test(test_write_target_never_polls),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
