@@ -10,9 +10,10 @@
  * ESV_PROGRESS_NS under esv_lock, as an application poll of its send CQ
  * does (cq.c, esv_cq_pull): the HELLO is handled and answered, every
  * completion meant for the application is kept, in order, for its next
- * poll. The thread opens no write: writes are opened before the
- * completion of the SEND that describes them, which the application
- * polls. It ends when no QP waits and is started again by the next one.
+ * poll. It does nothing an application poll of that CQ would not do
+ * (a completion that describes writes has them authenticated and opened
+ * first, as always); the waiting QP stops being polled once it has
+ * answered. The thread ends when no QP waits; the next one starts it.
  */
 #include "config.h"
 
@@ -65,10 +66,23 @@ static void *progress_main(void *arg)
 	}
 }
 
-/* A child of fork() has no thread (and no QP of its own yet). */
+/* fork() while the thread holds esv_lock would leave the child's copy
+ * locked for ever: the lock is taken around the fork. The child has no
+ * thread. */
+static void progress_prepare(void)
+{
+	pthread_mutex_lock(&esv_lock);
+}
+
+static void progress_parent(void)
+{
+	pthread_mutex_unlock(&esv_lock);
+}
+
 static void progress_child(void)
 {
 	running = 0;
+	pthread_mutex_unlock(&esv_lock);
 }
 
 /* Starts the thread if a QP waits and none runs. Caller holds esv_lock. */
@@ -86,7 +100,8 @@ void esv_progress_kick(void)
 		any = qp_waits(q);
 	if (!any)
 		return;
-	if (!atfork_set && !pthread_atfork(NULL, NULL, progress_child))
+	if (!atfork_set && !pthread_atfork(progress_prepare, progress_parent,
+					    progress_child))
 		atfork_set = 1;
 	rc = pthread_attr_init(&attr);
 	if (!rc)

@@ -530,9 +530,10 @@ static void test_write_large_own_region(void **state)
 
 /* A write target that never polls (perftest's ib_write_bw server): the
  * progress thread handles the writer's HELLO and answers it, so A's write
- * is sealed, sent and completed while B's application stays away; the
- * thread opens nothing: the data is in B's memory at B's own poll, with
- * its completion. On 008dddf A waited for B's HELLO until the timeout. */
+ * is sealed, sent and completed while B's application stays away; B's QP
+ * is no longer polled once it has answered, so the data is in B's memory
+ * at B's own poll, with its completion. On 008dddf A waited for B's HELLO
+ * until the timeout. */
 static void test_write_target_never_polls(void **state)
 {
 	struct pair p;
