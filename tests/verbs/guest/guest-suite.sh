@@ -222,9 +222,10 @@ if want mpi && [ -x $MPIPROG ]; then
 fi
 if want mpiverbs && [ -x $MPIPROG ]; then
 	# The verbs preload under an unmodified Open MPI + UCX job: two-sided
-	# only. No rendezvous (UCX would use RDMA READ/WRITE for it), and
-	# endpoint flushes by a flow-control SEND instead of a zero-length
-	# RDMA WRITE (refused by the shim) at MPI_Finalize.
+	# only (mpirndv below runs rendezvous by sealed RDMA WRITE): no
+	# rendezvous, and endpoint flushes by a flow-control SEND instead of
+	# a zero-length RDMA WRITE at MPI_Finalize (refused before writes
+	# were sealed; mpirndv's mpi_rndv_flush shows the default now works).
 	UCX2="UCX_RNDV_THRESH=inf UCX_RC_VERBS_FLUSH_MODE=fc"
 	job mpi_preload 180 "env $MPIENV $UCX2 ENCSHIM_KEY_FILE=$KA ENCSHIM_STATS=1 ENCSHIM_VERBS_HELLO_TIMEOUT=20 $top/encshim preload mpirun $MPIRUN --mca pml ucx -x LD_PRELOAD /run/rankdev $MPIPROG"
 	check mpi_preload sealed marker=$MARK
