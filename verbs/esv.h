@@ -45,6 +45,8 @@
 /* An RDMA WRITE longer than this is staged in a registered region of its
  * own (pool.c: esv_pool_get_own), not in a slot of the send pool. */
 #define ESV_WRITE_OWN_SLOT (64u * 1024u)
+/* Idle regions of such writes kept per pool for reuse, at most (bytes). */
+#define ESV_OWN_KEEP_BYTES ((size_t)64 << 20)
 
 /* The functions the wrappers call through: libibverbs' own (resolved with
  * dlvsym) or, in unit tests, a fake provider. */
@@ -110,6 +112,7 @@ struct esv_region {
 	uint8_t *mem;
 	size_t slot_size, nslots, in_use;
 	int retired;
+	int own;         /* one slot for one long message (esv_pool_get_own) */
 	struct esv_shadow *slots, *free;
 	struct esv_region *next;
 };
@@ -117,6 +120,7 @@ struct esv_pool {
 	struct ibv_pd *pd;
 	size_t nslots;   /* per region */
 	size_t want;     /* largest slot asked for so far */
+	size_t own_idle; /* bytes of idle regions of long messages, kept */
 	struct esv_region *regions;
 };
 
