@@ -506,13 +506,13 @@ static inline double esv_now(void)
 void esv_pool_init(struct esv_pool *p, struct ibv_pd *pd, size_t nslots);
 struct esv_shadow *esv_pool_get(struct esv_pool *p, size_t need);
 struct esv_shadow *esv_pool_get_own(struct esv_pool *p, size_t need);
+void esv_pool_put(struct esv_shadow *s);
+void esv_pool_reclaim(struct esv_pool *p);
+void esv_pool_destroy(struct esv_pool *p);
 
 /* Handshake progress for write targets that never poll (progress.c). */
 void esv_progress_kick(void);
 void esv_progress_stop(void);
-void esv_pool_put(struct esv_shadow *s);
-void esv_pool_reclaim(struct esv_pool *p);
-void esv_pool_destroy(struct esv_pool *p);
 
 /* Send ring (send.c). */
 struct esv_swr *esv_swr_alloc(struct esv_qp *q);
