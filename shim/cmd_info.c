@@ -167,8 +167,10 @@ int cmd_info(int argc, char **argv)
 		printf("verbs:    refused: %s\n", why_env);
 		return EXIT_USAGE;
 	}
-	printf("verbs:    one-sided %s, stats %s, HELLO timeout %u s\n",
+	printf("verbs:    one-sided %s, stats %s, HELLO timeout %u s, "
+	       "progress thread %s\n",
 	       verbs.allow_one_sided ? "ALLOWED IN CLEAR" : "refused",
-	       verbs.stats ? "on" : "off", verbs.hello_timeout);
+	       verbs.stats ? "on" : "off", verbs.hello_timeout,
+	       verbs.progress ? "on" : "off");
 	return EXIT_OK;
 }

@@ -38,7 +38,9 @@ static void preload_usage(FILE *f)
 		"  ENCSHIM_KEY_FILE, ENCSHIM_JOB_ID, ENCSHIM_BACKEND (auto, openssl, sodium),\n"
 		"  ENCSHIM_VERBS_ALLOW_ONE_SIDED and ENCSHIM_STATS (1, yes, true, on or\n"
 		"  0, no, false, off; default 0), ENCSHIM_VERBS_HELLO_TIMEOUT (seconds,\n"
-		"  1 to %u, default %u), ENCSHIM_VERBS_LIB (the library to preload)\n",
+		"  1 to %u, default %u), ENCSHIM_VERBS_PROGRESS (0 to start no thread\n"
+		"  for RDMA WRITE targets that never poll; default 1),\n"
+		"  ENCSHIM_VERBS_LIB (the library to preload)\n",
 		ENCSHIM_HELLO_TIMEOUT_MAX, ENCSHIM_HELLO_TIMEOUT_DEFAULT);
 }
 

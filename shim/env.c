@@ -117,10 +117,14 @@ int encshim_env_verbs(struct encshim_verbs_env *out, char *why)
 				      ENCSHIM_HELLO_TIMEOUT_DEFAULT,
 				      &out->hello_timeout, why);
 	if (!rc)
+		rc = encshim_env_bool("ENCSHIM_VERBS_PROGRESS", 1,
+				      &out->progress, why);
+	if (!rc)
 		rc = encshim_env_backend(&out->backend, why);
 	if (rc) {
 		out->allow_one_sided = 0;
 		out->stats = 0;
+		out->progress = 1;
 		out->hello_timeout = ENCSHIM_HELLO_TIMEOUT_DEFAULT;
 		out->backend = ENCSHIM_BACKEND_AUTO;
 	}

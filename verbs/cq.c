@@ -124,6 +124,17 @@ static int poll_translate(struct esv_cq *c, int n, struct ibv_wc *wc)
 	return out;
 }
 
+/* Polls receive CQ rc for the shim (a HELLO it must handle): what it
+ * yields for the application is kept, in order, for its next poll. */
+void esv_cq_pull(struct esv_cq *rc)
+{
+	struct ibv_wc tmp[16];
+	int k = poll_translate(rc, 16, tmp);
+
+	for (int i = 0; i < k; i++)
+		esv_cq_stash(rc, &tmp[i]);
+}
+
 /* A QP whose sends wait for the peer's HELLO makes progress even when the
  * application polls only its send CQ: the receive CQ is polled too, and
  * what it yields for the application is kept for the next poll there. */
@@ -134,8 +145,6 @@ static void pull_handshakes(struct esv_cq *c)
 
 	for (struct esv_qp *q = esv_qp_iter(&b, NULL); q; q = esv_qp_iter(&b, q)) {
 		struct esv_cq *rc = q->rcq;
-		struct ibv_wc tmp[16];
-		int k;
 
 		if (q->hs == ESV_HS_INIT && q->hello_sent &&
 		    (q->scq == c || q->rcq == c)) {
@@ -160,9 +169,7 @@ static void pull_handshakes(struct esv_cq *c)
 		if (q->scq != c || !rc || rc == c || q->hs != ESV_HS_INIT ||
 		    !q->hello_sent)
 			continue;
-		k = poll_translate(rc, 16, tmp);
-		for (int i = 0; i < k; i++)
-			esv_cq_stash(rc, &tmp[i]);
+		esv_cq_pull(rc);
 	}
 }
 

@@ -42,6 +42,11 @@
 
 /* Smallest shadow slot: a HELLO (plus a GRH on UD) always fits. */
 #define ESV_MIN_SLOT 256u
+/* An RDMA WRITE longer than this is staged in a registered region of its
+ * own (pool.c: esv_pool_get_own), not in a slot of the send pool. */
+#define ESV_WRITE_OWN_SLOT (64u * 1024u)
+/* Idle regions of such writes kept per pool for reuse, at most (bytes). */
+#define ESV_OWN_KEEP_BYTES ((size_t)64 << 20)
 
 /* The functions the wrappers call through: libibverbs' own (resolved with
  * dlvsym) or, in unit tests, a fake provider. */
@@ -83,6 +88,7 @@ struct esv_stats {
 	uint64_t sealed_msgs, sealed_bytes, opened_msgs, opened_bytes;
 	uint64_t auth_failures, denied_ops, handshakes, handshake_failures;
 	uint64_t clear_one_sided;
+	uint64_t wsealed_msgs, wsealed_bytes, wopened_msgs, wopened_bytes;
 };
 extern struct esv_stats esv_stats;
 
@@ -106,6 +112,7 @@ struct esv_region {
 	uint8_t *mem;
 	size_t slot_size, nslots, in_use;
 	int retired;
+	int own;         /* one slot for one long message (esv_pool_get_own) */
 	struct esv_shadow *slots, *free;
 	struct esv_region *next;
 };
@@ -113,6 +120,7 @@ struct esv_pool {
 	struct ibv_pd *pd;
 	size_t nslots;   /* per region */
 	size_t want;     /* largest slot asked for so far */
+	size_t own_idle; /* bytes of idle regions of long messages, kept */
 	struct esv_region *regions;
 };
 
@@ -360,6 +368,7 @@ int esv_local_new(struct encshim_local **out, const uint8_t *id, size_t idlen);
 struct esv_config {
 	int allow_one_sided;
 	int stats;
+	int progress;         /* ENCSHIM_VERBS_PROGRESS (progress.c) */
 	double hello_timeout; /* seconds, ENCSHIM_VERBS_HELLO_TIMEOUT */
 	int quiet;
 	int loaded;
@@ -500,9 +509,14 @@ static inline double esv_now(void)
 /* Shadow pools (pool.c). */
 void esv_pool_init(struct esv_pool *p, struct ibv_pd *pd, size_t nslots);
 struct esv_shadow *esv_pool_get(struct esv_pool *p, size_t need);
+struct esv_shadow *esv_pool_get_own(struct esv_pool *p, size_t need);
 void esv_pool_put(struct esv_shadow *s);
 void esv_pool_reclaim(struct esv_pool *p);
 void esv_pool_destroy(struct esv_pool *p);
+
+/* Handshake progress for write targets that never poll (progress.c). */
+void esv_progress_kick(void);
+void esv_progress_stop(void);
 
 /* Send ring (send.c). */
 struct esv_swr *esv_swr_alloc(struct esv_qp *q);
@@ -550,6 +564,7 @@ struct esv_wmr {
 struct ibv_mr *esv_wmr_reg(struct ibv_mr *mr, uint64_t iova);
 int esv_wmr_dereg(struct ibv_mr *mr);
 struct esv_wmr *esv_wmr_find(struct ibv_pd *pd, uint32_t rkey);
+int esv_wmr_in_pd(const struct ibv_pd *pd);
 
 /* The extended API: ibv_wr_* builders (qpex.c), ibv_cq_ex polling
  * (cqex.c). */
@@ -581,6 +596,7 @@ void esv_post_extra_shadow(struct esv_qp *q);
 
 /* Completions (cq.c) and the entry points patched into ctx->ops. */
 void esv_cq_stash(struct esv_cq *c, const struct ibv_wc *wc);
+void esv_cq_pull(struct esv_cq *rc);
 int esv_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr,
 		  struct ibv_send_wr **bad_wr);
 int esv_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr,

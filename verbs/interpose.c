@@ -110,6 +110,7 @@ __attribute__((constructor)) static void esv_start(void)
 			"operations stay refused)", env_why);
 	esv_cfg.allow_one_sided = env.allow_one_sided;
 	esv_cfg.stats = env.stats;
+	esv_cfg.progress = env.progress;
 	esv_cfg.hello_timeout = env.hello_timeout;
 	env_backend = env.backend;
 	if (esv_cfg.allow_one_sided)
@@ -121,10 +122,13 @@ __attribute__((constructor)) static void esv_start(void)
 
 __attribute__((destructor)) static void esv_stop(void)
 {
+	esv_progress_stop();
 	if (esv_cfg.stats)
 		esv_log("stats: sealed %llu msgs / %llu bytes, opened %llu msgs / "
 			"%llu bytes, auth failures %llu, handshakes %llu ok / "
-			"%llu failed, denied ops %llu, one-sided in clear %llu",
+			"%llu failed, denied ops %llu, one-sided in clear %llu; "
+			"of them RDMA WRITEs: sealed %llu / %llu bytes, opened "
+			"%llu / %llu bytes",
 			(unsigned long long)esv_stats.sealed_msgs,
 			(unsigned long long)esv_stats.sealed_bytes,
 			(unsigned long long)esv_stats.opened_msgs,
@@ -133,7 +137,11 @@ __attribute__((destructor)) static void esv_stop(void)
 			(unsigned long long)esv_stats.handshakes,
 			(unsigned long long)esv_stats.handshake_failures,
 			(unsigned long long)esv_stats.denied_ops,
-			(unsigned long long)esv_stats.clear_one_sided);
+			(unsigned long long)esv_stats.clear_one_sided,
+			(unsigned long long)esv_stats.wsealed_msgs,
+			(unsigned long long)esv_stats.wsealed_bytes,
+			(unsigned long long)esv_stats.wopened_msgs,
+			(unsigned long long)esv_stats.wopened_bytes);
 	sodium_memzero(esv_cfg.secret, sizeof(esv_cfg.secret));
 }
 

@@ -3,7 +3,7 @@
 if BUILD_VERBS
 noinst_LTLIBRARIES += verbs/libesv.la
 verbs_libesv_la_SOURCES = verbs/esv.h verbs/registry.c verbs/util.c verbs/secret.c verbs/pool.c \
-	verbs/send.c verbs/write.c verbs/wmr.c verbs/qpex.c verbs/cqex.c verbs/recv.c verbs/hello.c verbs/ud.c verbs/qp.c verbs/cq.c \
+	verbs/send.c verbs/write.c verbs/wmr.c verbs/qpex.c verbs/cqex.c verbs/recv.c verbs/hello.c verbs/ud.c verbs/qp.c verbs/cq.c verbs/progress.c \
 	verbs/interpose.c
 verbs_libesv_la_CFLAGS = $(AM_CFLAGS) $(VERBS_CFLAGS) $(SODIUM_CFLAGS) -pthread
 

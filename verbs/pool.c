@@ -25,16 +25,17 @@ static void region_free(struct esv_region *r)
 	free(r);
 }
 
-static struct esv_region *region_new(struct esv_pool *p, size_t slot_size)
+static struct esv_region *region_new(struct esv_pool *p, size_t slot_size,
+				     size_t nslots)
 {
 	struct esv_region *r = calloc(1, sizeof(*r));
-	size_t total = slot_size * p->nslots;
+	size_t total = slot_size * nslots;
 
 	if (!r)
 		return NULL;
 	r->pool = p;
 	r->slot_size = slot_size;
-	r->nslots = p->nslots;
+	r->nslots = nslots;
 	r->slots = calloc(r->nslots, sizeof(*r->slots));
 	if (!r->slots || posix_memalign((void **)&r->mem, 4096, total)) {
 		free(r->slots);
@@ -79,18 +80,18 @@ struct esv_shadow *esv_pool_get(struct esv_pool *p, size_t need)
 		need = ESV_MIN_SLOT;
 	need = (need + 63) & ~(size_t)63;
 	for (r = p->regions; r; r = r->next)
-		if (!r->retired && r->slot_size >= need && r->free)
+		if (!r->retired && !r->own && r->slot_size >= need && r->free)
 			goto take;
 	if (need > p->want)
 		p->want = need;
-	r = region_new(p, p->want);
+	r = region_new(p, p->want, p->nslots);
 	if (!r)
 		return NULL;
 	/* Smaller regions are retired and freed when their slots return. */
 	for (struct esv_region **pp = &p->regions; *pp;) {
 		struct esv_region *o = *pp;
 
-		if (o->slot_size < p->want) {
+		if (!o->own && o->slot_size < p->want) {
 			o->retired = 1;
 			if (!o->in_use) {
 				*pp = o->next;
@@ -111,6 +112,40 @@ take:
 	return s;
 }
 
+/* A slot of at least need bytes in a region of its own (one slot): for a
+ * message too large to size every slot of the pool by (a 64 MiB RDMA
+ * WRITE would otherwise make a region of a queue depth of 64 MiB slots).
+ * The smallest idle one that fits is reused, else one is registered; idle
+ * ones are kept up to ESV_OWN_KEEP_BYTES (esv_pool_put). The pool's slot
+ * size is not changed. */
+struct esv_shadow *esv_pool_get_own(struct esv_pool *p, size_t need)
+{
+	struct esv_region *r = NULL;
+	struct esv_shadow *s;
+
+	need = (need + 63) & ~(size_t)63;
+	for (struct esv_region *o = p->regions; o; o = o->next)
+		if (o->own && o->free && o->slot_size >= need &&
+		    (!r || o->slot_size < r->slot_size))
+			r = o;
+	if (r) {
+		p->own_idle -= r->slot_size;
+	} else {
+		r = region_new(p, need, 1);
+		if (!r)
+			return NULL;
+		r->own = 1;
+		r->next = p->regions;
+		p->regions = r;
+	}
+	s = r->free;
+	r->free = NULL;
+	s->next_free = NULL;
+	s->owner_qp = NULL;
+	r->in_use = 1;
+	return s;
+}
+
 void esv_pool_put(struct esv_shadow *s)
 {
 	if (s->dirty)
@@ -122,7 +157,11 @@ void esv_pool_put(struct esv_shadow *s)
 	s->next_free = r->free;
 	r->free = s;
 	r->in_use--;
-	if (r->retired && !r->in_use) {
+	if (r->own && p->own_idle + r->slot_size <= ESV_OWN_KEEP_BYTES) {
+		p->own_idle += r->slot_size; /* kept for the next long write */
+		return;
+	}
+	if ((r->retired || r->own) && !r->in_use) {
 		for (struct esv_region **pp = &p->regions; *pp; pp = &(*pp)->next)
 			if (*pp == r) {
 				*pp = r->next;
@@ -135,7 +174,15 @@ void esv_pool_put(struct esv_shadow *s)
 /* Every slot back to free (after RESET, when the hardware forgot them). */
 void esv_pool_reclaim(struct esv_pool *p)
 {
-	for (struct esv_region *r = p->regions; r; r = r->next) {
+	for (struct esv_region **pp = &p->regions; *pp;) {
+		struct esv_region *r = *pp;
+
+		if (r->retired || r->own) {
+			*pp = r->next;
+			region_free(r);
+			continue;
+		}
+		pp = &r->next;
 		r->free = NULL;
 		for (size_t i = r->nslots; i-- > 0;) {
 			if (r->slots[i].dirty)
@@ -146,6 +193,7 @@ void esv_pool_reclaim(struct esv_pool *p)
 		}
 		r->in_use = 0;
 	}
+	p->own_idle = 0;
 }
 
 void esv_pool_destroy(struct esv_pool *p)

@@ -196,6 +196,9 @@ void esv_qp_modified(struct ibv_qp *qp, const struct ibv_qp_attr *attr, int mask
 				esv_post_extra_shadow(q);
 		}
 		break;
+	case IBV_QPS_RTR:
+		esv_progress_kick(); /* a write target may never poll */
+		break;
 	case IBV_QPS_RTS:
 		if (q->reply_owed && !q->hello_sent) {
 			q->reply_owed = 0;

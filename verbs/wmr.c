@@ -64,6 +64,7 @@ struct ibv_mr *esv_wmr_reg(struct ibv_mr *mr, uint64_t iova)
 	mr->rkey = w->smr->rkey;
 	w->next = wmrs;
 	wmrs = w;
+	esv_progress_kick(); /* a connected QP on pd may be its target */
 	return mr;
 fail:
 	if (w)
@@ -91,6 +92,15 @@ int esv_wmr_dereg(struct ibv_mr *mr)
 		free(w);
 		return 1;
 	}
+	return 0;
+}
+
+/* 1 if protection domain pd holds remotely writable memory. */
+int esv_wmr_in_pd(const struct ibv_pd *pd)
+{
+	for (const struct esv_wmr *w = wmrs; w; w = w->next)
+		if (w->mr->pd == pd)
+			return 1;
 	return 0;
 }
 

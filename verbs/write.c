@@ -165,6 +165,8 @@ int esv_write_seal(struct esv_qp *q, struct esv_swr *e,
 	q->wown = e->wr.opcode == IBV_WR_RDMA_WRITE_WITH_IMM;
 	__atomic_add_fetch(&esv_stats.sealed_msgs, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&esv_stats.sealed_bytes, len, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&esv_stats.wsealed_msgs, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&esv_stats.wsealed_bytes, len, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -215,7 +217,8 @@ int esv_write_post(struct esv_qp *q, const struct ibv_send_wr *w)
 	e->wr.wr.rdma = w->wr.rdma;
 	e->wr.send_flags = w->send_flags & IBV_SEND_FENCE;
 	e->ptlen = len;
-	e->sh = esv_pool_get(&q->spool, len);
+	e->sh = len > ESV_WRITE_OWN_SLOT ? esv_pool_get_own(&q->spool, len)
+					 : esv_pool_get(&q->spool, len);
 	if (!e->sh) {
 		esv_swr_unalloc(q, e);
 		return ENOMEM;
@@ -353,6 +356,8 @@ int esv_write_open(struct esv_qp *q, const uint8_t *inner,
 		}
 		__atomic_add_fetch(&esv_stats.opened_msgs, 1, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&esv_stats.opened_bytes, len, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&esv_stats.wopened_msgs, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&esv_stats.wopened_bytes, len, __ATOMIC_RELAXED);
 	}
 	if ((inner[2] & ENCSHIM_VERBS_WFLAG_OWN) && n)
 		*own_len = len;

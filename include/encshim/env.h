@@ -46,6 +46,7 @@ struct encshim_verbs_env {
 	int allow_one_sided;        /* ENCSHIM_VERBS_ALLOW_ONE_SIDED, default 0 */
 	int stats;                  /* ENCSHIM_STATS, default 0 */
 	unsigned hello_timeout;     /* ENCSHIM_VERBS_HELLO_TIMEOUT, seconds */
+	int progress;               /* ENCSHIM_VERBS_PROGRESS, default 1 */
 	enum encshim_backend backend; /* ENCSHIM_BACKEND */
 };
 

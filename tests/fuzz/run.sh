@@ -48,7 +48,7 @@ done
 if [ -d "$top_builddir/verbs" ] && pkg-config --exists libibverbs; then
 	vsrcs=""
 	vsrcs="$top_srcdir/shim/env.c" # the settings parser of interpose.c
-	for f in registry util secret pool send write wmr qpex cqex recv hello ud qp cq \
+	for f in registry util secret pool send write wmr qpex cqex recv hello ud qp cq progress \
 		interpose; do
 		vsrcs="$vsrcs $top_srcdir/verbs/$f.c"
 	done

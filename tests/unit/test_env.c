@@ -156,11 +156,17 @@ static void test_verbs_defaults_on_error(void **state)
 	assert_int_equal(encshim_env_verbs(&v, why), ENCSHIM_OK);
 	assert_int_equal(v.allow_one_sided, 1);
 	assert_int_equal(v.hello_timeout, 5);
+	assert_int_equal(v.progress, 1); /* ENCSHIM_VERBS_PROGRESS default */
+	assert_int_equal(setenv("ENCSHIM_VERBS_PROGRESS", "off", 1), 0);
+	assert_int_equal(encshim_env_verbs(&v, why), ENCSHIM_OK);
+	assert_int_equal(v.progress, 0);
 	assert_int_equal(setenv("ENCSHIM_STATS", "verbose", 1), 0);
 	assert_int_equal(encshim_env_verbs(&v, why), ENCSHIM_E_ENV);
 	assert_int_equal(v.allow_one_sided, 0);
 	assert_int_equal(v.hello_timeout, ENCSHIM_HELLO_TIMEOUT_DEFAULT);
+	assert_int_equal(v.progress, 1);
 	assert_non_null(strstr(why, "ENCSHIM_STATS='verbose'"));
+	assert_int_equal(unsetenv("ENCSHIM_VERBS_PROGRESS"), 0);
 	assert_int_equal(unsetenv("ENCSHIM_VERBS_ALLOW_ONE_SIDED"), 0);
 	assert_int_equal(unsetenv("ENCSHIM_VERBS_HELLO_TIMEOUT"), 0);
 	assert_int_equal(unsetenv("ENCSHIM_STATS"), 0);

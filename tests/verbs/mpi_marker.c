@@ -5,8 +5,10 @@
  * marker wherever the job's data crosses the wire in clear. It runs
  * point-to-point exchanges (eager and rendezvous sizes) and an allreduce,
  * checks every received byte, and prints "mpi_marker: ok" on each rank
- * when all matched; exits non-zero otherwise.
+ * when all matched; exits non-zero otherwise. An argument BYTES adds one
+ * allreduce of that size (the guest's rendezvous group: 64 MiB).
  */
+#include <limits.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +83,7 @@ static void allreduce(size_t n)
 int main(int argc, char **argv)
 {
 	static const size_t sizes[] = { 64, 4096, 65536, 1 << 20 };
+	size_t big = argc > 1 ? strtoull(argv[1], NULL, 0) : 0;
 	int size;
 
 	MPI_Init(&argc, &argv);
@@ -96,6 +99,8 @@ int main(int argc, char **argv)
 		ping_pong(sizes[i]);
 		allreduce(sizes[i]);
 	}
+	if (big > 0 && big <= INT_MAX)
+		allreduce(big);
 	MPI_Allreduce(MPI_IN_PLACE, &failures, 1, MPI_INT, MPI_SUM,
 		      MPI_COMM_WORLD);
 	if (!failures)

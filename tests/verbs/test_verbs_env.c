@@ -195,6 +195,8 @@ static const struct env_case cases[] = {
 	{ "ENCSHIM_VERBS_ALLOW_ONE_SIDED", " 0", "closed" },
 	{ "ENCSHIM_STATS", "off", "refuse" },
 	{ "ENCSHIM_STATS", "maybe", "closed" },
+	{ "ENCSHIM_VERBS_PROGRESS", "0", "refuse" },
+	{ "ENCSHIM_VERBS_PROGRESS", "none", "closed" },
 	{ "ENCSHIM_VERBS_HELLO_TIMEOUT", "30", "refuse" },
 	{ "ENCSHIM_VERBS_HELLO_TIMEOUT", "0", "closed" },
 	{ "ENCSHIM_VERBS_HELLO_TIMEOUT", "ten", "closed" },
@@ -258,6 +260,7 @@ static int setup(void **state)
 	/* the cases set these one at a time */
 	unsetenv("ENCSHIM_VERBS_ALLOW_ONE_SIDED");
 	unsetenv("ENCSHIM_STATS");
+	unsetenv("ENCSHIM_VERBS_PROGRESS");
 	unsetenv("ENCSHIM_VERBS_HELLO_TIMEOUT");
 	unsetenv("ENCSHIM_BACKEND");
 	return 0;

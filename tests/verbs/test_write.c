@@ -472,6 +472,126 @@ static void test_write_unaligned_mr(void **state)
 	wpair_free(&w);
 }
 
+/* The largest registration with local access only (the shim's staging)
+ * outside [skip, skip + 1). */
+static size_t staging_max(const void *skip)
+{
+	size_t m = 0;
+
+	for (int i = 0; i < nfmrs; i++)
+		if (fmrs[i]->access == IBV_ACCESS_LOCAL_WRITE &&
+		    fmrs[i]->mr.addr != skip && fmrs[i]->mr.length > m)
+			m = fmrs[i]->mr.length;
+	return m;
+}
+
+/* A 1 MiB write (UCX's rendezvous puts are as long as the message) is
+ * staged in a registration of its own, kept after its completion and
+ * reused by the next long write; the send pool keeps its slot size (on
+ * 008dddf a region of a queue depth of 1 MiB slots was registered: a
+ * 64 MiB put needed gigabytes). */
+static void test_write_large_own_region(void **state)
+{
+	size_t n = 1u << 20;
+	uint64_t ws = esv_stats.wsealed_bytes, wo = esv_stats.wopened_bytes;
+	struct wpair w;
+	int regs;
+	struct ibv_wc wc[2];
+	struct ibv_mr *mr;
+	uint8_t *src, *mem = NULL;
+
+	wpair_new(&w, 1);
+	src = malloc(n);
+	assert_non_null(src);
+	for (size_t i = 0; i < n; i++)
+		src[i] = marker[i % sizeof(marker)];
+	assert_int_equal(posix_memalign((void **)&mem, 4096, n), 0);
+	memset(mem, 0, n);
+	mr = ibv_reg_mr(&fpd, mem, n,
+			IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+	assert_non_null(mr);
+	assert_int_equal(post_write(w.p.qp[0], 1, src, (uint32_t)n,
+				    (uintptr_t)mem, mr->rkey,
+				    IBV_WR_RDMA_WRITE_WITH_IMM, 7), 0);
+	assert_in_range(staging_max(mem), n, n + 4096);
+	assert_int_equal(poll_n(w.p.cq[0], wc, 1), 1);
+	assert_int_equal(wc[0].status, IBV_WC_SUCCESS);
+	assert_int_equal(poll_n(w.p.cq[1], wc, 1), 1);
+	assert_int_equal(wc[0].status, IBV_WC_SUCCESS);
+	assert_int_equal(wc[0].opcode, IBV_WC_RECV_RDMA_WITH_IMM);
+	assert_int_equal(wc[0].byte_len, n);
+	assert_memory_equal(mem, src, n);
+	/* the second long write reuses the staging: nothing registered */
+	regs = nfmrs;
+	memset(mem, 0, n);
+	assert_int_equal(post_recv(w.p.qp[1], 3, w.r[2], 64), 0);
+	assert_int_equal(post_write(w.p.qp[0], 2, src, (uint32_t)n - 64,
+				    (uintptr_t)mem, mr->rkey,
+				    IBV_WR_RDMA_WRITE_WITH_IMM, 8), 0);
+	assert_int_equal(nfmrs, regs);
+	assert_int_equal(poll_n(w.p.cq[0], wc, 1), 1);
+	assert_int_equal(poll_n(w.p.cq[1], wc, 1), 1);
+	assert_int_equal(wc[0].status, IBV_WC_SUCCESS);
+	assert_int_equal(wc[0].byte_len, n - 64);
+	assert_memory_equal(mem, src, n - 64);
+	assert_in_range(staging_max(mem), n, n + 4096);
+	assert_false(wire_has(marker, 16));
+	assert_int_equal(esv_stats.wsealed_bytes - ws, 2 * n - 64);
+	assert_int_equal(esv_stats.wopened_bytes - wo, 2 * n - 64);
+	assert_int_equal(ibv_dereg_mr(mr), 0);
+	free(mem);
+	free(src);
+	wpair_free(&w);
+}
+
+/* A write target that never polls (perftest's ib_write_bw server): the
+ * progress thread handles the writer's HELLO and answers it, so A's write
+ * is sealed, sent and completed while B's application stays away; B's QP
+ * is no longer polled once it has answered, so the data is in B's memory
+ * at B's own poll, with its completion. On 008dddf A waited for B's HELLO
+ * until the timeout. */
+static void test_write_target_never_polls(void **state)
+{
+	struct pair p;
+	struct ibv_wc wc[2];
+	uint8_t *mem = NULL;
+	struct ibv_mr *mr;
+	char r[64];
+	int got = 0;
+
+	fake_progress = 1;
+	make_pair(&p);
+	assert_int_equal(posix_memalign((void **)&mem, 4096, MRB), 0);
+	memset(mem, 0, MRB);
+	mr = ibv_reg_mr(&fpd, mem, MRB, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+	assert_non_null(mr);
+	connect_pair(&p);
+	assert_int_equal(post_recv(p.qp[1], 1, r, sizeof(r)), 0);
+	assert_int_equal(post_write(p.qp[0], 5, marker, sizeof(marker),
+				    (uintptr_t)mem + 8, mr->rkey,
+				    IBV_WR_RDMA_WRITE_WITH_IMM, 3), 0);
+	for (int i = 0; i < 400 && !got; i++) { /* 2 s at most */
+		got = ibv_poll_cq(p.cq[0], 1, wc);
+		if (!got)
+			usleep(5000);
+	}
+	assert_int_equal(got, 1);
+	assert_int_equal(wc[0].status, IBV_WC_SUCCESS);
+	assert_int_equal(wc[0].wr_id, 5);
+	assert_memory_not_equal(mem + 8, marker, sizeof(marker));
+	assert_int_equal(poll_n(p.cq[1], wc, 1), 1);
+	assert_int_equal(wc[0].status, IBV_WC_SUCCESS);
+	assert_int_equal(wc[0].opcode, IBV_WC_RECV_RDMA_WITH_IMM);
+	assert_int_equal(ntohl(wc[0].imm_data), 3);
+	assert_memory_equal(mem + 8, marker, sizeof(marker));
+	assert_false(wire_has(marker, 16));
+	usleep(20000); /* nothing waits: the thread ends */
+	fake_progress = 0;
+	assert_int_equal(ibv_dereg_mr(mr), 0);
+	free(mem);
+	free_pair(&p);
+}
+
 /* A WRITE_WITH_IMM queued before the keys and flushed (the QP moved to
  * the error state): one completion for it, as an RDMA WRITE, though the
  * shim holds it as two entries; its staging held plaintext and is wiped. */
@@ -545,6 +665,8 @@ int main(void)
 		cmocka_unit_test(test_write_unaligned_mr),
 		cmocka_unit_test(test_write_flushed_once),
 		cmocka_unit_test(test_write_imm_refused_once),
+		cmocka_unit_test(test_write_large_own_region),
+		cmocka_unit_test(test_write_target_never_polls),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

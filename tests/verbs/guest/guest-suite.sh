@@ -76,7 +76,7 @@ pair() {
 # job NAME TMO CMD: runs CMD (an mpirun starting both ranks) with a capture.
 job() {
 	name=$1 tmo=$2 cmd=$3
-	tcpdump -i veth0 -B 65536 -s 0 -w /run/$name.pcap udp port 4791 2>/dev/null &
+	tcpdump -i veth0 -B 65536 -s 0 -w /run/$name.pcap udp port 4791 2>$R/$name.tcpdump.log &
 	tp=$!
 	sleep 1
 	timeout $tmo sh -c "$cmd" > $R/$name.log 2>&1
@@ -84,6 +84,7 @@ job() {
 	sleep 1
 	kill -INT $tp; wait $tp
 	cp /run/$name.pcap $R/$name.pcap
+	rm -f /run/$name.pcap  # a 64 MiB job's capture is ~150 MB of guest memory
 	if [ $jrc -eq 0 ]; then say "PASS $name"; else say "FAIL $name (rc=$jrc)"; fi
 }
 # grep_job NAME COUNT PATTERN: PATTERN is on COUNT lines of the job's log
@@ -136,20 +137,26 @@ if want perf; then
 	check send_bw_newapi sealed
 fi
 if want onesided; then
-	# RC RDMA WRITE is sealed (PROTOCOL section 10, "Sealed writes"), but
-	# the writer needs the responder's HELLO, and ib_write_bw's server
-	# stays at RTR and never polls: the client fails closed after the
-	# HELLO timeout, nothing in clear (old and new post API). The control
-	# runs in clear (perftest's buffers hold no runs the capture check
-	# could see).
+	# RC RDMA WRITE is sealed (PROTOCOL section 10, "Sealed writes"). The
+	# writer needs the responder's HELLO, and ib_write_bw's server stays
+	# at RTR and never polls: the shim's progress thread answers it
+	# (verbs/progress.c); without it (ENCSHIM_VERBS_PROGRESS=0) the client
+	# fails closed after the HELLO timeout, nothing in clear (old and new
+	# post API). The writes land in the server's shadow as ciphertext and
+	# are never opened (no completion follows them; perftest checks no
+	# data). The control runs in clear (perftest's buffers hold no runs
+	# the capture check could see).
 	WBW="ib_write_bw -F -s 65536 -n 50"
 	pair write_bw_clear ok 90 "$NP $WBW -d rxe0 -x $G0 --use_old_post_send" "$NP $WBW -d rxe1 -x $G1 --use_old_post_send 10.0.0.1"
-	pair write_bw_sealed fail 40 "$PA $WBW -d rxe0 -x $G0 --use_old_post_send" "$PA $WBW -d rxe1 -x $G1 --use_old_post_send 10.0.0.1"
+	pair write_bw_sealed ok 120 "$PA $WBW -d rxe0 -x $G0 --use_old_post_send" "$PA $WBW -d rxe1 -x $G1 --use_old_post_send 10.0.0.1"
 	check write_bw_sealed sealed
-	grep_log write_bw_sealed client "no HELLO from the peer"
-	pair write_bw_newapi fail 40 "$PA $WBW -d rxe0 -x $G0" "$PA $WBW -d rxe1 -x $G1 10.0.0.1"
+	grep_log write_bw_sealed client "RDMA WRITEs: sealed [1-9]"
+	pair write_bw_newapi ok 120 "$PA $WBW -d rxe0 -x $G0" "$PA $WBW -d rxe1 -x $G1 10.0.0.1"
 	check write_bw_newapi sealed
-	grep_log write_bw_newapi client "no HELLO from the peer"
+	grep_log write_bw_newapi client "RDMA WRITEs: sealed [1-9]"
+	pair write_bw_noprogress fail 40 "$PA ENCSHIM_VERBS_PROGRESS=0 $WBW -d rxe0 -x $G0" "$PA $WBW -d rxe1 -x $G1 10.0.0.1"
+	check write_bw_noprogress sealed
+	grep_log write_bw_noprogress client "no HELLO from the peer"
 	# ib_write_lat learns of written data by polling memory: sealed writes
 	# reach memory only at a later completion, so it waits for ever (a
 	# documented limit); the wire stays sealed.
@@ -215,16 +222,38 @@ if want mpi && [ -x $MPIPROG ]; then
 fi
 if want mpiverbs && [ -x $MPIPROG ]; then
 	# The verbs preload under an unmodified Open MPI + UCX job: two-sided
-	# only. No rendezvous (UCX would use RDMA READ/WRITE for it), and
-	# endpoint flushes by a flow-control SEND instead of a zero-length
-	# RDMA WRITE (refused by the shim) at MPI_Finalize.
+	# only (mpirndv below runs rendezvous by sealed RDMA WRITE): no
+	# rendezvous, and endpoint flushes by a flow-control SEND instead of
+	# a zero-length RDMA WRITE at MPI_Finalize (refused before writes
+	# were sealed; mpirndv's mpi_rndv_flush shows the default now works).
 	UCX2="UCX_RNDV_THRESH=inf UCX_RC_VERBS_FLUSH_MODE=fc"
 	job mpi_preload 180 "env $MPIENV $UCX2 ENCSHIM_KEY_FILE=$KA ENCSHIM_STATS=1 ENCSHIM_VERBS_HELLO_TIMEOUT=20 $top/encshim preload mpirun $MPIRUN --mca pml ucx -x LD_PRELOAD /run/rankdev $MPIPROG"
 	check mpi_preload sealed marker=$MARK
 	grep_job mpi_preload 2 "mpi_marker: ok rank"
 	grep_job mpi_preload 2 "stats: sealed [1-9][0-9]* msgs"
 fi
-if { want mpi || want mpiverbs; } && [ ! -x $MPIPROG ]; then
+if want mpirndv && [ -x $MPIPROG ]; then
+	# Zero-copy rendezvous by RDMA WRITE left on (UCX put_zcopy, default
+	# UCX_RNDV_THRESH) under the preload: UCX's puts are sealed writes
+	# (PROTOCOL section 10, "Sealed writes") whose descriptors ride on its
+	# ATP SEND; the marker program's sizes plus one 64 MiB allreduce. The
+	# control runs the same job without encshim; mpi_rndv_flush leaves
+	# UCX's endpoint flush (a zero-length RDMA WRITE) at its default.
+	BIG=67108864
+	RNDV="UCX_RNDV_SCHEME=put_zcopy"
+	PRE="ENCSHIM_KEY_FILE=$KA ENCSHIM_STATS=1 ENCSHIM_VERBS_HELLO_TIMEOUT=20 $top/encshim preload mpirun $MPIRUN --mca pml ucx -x LD_PRELOAD"
+	job mpi_rndv_clear 300 "env $MPIENV $RNDV mpirun $MPIRUN --mca pml ucx /run/rankdev $MPIPROG $BIG"
+	check mpi_rndv_clear clear marker=$MARK runs=no
+	grep_job mpi_rndv_clear 2 "mpi_marker: ok rank"
+	job mpi_rndv 400 "env $MPIENV $RNDV UCX_RC_VERBS_FLUSH_MODE=fc $PRE /run/rankdev $MPIPROG $BIG"
+	check mpi_rndv sealed marker=$MARK
+	grep_job mpi_rndv 2 "mpi_marker: ok rank"
+	grep_job mpi_rndv 2 "RDMA WRITEs: sealed [0-9]* / [0-9]* bytes, opened [1-9][0-9]* / [0-9]* bytes"
+	job mpi_rndv_flush 400 "env $MPIENV $RNDV $PRE /run/rankdev $MPIPROG $BIG"
+	check mpi_rndv_flush sealed marker=$MARK
+	grep_job mpi_rndv_flush 2 "mpi_marker: ok rank"
+fi
+if { want mpi || want mpiverbs || want mpirndv; } && [ ! -x $MPIPROG ]; then
 	say "SKIP mpi: $MPIPROG not built (Open MPI devel files missing)"
 fi
 echo "suite done at $(cut -d' ' -f1 /proc/uptime)s (setup from ${t0}s)"
