@@ -42,6 +42,8 @@ struct encshim_params {
 	int verbose;          /* pml_encshim_verbose: 1 = summary at finalize */
 	char *backend;        /* pml_encshim_backend: auto|ipsecmb|openssl|sodium */
 	size_t pool_max;      /* pml_encshim_pool_max_bytes */
+	size_t chunk_bytes;   /* pml_encshim_chunk_bytes */
+	size_t chunk_threshold; /* pml_encshim_chunk_threshold, 0: off */
 };
 extern struct encshim_params encshim_param;
 
@@ -50,6 +52,7 @@ struct encshim_counters {
 	_Atomic unsigned long long sealed_msgs, sealed_bytes;
 	_Atomic unsigned long long opened_msgs, opened_bytes;
 	_Atomic unsigned long long auth_failures;
+	_Atomic unsigned long long chunked_sent, chunked_received;
 };
 extern struct encshim_counters encshim_stats;
 
@@ -204,6 +207,7 @@ typedef struct encshim_request {
 	struct encshim_post post, *posted;
 	struct encshim_request *watch_next, *grave_next;
 	bool watched;
+	bool deferred; /* a chunked receive completes from progress */
 } encshim_request_t;
 OBJ_CLASS_DECLARATION(encshim_request_t);
 
@@ -262,6 +266,26 @@ int encshim_imrecv(void *buf, size_t count, ompi_datatype_t *dtype,
 int encshim_mrecv(void *buf, size_t count, ompi_datatype_t *dtype,
 		  struct ompi_message_t **message,
 		  ompi_status_public_t *status);
+/* Refuses the receive r: logs the cause, fills its status; returns
+ * MPI_ERR_OTHER. */
+int encshim_recv_refuse(encshim_request_t *r, uint32_t src, const char *why);
+
+/* ---- chunked messages (pml_encshim_chunk.c) ---- */
+
+/* A send of these arguments is chunked: *len is its plaintext length
+ * (persistent sends never are). */
+bool encshim_chunk_wants(int tag, mca_pml_base_send_mode_t mode,
+			 size_t count, ompi_datatype_t *dtype, size_t *len);
+/* Seals and hands over the head and chunks of r; r completes from
+ * progress when the PML is done with all of them. */
+int encshim_chunk_send(encshim_request_t *r, size_t len);
+/* Bytes of the PML receive for cap bytes of plaintext and this tag. */
+size_t encshim_chunk_recv_len(size_t cap, int tag);
+bool encshim_chunk_is_head(const uint8_t *frame, size_t framelen);
+/* Authenticates and audits the head r received; starts receiving its
+ * chunks (r->deferred) or returns the MPI error r completes with. */
+int encshim_chunk_head(encshim_request_t *r, size_t framelen, size_t cap);
+void encshim_chunk_progress(void);
 
 /* ---- probes (pml_encshim_probe.c) ---- */
 

@@ -229,6 +229,8 @@ static void finish(encshim_request_t *r)
 		encshim_frame_release(r);
 	} else {
 		(void)encshim_recv_finish(r);
+		if (r->deferred)
+			return; /* its chunks complete it */
 	}
 	complete_outer(r);
 }
@@ -292,6 +294,7 @@ static void watch_poll(void)
 int encshim_progress(void)
 {
 	watch_poll();
+	encshim_chunk_progress();
 	grave_drain(false);
 	return 0;
 }
@@ -339,6 +342,7 @@ void encshim_request_rearm(encshim_request_t *r)
 	r->super.req_status._ucount = 0;
 	atomic_store(&r->claimed, 0);
 	atomic_store(&r->life, LIFE_ACTIVE);
+	r->deferred = false;
 }
 
 encshim_request_t *encshim_request_new(enum encshim_req_kind kind,
