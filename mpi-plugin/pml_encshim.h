@@ -207,7 +207,6 @@ typedef struct encshim_request {
 	struct encshim_post post, *posted;
 	struct encshim_request *watch_next, *grave_next;
 	bool watched;
-	bool deferred; /* a chunked receive completes from progress */
 } encshim_request_t;
 OBJ_CLASS_DECLARATION(encshim_request_t);
 
@@ -253,8 +252,10 @@ int encshim_send(const void *buf, size_t count, ompi_datatype_t *dtype,
 /* Posts the inner irecv of r into a staging frame. */
 int encshim_recv_post(encshim_request_t *r, struct ompi_message_t **message);
 /* Authenticates and unpacks the received frame of r into the user buffer;
- * fills r->super.req_status. Returns the MPI error class. */
-int encshim_recv_finish(encshim_request_t *r);
+ * fills r->super.req_status. Returns the MPI error class. *deferred: the
+ * frame was a chunked message's head, its chunks complete r (then r may
+ * already be gone). */
+int encshim_recv_finish(encshim_request_t *r, bool *deferred);
 int encshim_irecv(void *buf, size_t count, ompi_datatype_t *dtype, int src,
 		  int tag, ompi_communicator_t *comm, ompi_request_t **request);
 int encshim_recv(void *buf, size_t count, ompi_datatype_t *dtype, int src,
@@ -282,9 +283,14 @@ int encshim_chunk_send(encshim_request_t *r, size_t len);
 /* Bytes of the PML receive for cap bytes of plaintext and this tag. */
 size_t encshim_chunk_recv_len(size_t cap, int tag);
 bool encshim_chunk_is_head(const uint8_t *frame, size_t framelen);
-/* Authenticates and audits the head r received; starts receiving its
- * chunks (r->deferred) or returns the MPI error r completes with. */
-int encshim_chunk_head(encshim_request_t *r, size_t framelen, size_t cap);
+struct encshim_train;
+/* Authenticates and audits the head r received: makes *rx, the receive
+ * of its chunks (which will complete r), or returns the MPI error r
+ * completes with. */
+int encshim_chunk_head(encshim_request_t *r, size_t framelen, size_t cap,
+		       struct encshim_train **rx);
+/* Starts rx: from here r may complete, and be freed, at any time. */
+void encshim_chunk_start(struct encshim_train *rx);
 void encshim_chunk_progress(void);
 
 /* ---- probes (pml_encshim_probe.c) ---- */

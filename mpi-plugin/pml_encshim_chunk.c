@@ -102,8 +102,8 @@ static uint8_t *slot_of(uint8_t *frames, const struct shape *s, uint32_t i)
 }
 
 /* Trains: the chunks of one message in flight, polled from progress. */
-struct train {
-	struct train *next;
+struct encshim_train {
+	struct encshim_train *next;
 	encshim_request_t *r; /* NULL: a receive that only drains */
 	ompi_communicator_t *comm;
 	struct encshim_peer *peer;
@@ -124,14 +124,14 @@ struct train {
 
 struct train_list {
 	pthread_mutex_t lock;
-	struct train *head;
+	struct encshim_train *head;
 	_Atomic int nonempty;
 };
 
 static struct train_list tx_trains = { PTHREAD_MUTEX_INITIALIZER, NULL, 0 };
 static struct train_list rx_trains = { PTHREAD_MUTEX_INITIALIZER, NULL, 0 };
 
-static void train_add(struct train_list *l, struct train *t)
+static void train_add(struct train_list *l, struct encshim_train *t)
 {
 	pthread_mutex_lock(&l->lock);
 	t->next = l->head;
@@ -140,9 +140,9 @@ static void train_add(struct train_list *l, struct train *t)
 	pthread_mutex_unlock(&l->lock);
 }
 
-static struct train *train_new(ompi_communicator_t *comm, uint32_t nreqs)
+static struct encshim_train *train_new(ompi_communicator_t *comm, uint32_t nreqs)
 {
-	struct train *t = calloc(1, sizeof(*t));
+	struct encshim_train *t = calloc(1, sizeof(*t));
 
 	if (NULL == t)
 		return NULL;
@@ -158,7 +158,7 @@ static struct train *train_new(ompi_communicator_t *comm, uint32_t nreqs)
 	return t;
 }
 
-static void train_free(struct train *t)
+static void train_free(struct encshim_train *t)
 {
 	if (NULL != t->base) {
 		/* staged plaintext must not go back to the pool */
@@ -209,7 +209,7 @@ bool encshim_chunk_wants(int tag, mca_pml_base_send_mode_t mode,
 }
 
 /* The plaintext: the user's bytes, or packed into the chunk slots. */
-static int send_plaintext(encshim_request_t *r, struct train *t,
+static int send_plaintext(encshim_request_t *r, struct encshim_train *t,
 			  const uint8_t **pt)
 {
 	struct iovec *iov;
@@ -248,7 +248,7 @@ static int send_plaintext(encshim_request_t *r, struct train *t,
 
 /* Takes the place, seals and hands the head to the PML in stream order. */
 static int send_head(encshim_request_t *r, struct encshim_comm *c,
-		     struct train *t, uint8_t *head, uint64_t *n)
+		     struct encshim_train *t, uint8_t *head, uint64_t *n)
 {
 	uint8_t aad[ENCSHIM_MPI_HEAD_AAD_BYTES], *desc;
 	struct encshim_tx_ticket tk;
@@ -281,7 +281,7 @@ static int send_head(encshim_request_t *r, struct encshim_comm *c,
 
 /* Seals chunk after chunk, each handed to the PML at once. */
 static int send_chunks(encshim_request_t *r, struct encshim_comm *c,
-		       struct train *t, const uint8_t *pt, uint64_t n)
+		       struct encshim_train *t, const uint8_t *pt, uint64_t n)
 {
 	uint32_t me = encshim_my_vpid(), dst = encshim_vpid_of(r->comm, r->peer);
 
@@ -316,7 +316,7 @@ static int send_chunks(encshim_request_t *r, struct encshim_comm *c,
 int encshim_chunk_send(encshim_request_t *r, size_t len)
 {
 	struct encshim_comm *c = encshim_comm_of(r->comm);
-	struct train *t;
+	struct encshim_train *t;
 	const uint8_t *pt = NULL;
 	uint64_t n = 0;
 	struct shape s;
@@ -350,7 +350,8 @@ int encshim_chunk_send(encshim_request_t *r, size_t len)
 	}
 	t->posted = 1;
 	/* the head is out: from here a failure completes the request */
-	t->err = send_chunks(r, c, t, pt, n);
+	if (OMPI_SUCCESS != send_chunks(r, c, t, pt, n))
+		t->err = MPI_ERR_OTHER;
 	atomic_fetch_add(&encshim_stats.sealed_msgs, 1);
 	atomic_fetch_add(&encshim_stats.sealed_bytes, len);
 	atomic_fetch_add(&encshim_stats.chunked_sent, 1);
@@ -409,13 +410,14 @@ static int open_head(encshim_request_t *r, struct encshim_peer *peer,
 	return ENCSHIM_OK;
 }
 
-/* A train that receives the chunks of the head of r (into r's buffer
- * unless drain). */
+/* A train that receives the chunks of the head of r into r's buffer, or
+ * only drains them (rx NULL: added at once). */
 static int rx_train_start(encshim_request_t *r, struct encshim_peer *peer,
-			  const struct shape *s, bool drain)
+			  const struct shape *s, struct encshim_train **rx)
 {
+	bool drain = NULL == rx;
 	const ompi_status_public_t *in = &r->inner->req_status;
-	struct train *t = train_new(r->comm, s->k);
+	struct encshim_train *t = train_new(r->comm, s->k);
 	uint64_t n = get_be64(r->frame) &
 		     ~((uint64_t)ENCSHIM_MPI_CHUNKED << 56);
 
@@ -451,13 +453,15 @@ static int rx_train_start(encshim_request_t *r, struct encshim_peer *peer,
 		}
 		t->wipe = NULL == t->direct;
 		t->r = r;
-		r->deferred = true;
+		*rx = t;
+		return OMPI_SUCCESS;
 	}
 	train_add(&rx_trains, t);
 	return OMPI_SUCCESS;
 }
 
-int encshim_chunk_head(encshim_request_t *r, size_t framelen, size_t cap)
+int encshim_chunk_head(encshim_request_t *r, size_t framelen, size_t cap,
+		       struct encshim_train **rx)
 {
 	const ompi_status_public_t *in = &r->inner->req_status;
 	uint32_t src = encshim_vpid_of(r->comm, in->MPI_SOURCE);
@@ -477,7 +481,7 @@ int encshim_chunk_head(encshim_request_t *r, size_t framelen, size_t cap)
 		/* MPI_ERR_TRUNCATE, as the PML reports it for one frame; the
 		 * chunks are still taken off their lane */
 		encshim_audit_truncated(r->ecomm, r->posted);
-		if (OMPI_SUCCESS != rx_train_start(r, peer, &s, true))
+		if (OMPI_SUCCESS != rx_train_start(r, peer, &s, NULL))
 			encshim_log("cannot drain the chunks of a truncated "
 				    "message from rank %u", (unsigned)src);
 		return r->super.req_status.MPI_ERROR = MPI_ERR_TRUNCATE;
@@ -487,16 +491,21 @@ int encshim_chunk_head(encshim_request_t *r, size_t framelen, size_t cap)
 	if (OMPI_SUCCESS != encshim_audit(r->ecomm, r->posted, in->MPI_SOURCE,
 					  in->MPI_TAG, stream, &why))
 		return encshim_recv_refuse(r, src, why);
-	rc = rx_train_start(r, peer, &s, false);
+	rc = rx_train_start(r, peer, &s, rx);
 	if (OMPI_SUCCESS != rc)
 		return encshim_recv_refuse(r, src, "out of memory for chunks");
 	return MPI_SUCCESS;
 }
 
+void encshim_chunk_start(struct encshim_train *rx)
+{
+	train_add(&rx_trains, rx);
+}
+
 /* ---- progress ---- */
 
 /* Fails t's receive: nothing of the message is delivered. */
-static void rx_fail(struct train *t, const char *why)
+static void rx_fail(struct encshim_train *t, const char *why)
 {
 	encshim_request_t *r = t->r;
 
@@ -510,7 +519,7 @@ static void rx_fail(struct train *t, const char *why)
 	encshim_request_complete_now(r, MPI_ERR_OTHER);
 }
 
-static void rx_chunk(struct train *t, uint32_t i)
+static void rx_chunk(struct encshim_train *t, uint32_t i)
 {
 	const ompi_status_public_t *st = &t->reqs[i]->req_status;
 	size_t len = chunk_len(&t->s, i);
@@ -538,7 +547,7 @@ static void rx_chunk(struct train *t, uint32_t i)
 }
 
 /* All chunks authentic: unpacks staged plaintext and completes. */
-static void rx_deliver(struct train *t)
+static void rx_deliver(struct encshim_train *t)
 {
 	encshim_request_t *r = t->r;
 	struct iovec *iov = NULL;
@@ -573,7 +582,7 @@ static void rx_deliver(struct train *t)
 
 /* Posts t's chunk receives in index order (the lane's order); opens the
  * chunks that arrived. True when t is done. */
-static bool rx_poll(struct train *t)
+static bool rx_poll(struct encshim_train *t)
 {
 	while (t->posted < t->s.k && !t->failed) {
 		uint32_t i = t->posted;
@@ -604,7 +613,7 @@ static bool rx_poll(struct train *t)
 	return true;
 }
 
-static bool tx_poll(struct train *t)
+static bool tx_poll(struct encshim_train *t)
 {
 	for (uint32_t i = 0; i < t->posted; i++)
 		if (!REQUEST_COMPLETE(t->reqs[i]))
@@ -619,27 +628,35 @@ static bool tx_poll(struct train *t)
 	return true;
 }
 
-static void poll_list(struct train_list *l, bool (*poll)(struct train *))
+/* Takes the whole list, so that no lock is held while the PML is called
+ * or a request completes (its callbacks may send: train_add), and another
+ * thread's progress finds it empty; puts back the trains not done. */
+static void poll_list(struct train_list *l, bool (*poll)(struct encshim_train *))
 {
-	struct train *done = NULL, **pp, *t;
+	struct encshim_train *mine, *keep = NULL, *t;
 
 	if (!atomic_load(&l->nonempty) || 0 != pthread_mutex_trylock(&l->lock))
 		return;
-	for (pp = &l->head; NULL != (t = *pp);) {
+	mine = l->head;
+	l->head = NULL;
+	pthread_mutex_unlock(&l->lock);
+	while (NULL != (t = mine)) {
+		mine = t->next;
 		if (poll(t)) {
-			*pp = t->next;
-			t->next = done;
-			done = t;
+			train_free(t);
 		} else {
-			pp = &t->next;
+			t->next = keep;
+			keep = t;
 		}
+	}
+	pthread_mutex_lock(&l->lock);
+	while (NULL != (t = keep)) {
+		keep = t->next;
+		t->next = l->head;
+		l->head = t;
 	}
 	atomic_store(&l->nonempty, NULL != l->head);
 	pthread_mutex_unlock(&l->lock);
-	while (NULL != (t = done)) {
-		done = t->next;
-		train_free(t);
-	}
 }
 
 void encshim_chunk_progress(void)

@@ -205,7 +205,8 @@ static int receive_frame(encshim_request_t *r, size_t framelen)
 }
 
 /* A frame (or a chunked message's head) arrived whole. */
-static int finish_frame(encshim_request_t *r, size_t framelen, size_t cap)
+static int finish_frame(encshim_request_t *r, size_t framelen, size_t cap,
+			struct encshim_train **rx)
 {
 	bool head = encshim_chunk_is_head(r->frame, framelen);
 	int rc;
@@ -216,17 +217,18 @@ static int finish_frame(encshim_request_t *r, size_t framelen, size_t cap)
 		encshim_audit_truncated(r->ecomm, r->posted);
 		return r->super.req_status.MPI_ERROR = MPI_ERR_TRUNCATE;
 	}
-	rc = head ? encshim_chunk_head(r, framelen, cap)
+	rc = head ? encshim_chunk_head(r, framelen, cap, rx)
 		  : receive_frame(r, framelen);
 	if (MPI_SUCCESS != rc && MPI_ERR_TRUNCATE != rc)
 		encshim_post_withdraw(r->ecomm, r->posted);
 	return rc;
 }
 
-int encshim_recv_finish(encshim_request_t *r)
+int encshim_recv_finish(encshim_request_t *r, bool *deferred)
 {
 	const ompi_status_public_t *in = &r->inner->req_status;
 	ompi_status_public_t *st = &r->super.req_status;
+	struct encshim_train *rx = NULL;
 	size_t cap = 0;
 	int rc;
 
@@ -244,10 +246,15 @@ int encshim_recv_finish(encshim_request_t *r)
 		rc = in->MPI_ERROR;
 	} else {
 		(void)capacity_of(r->count, r->dtype, &cap);
-		rc = finish_frame(r, in->_ucount, cap);
+		rc = finish_frame(r, in->_ucount, cap, &rx);
 	}
 	posted_done(r);
 	encshim_frame_release(r);
+	if (NULL != rx) {
+		/* last: from here the chunks may complete r at any time */
+		*deferred = true;
+		encshim_chunk_start(rx);
+	}
 	return rc;
 }
 

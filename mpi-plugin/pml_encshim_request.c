@@ -228,8 +228,10 @@ static void finish(encshim_request_t *r)
 		r->super.req_status._cancelled = in->_cancelled;
 		encshim_frame_release(r);
 	} else {
-		(void)encshim_recv_finish(r);
-		if (r->deferred)
+		bool deferred = false;
+
+		(void)encshim_recv_finish(r, &deferred);
+		if (deferred)
 			return; /* its chunks complete it */
 	}
 	complete_outer(r);
@@ -342,7 +344,6 @@ void encshim_request_rearm(encshim_request_t *r)
 	r->super.req_status._ucount = 0;
 	atomic_store(&r->claimed, 0);
 	atomic_store(&r->life, LIFE_ACTIVE);
-	r->deferred = false;
 }
 
 encshim_request_t *encshim_request_new(enum encshim_req_kind kind,
