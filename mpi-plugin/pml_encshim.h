@@ -44,6 +44,7 @@ struct encshim_params {
 	size_t pool_max;      /* pml_encshim_pool_max_bytes */
 	size_t chunk_bytes;   /* pml_encshim_chunk_bytes */
 	size_t chunk_threshold; /* pml_encshim_chunk_threshold, 0: off */
+	unsigned chunk_window; /* pml_encshim_chunk_window */
 };
 extern struct encshim_params encshim_param;
 

@@ -116,6 +116,8 @@ struct encshim_train {
 	ompi_request_t **reqs;
 	uint32_t nreqs, posted, left;
 	int err;
+	/* send side: the plaintext (NULL: packed into the slots) */
+	const uint8_t *pt;
 	/* receive side */
 	opal_convertor_t conv;
 	uint8_t *direct;
@@ -279,19 +281,26 @@ static int send_head(encshim_request_t *r, struct encshim_comm *c,
 	return rc;
 }
 
-/* Seals chunk after chunk, each handed to the PML at once. */
-static int send_chunks(encshim_request_t *r, struct encshim_comm *c,
-		       struct encshim_train *t, const uint8_t *pt, uint64_t n)
+/* Seals the next chunks and hands each to the PML at once, until
+ * pml_encshim_chunk_window frames of t are in flight: chunk i + 1 is
+ * sealed while the PML moves chunk i, and the chunks of one message
+ * reach the receiver one after the other, so it can open the first ones
+ * while the later ones arrive (with all of them posted at once, ob1
+ * moves them side by side and they all land at the end). A failure sets
+ * t->err; the chunks not sent then never are. */
+static void send_more(struct encshim_train *t)
 {
-	uint32_t me = encshim_my_vpid(), dst = encshim_vpid_of(r->comm, r->peer);
+	uint32_t window = encshim_param.chunk_window ? encshim_param.chunk_window
+						     : 1;
 
-	chunk_aad(t->aad, c, me, dst, r->tag, n, &t->s);
-	t->lane = lane_tag(n);
-	for (uint32_t i = 0; i < t->s.k; i++) {
+	while (MPI_SUCCESS == t->err && t->posted < t->nreqs &&
+	       t->posted - t->left < window) {
+		uint32_t i = t->posted - 1;
 		uint8_t *slot = slot_of(t->frames, &t->s, i);
 		size_t len = chunk_len(&t->s, i);
-		const uint8_t *src = NULL != pt ? pt + (size_t)i * t->s.csize
-						: slot + ENCSHIM_HEADER_BYTES;
+		const uint8_t *src = NULL != t->pt
+					     ? t->pt + (size_t)i * t->s.csize
+					     : slot + ENCSHIM_HEADER_BYTES;
 		int rc;
 
 		chunk_aad_index(t->aad, &t->s, i);
@@ -299,18 +308,21 @@ static int send_chunks(encshim_request_t *r, struct encshim_comm *c,
 				       len, slot);
 		if (ENCSHIM_OK != rc) {
 			encshim_log("cannot seal a message to rank %u: %s",
-				    (unsigned)dst, encshim_strerror(rc));
-			return OMPI_ERROR;
+				    (unsigned)encshim_vpid_of(t->comm, t->rank),
+				    encshim_strerror(rc));
+			t->err = MPI_ERR_OTHER;
+			return;
 		}
 		rc = encshim_inner.pml_isend(slot, chunk_frame_len(len),
-					     MPI_BYTE, r->peer, t->lane,
+					     MPI_BYTE, t->rank, t->lane,
 					     MCA_PML_BASE_SEND_STANDARD,
-					     r->comm, &t->reqs[1 + i]);
-		if (OMPI_SUCCESS != rc)
-			return rc;
-		t->posted = 2 + i;
+					     t->comm, &t->reqs[1 + i]);
+		if (OMPI_SUCCESS != rc) {
+			t->err = MPI_ERR_OTHER;
+			return;
+		}
+		t->posted++;
 	}
-	return OMPI_SUCCESS;
 }
 
 int encshim_chunk_send(encshim_request_t *r, size_t len)
@@ -348,10 +360,13 @@ int encshim_chunk_send(encshim_request_t *r, size_t len)
 		train_free(t);
 		return rc;
 	}
-	t->posted = 1;
 	/* the head is out: from here a failure completes the request */
-	if (OMPI_SUCCESS != send_chunks(r, c, t, pt, n))
-		t->err = MPI_ERR_OTHER;
+	t->posted = 1;
+	t->pt = pt;
+	t->lane = lane_tag(n);
+	chunk_aad(t->aad, c, encshim_my_vpid(),
+		  encshim_vpid_of(r->comm, r->peer), r->tag, n, &t->s);
+	send_more(t);
 	atomic_fetch_add(&encshim_stats.sealed_msgs, 1);
 	atomic_fetch_add(&encshim_stats.sealed_bytes, len);
 	atomic_fetch_add(&encshim_stats.chunked_sent, 1);
@@ -613,17 +628,21 @@ static bool rx_poll(struct encshim_train *t)
 	return true;
 }
 
+/* left counts the frames of t whose send completed. */
 static bool tx_poll(struct encshim_train *t)
 {
-	for (uint32_t i = 0; i < t->posted; i++)
+	for (uint32_t i = t->left; i < t->posted; i++) {
 		if (!REQUEST_COMPLETE(t->reqs[i]))
-			return false;
-	for (uint32_t i = 0; i < t->posted; i++) {
+			break;
 		if (MPI_SUCCESS == t->err)
 			t->err = t->reqs[i]->req_status.MPI_ERROR;
 		(void)ompi_request_free(&t->reqs[i]);
+		t->left++;
 	}
-	t->posted = 0;
+	send_more(t);
+	if (t->left < t->posted ||
+	    (t->posted < t->nreqs && MPI_SUCCESS == t->err))
+		return false;
 	encshim_request_complete_now(t->r, t->err);
 	return true;
 }

@@ -28,8 +28,9 @@ struct encshim_params encshim_param = {
 	.verbose = 0,
 	.backend = NULL,
 	.pool_max = (size_t)1 << 30,
-	.chunk_bytes = (size_t)256 << 10,
-	.chunk_threshold = (size_t)512 << 10,
+	.chunk_bytes = (size_t)1 << 20,
+	.chunk_threshold = (size_t)1 << 20,
+	.chunk_window = 2,
 };
 struct encshim_counters encshim_stats;
 mca_pml_base_module_t encshim_inner;
@@ -153,6 +154,12 @@ int encshim_register_vars(void)
 		       "the application are always one frame)",
 		       MCA_BASE_VAR_TYPE_SIZE_T, OPAL_INFO_LVL_5,
 		       &encshim_param.chunk_threshold);
+	register_param("chunk_window",
+		       "Frames of one chunked message a sender keeps in flight "
+		       "(head included); the next chunk is sealed and handed to "
+		       "the PML from progress when one completes",
+		       MCA_BASE_VAR_TYPE_UNSIGNED_INT, OPAL_INFO_LVL_5,
+		       &encshim_param.chunk_window);
 
 	register_pvar("messages_sealed", "Messages sealed by this process",
 		      &encshim_stats.sealed_msgs);

@@ -12,6 +12,9 @@
  *   chunk attack N M rank 0 broadcasts M messages of N bytes to rank 1
  *                    (2 ranks) under MPI_ERRORS_RETURN; the tamper tool
  *                    swaps, drops or splices their chunks
+ *   chunk truncate   (2 ranks, coll basic) rank 1 takes a chunked
+ *                    broadcast of 12288 bytes into 6000: MPI_ERR_TRUNCATE;
+ *                    then a broadcast of the right size still arrives
  *
  * Prints "chunk: ok", or "chunk: WRONG ..." if wrong data was delivered,
  * or "chunk: error ..." if MPI reported an error.
@@ -163,6 +166,25 @@ static void attack(size_t n, int m)
 	free(b);
 }
 
+static void truncate_then_right(void)
+{
+	unsigned char *b = malloc(12288);
+	int rank, rc, cls = 0;
+
+	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+	MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+	for (size_t i = 0; i < 12288; i++)
+		b[i] = rank == 0 ? byte_of(9, i) : 0;
+	rc = MPI_Bcast(b, rank == 0 ? 12288 : 6000, MPI_BYTE, 0, MPI_COMM_WORLD);
+	if (1 == rank) {
+		MPI_Error_class(rc, &cls);
+		if (MPI_ERR_TRUNCATE != cls)
+			wrong("truncation not reported", 12288);
+	}
+	bcast_bytes(MPI_COMM_WORLD, 12288, 10, 0);
+	free(b);
+}
+
 int main(int argc, char **argv)
 {
 	int provided, total = 0;
@@ -174,6 +196,8 @@ int main(int argc, char **argv)
 	}
 	if (argc == 4 && 0 == strcmp(argv[1], "attack"))
 		attack((size_t)atol(argv[2]), atoi(argv[3]));
+	else if (argc == 2 && 0 == strcmp(argv[1], "truncate"))
+		truncate_then_right();
 	else
 		sweep();
 	MPI_Allreduce(&failures, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);

@@ -18,6 +18,10 @@ for tr in tcp vader ucx; do
 done
 enc $(transport tcp 1) --mca pml_encshim_chunk_threshold 0 -np 2 "$TB/chunk"
 expect_ok "chunking off (threshold 0)" "chunk: ok"
+for tr in tcp vader ucx; do
+	enc $(transport $tr 1) $CHUNK --mca coll basic,libnbc,self -np 2 "$TB/chunk" truncate
+	expect_ok "chunked message into a short buffer: MPI_ERR_TRUNCATE, the next one arrives ($tr)" "chunk: ok"
+done
 
 # The attacks: 3 broadcasts of 3 chunks (frames of 4096 + 32 bytes), or
 # of one chunk each (5000 bytes, chunk size 8192) for the splice.
