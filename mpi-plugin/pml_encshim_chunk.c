@@ -291,7 +291,7 @@ static int send_head(encshim_request_t *r, struct encshim_comm *c,
 static void send_more(struct encshim_train *t)
 {
 	uint32_t window = encshim_param.chunk_window ? encshim_param.chunk_window
-						     : 1;
+						     : UINT32_MAX;
 
 	while (MPI_SUCCESS == t->err && t->posted < t->nreqs &&
 	       t->posted - t->left < window) {
