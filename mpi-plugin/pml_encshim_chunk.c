@@ -114,11 +114,14 @@ struct encshim_train {
 	size_t cap;
 	bool wipe; /* plaintext was staged in the frames */
 	ompi_request_t **reqs;
-	uint32_t nreqs, posted, left;
+	uint32_t nreqs, posted;
+	/* send side: frames whose send completed (in order), the first
+	 * error, the plaintext (NULL: packed into the slots) */
+	uint32_t done;
 	int err;
-	/* send side: the plaintext (NULL: packed into the slots) */
 	const uint8_t *pt;
-	/* receive side */
+	/* receive side: chunks not yet in */
+	uint32_t left;
 	opal_convertor_t conv;
 	uint8_t *direct;
 	bool drain, failed;
@@ -294,7 +297,7 @@ static void send_more(struct encshim_train *t)
 						     : UINT32_MAX;
 
 	while (MPI_SUCCESS == t->err && t->posted < t->nreqs &&
-	       t->posted - t->left < window) {
+	       t->posted - t->done < window) {
 		uint32_t i = t->posted - 1;
 		uint8_t *slot = slot_of(t->frames, &t->s, i);
 		size_t len = chunk_len(&t->s, i);
@@ -628,19 +631,18 @@ static bool rx_poll(struct encshim_train *t)
 	return true;
 }
 
-/* left counts the frames of t whose send completed. */
 static bool tx_poll(struct encshim_train *t)
 {
-	for (uint32_t i = t->left; i < t->posted; i++) {
+	for (uint32_t i = t->done; i < t->posted; i++) {
 		if (!REQUEST_COMPLETE(t->reqs[i]))
 			break;
 		if (MPI_SUCCESS == t->err)
 			t->err = t->reqs[i]->req_status.MPI_ERROR;
 		(void)ompi_request_free(&t->reqs[i]);
-		t->left++;
+		t->done++;
 	}
 	send_more(t);
-	if (t->left < t->posted ||
+	if (t->done < t->posted ||
 	    (t->posted < t->nreqs && MPI_SUCCESS == t->err))
 		return false;
 	encshim_request_complete_now(t->r, t->err);
