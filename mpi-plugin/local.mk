@@ -21,6 +21,7 @@ mpi_plugin_mca_pml_encshim_la_SOURCES = \
 	mpi-plugin/pml_encshim_pool.c \
 	mpi-plugin/pml_encshim_request.c \
 	mpi-plugin/pml_encshim_send.c \
+	mpi-plugin/pml_encshim_chunk.c \
 	mpi-plugin/pml_encshim_recv.c \
 	mpi-plugin/pml_encshim_probe.c \
 	mpi-plugin/pml_encshim_start.c \

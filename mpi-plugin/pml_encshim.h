@@ -42,6 +42,9 @@ struct encshim_params {
 	int verbose;          /* pml_encshim_verbose: 1 = summary at finalize */
 	char *backend;        /* pml_encshim_backend: auto|ipsecmb|openssl|sodium */
 	size_t pool_max;      /* pml_encshim_pool_max_bytes */
+	size_t chunk_bytes;   /* pml_encshim_chunk_bytes */
+	size_t chunk_threshold; /* pml_encshim_chunk_threshold, 0: off */
+	unsigned chunk_window; /* pml_encshim_chunk_window */
 };
 extern struct encshim_params encshim_param;
 
@@ -50,6 +53,7 @@ struct encshim_counters {
 	_Atomic unsigned long long sealed_msgs, sealed_bytes;
 	_Atomic unsigned long long opened_msgs, opened_bytes;
 	_Atomic unsigned long long auth_failures;
+	_Atomic unsigned long long chunked_sent, chunked_received;
 };
 extern struct encshim_counters encshim_stats;
 
@@ -233,6 +237,9 @@ encshim_request_t *encshim_request_new(enum encshim_req_kind kind,
  * while FINISHING leaves EARLY, and the completion path completes it. */
 enum { ENCSHIM_HOLD_NONE, ENCSHIM_HOLD_FINISHING, ENCSHIM_HOLD_WAITING,
        ENCSHIM_HOLD_EARLY };
+/* The completion path of receive r ends (its status set): completes it,
+ * unless the order audit holds it; then its release does. */
+void encshim_request_end(encshim_request_t *r);
 /* Completes a receive the order audit held (owner of encshim_held). */
 void encshim_request_release(void *owner);
 /* Arms completion of r when r->inner completes (pitfalls 3-5). */
@@ -276,8 +283,10 @@ int encshim_recv_post(encshim_request_t *r);
 int encshim_recv_stage(encshim_request_t *r, struct ompi_message_t *inner,
 		       size_t framelen, struct ompi_message_t **message);
 /* Authenticates and unpacks the received frame of r into the user buffer;
- * fills r->super.req_status. Returns the MPI error class. */
-int encshim_recv_finish(encshim_request_t *r);
+ * fills r->super.req_status. Returns the MPI error class. *deferred: the
+ * frame was a chunked message's head, its chunks complete r (then r may
+ * already be gone). */
+int encshim_recv_finish(encshim_request_t *r, bool *deferred);
 int encshim_irecv(void *buf, size_t count, ompi_datatype_t *dtype, int src,
 		  int tag, ompi_communicator_t *comm, ompi_request_t **request);
 int encshim_recv(void *buf, size_t count, ompi_datatype_t *dtype, int src,
@@ -289,6 +298,31 @@ int encshim_imrecv(void *buf, size_t count, ompi_datatype_t *dtype,
 int encshim_mrecv(void *buf, size_t count, ompi_datatype_t *dtype,
 		  struct ompi_message_t **message,
 		  ompi_status_public_t *status);
+/* Refuses the receive r: logs the cause, fills its status; returns
+ * MPI_ERR_OTHER. */
+int encshim_recv_refuse(encshim_request_t *r, uint32_t src, const char *why);
+
+/* ---- chunked messages (pml_encshim_chunk.c) ---- */
+
+/* A send of these arguments is chunked: *len is its plaintext length
+ * (persistent sends never are). */
+bool encshim_chunk_wants(int tag, mca_pml_base_send_mode_t mode,
+			 size_t count, ompi_datatype_t *dtype, size_t *len);
+/* Seals and hands over the head and chunks of r; r completes from
+ * progress when the PML is done with all of them. */
+int encshim_chunk_send(encshim_request_t *r, size_t len);
+/* Bytes of the PML receive for cap bytes of plaintext and this tag. */
+size_t encshim_chunk_recv_len(size_t cap, int tag);
+bool encshim_chunk_is_head(const uint8_t *frame, size_t framelen);
+struct encshim_train;
+/* Authenticates and audits the head r received: makes *rx, the receive
+ * of its chunks (which will complete r), or returns the MPI error r
+ * completes with. */
+int encshim_chunk_head(encshim_request_t *r, size_t framelen, size_t cap,
+		       struct encshim_train **rx);
+/* Starts rx: from here r may complete, and be freed, at any time. */
+void encshim_chunk_start(struct encshim_train *rx);
+void encshim_chunk_progress(void);
 
 /* ---- probes (pml_encshim_probe.c) ---- */
 

@@ -63,7 +63,7 @@ int encshim_recv_post(encshim_request_t *r)
 	r->ecomm = encshim_comm_of(r->comm);
 	if (NULL == r->ecomm)
 		return OMPI_ERR_BAD_PARAM;
-	len = cap + ENCSHIM_MPI_OVERHEAD;
+	len = encshim_chunk_recv_len(cap, r->tag);
 	r->owner = ENCSHIM_FRAME_POOL;
 	r->frame = encshim_pool_get(len, &r->frame_cap);
 	if (NULL == r->frame)
@@ -183,7 +183,7 @@ static void wipe(struct opening *o, bool refused)
 		sodium_memzero(o->direct, o->ptlen);
 }
 
-static int refuse(encshim_request_t *r, uint32_t src, const char *why)
+int encshim_recv_refuse(encshim_request_t *r, uint32_t src, const char *why)
 {
 	ompi_status_public_t *st = &r->super.req_status;
 
@@ -209,17 +209,17 @@ static int receive_frame(encshim_request_t *r, size_t framelen)
 	int rc;
 
 	if (framelen < ENCSHIM_MPI_OVERHEAD)
-		return refuse(r, src, encshim_strerror(ENCSHIM_E_MALFORMED));
+		return encshim_recv_refuse(r, src, encshim_strerror(ENCSHIM_E_MALFORMED));
 	peer = encshim_peer_get(r->comm, in->MPI_SOURCE, false);
 	if (NULL == peer)
-		return refuse(r, src, encshim_strerror(ENCSHIM_E_PEERKEY));
+		return encshim_recv_refuse(r, src, encshim_strerror(ENCSHIM_E_PEERKEY));
 	encshim_envelope(env, r->ecomm, src, encshim_my_vpid(), in->MPI_TAG,
 			 r->frame);
 	OBJ_CONSTRUCT(&o.conv, opal_convertor_t);
 	rc = open_frame(r, peer, env, framelen, &o);
 	if (ENCSHIM_OK != rc) {
 		OBJ_DESTRUCT(&o.conv);
-		return refuse(r, src, encshim_strerror(rc));
+		return encshim_recv_refuse(r, src, encshim_strerror(rc));
 	}
 	if (OMPI_SUCCESS != encshim_audit(r->ecomm, r->posted, in->MPI_SOURCE,
 					  in->MPI_TAG, r->frame, r, &held, &why))
@@ -230,7 +230,7 @@ static int receive_frame(encshim_request_t *r, size_t framelen)
 		wipe(&o, ENCSHIM_OK != rc);
 	OBJ_DESTRUCT(&o.conv);
 	if (ENCSHIM_OK != rc)
-		return refuse(r, src, why);
+		return encshim_recv_refuse(r, src, why);
 	r->super.req_status._ucount = o.ptlen;
 	if (!held)
 		atomic_store(&r->hold, ENCSHIM_HOLD_NONE);
@@ -239,10 +239,45 @@ static int receive_frame(encshim_request_t *r, size_t framelen)
 	return MPI_SUCCESS;
 }
 
-int encshim_recv_finish(encshim_request_t *r)
+/* A frame (or a chunked message's head) arrived whole. */
+static int finish_frame(encshim_request_t *r, size_t framelen, size_t cap,
+			struct encshim_train **rx)
+{
+	bool head = encshim_chunk_is_head(r->frame, framelen);
+	int rc;
+
+	if (head && r->staged) {
+		/* only collectives' messages are chunked, and no matched
+		 * probe is ever posted for their negative tags */
+		rc = encshim_recv_refuse(r, encshim_vpid_of(r->comm,
+				r->inner->req_status.MPI_SOURCE),
+			"a chunked message was taken by a matched probe "
+			"(MPI_Improbe/MPI_Mprobe), which cannot hold it: set "
+			"pml_encshim_chunk_threshold 0 on the sender");
+		encshim_post_withdraw(r->ecomm, r->posted);
+		return rc;
+	}
+	if (!head && framelen > cap + ENCSHIM_MPI_OVERHEAD) {
+		/* the PML took it whole only because a head must fit every
+		 * receive of a negative tag (encshim_chunk_recv_len) */
+		encshim_audit_truncated(r->ecomm, r->posted,
+					r->inner->req_status.MPI_SOURCE,
+					r->inner->req_status.MPI_TAG);
+		return r->super.req_status.MPI_ERROR = MPI_ERR_TRUNCATE;
+	}
+	rc = head ? encshim_chunk_head(r, framelen, cap, rx)
+		  : receive_frame(r, framelen);
+	if (MPI_SUCCESS != rc && MPI_ERR_TRUNCATE != rc)
+		encshim_post_withdraw(r->ecomm, r->posted);
+	return rc;
+}
+
+int encshim_recv_finish(encshim_request_t *r, bool *deferred)
 {
 	const ompi_status_public_t *in = &r->inner->req_status;
 	ompi_status_public_t *st = &r->super.req_status;
+	struct encshim_train *rx = NULL;
+	size_t cap = 0;
 	int rc;
 
 	st->MPI_SOURCE = in->MPI_SOURCE;
@@ -262,16 +297,20 @@ int encshim_recv_finish(encshim_request_t *r)
 			encshim_post_withdraw(r->ecomm, r->posted);
 		rc = in->MPI_ERROR;
 	} else {
-		rc = receive_frame(r, in->_ucount);
-		if (MPI_SUCCESS != rc) {
+		(void)capacity_of(r->count, r->dtype, &cap);
+		rc = finish_frame(r, in->_ucount, cap, &rx);
+		if (MPI_SUCCESS != rc)
 			atomic_store(&r->hold, ENCSHIM_HOLD_NONE);
-			encshim_post_withdraw(r->ecomm, r->posted);
-		}
 	}
 	r->posted = NULL;
 	/* a matched probe's plaintext waits in its frame for MPI_Mrecv */
 	if (!r->staged || MPI_SUCCESS != rc)
 		encshim_frame_release(r);
+	if (NULL != rx) {
+		/* last: from here the chunks may complete r at any time */
+		*deferred = true;
+		encshim_chunk_start(rx);
+	}
 	return rc;
 }
 

@@ -230,15 +230,25 @@ static void finish(encshim_request_t *r)
 		r->super.req_status._cancelled = in->_cancelled;
 		encshim_frame_release(r);
 	} else {
-		int held = ENCSHIM_HOLD_FINISHING;
+		bool deferred = false;
 
-		(void)encshim_recv_finish(r);
-		/* held by the order audit: its release completes r */
-		if (atomic_compare_exchange_strong(&r->hold, &held,
-						   ENCSHIM_HOLD_WAITING))
-			return;
-		atomic_store(&r->hold, ENCSHIM_HOLD_NONE);
+		(void)encshim_recv_finish(r, &deferred);
+		if (!deferred)
+			encshim_request_end(r);
+		return; /* else its chunks end it */
 	}
+	complete_outer(r);
+}
+
+void encshim_request_end(encshim_request_t *r)
+{
+	int held = ENCSHIM_HOLD_FINISHING;
+
+	/* held by the order audit: its release completes r */
+	if (atomic_compare_exchange_strong(&r->hold, &held,
+					   ENCSHIM_HOLD_WAITING))
+		return;
+	atomic_store(&r->hold, ENCSHIM_HOLD_NONE);
 	complete_outer(r);
 }
 
@@ -314,6 +324,7 @@ static void watch_poll(void)
 int encshim_progress(void)
 {
 	watch_poll();
+	encshim_chunk_progress();
 	grave_drain(false);
 	return 0;
 }

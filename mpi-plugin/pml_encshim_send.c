@@ -199,9 +199,14 @@ static int seal_and_post(const void *buf, size_t count, ompi_datatype_t *dtype,
 int encshim_send_post(encshim_request_t *r)
 {
 	struct sealed s;
-	int rc = seal_and_post(r->buf, r->count, r->dtype, r->peer, r->tag,
-			       r->mode, r->comm, &s, &r->inner);
+	size_t len;
+	int rc;
 
+	if (!r->super.req_persistent &&
+	    encshim_chunk_wants(r->tag, r->mode, r->count, r->dtype, &len))
+		return encshim_chunk_send(r, len);
+	rc = seal_and_post(r->buf, r->count, r->dtype, r->peer, r->tag,
+			   r->mode, r->comm, &s, &r->inner);
 	if (OMPI_SUCCESS != rc)
 		return rc;
 	r->frame = s.frame;
@@ -268,6 +273,7 @@ int encshim_send(const void *buf, size_t count, ompi_datatype_t *dtype,
 {
 	ompi_request_t *inner = NULL;
 	struct sealed s;
+	size_t len;
 	int rc;
 
 	if (MPI_PROC_NULL == dst)
@@ -275,6 +281,17 @@ int encshim_send(const void *buf, size_t count, ompi_datatype_t *dtype,
 					      comm);
 	if (MCA_PML_BASE_SEND_BUFFERED == mode)
 		return encshim_bsend_detached(buf, count, dtype, dst, tag, comm);
+	if (encshim_chunk_wants(tag, mode, count, dtype, &len)) {
+		/* completes from progress */
+		rc = encshim_isend(buf, count, dtype, dst, tag, mode, comm,
+				   &inner);
+		if (OMPI_SUCCESS != rc)
+			return rc;
+		ompi_request_wait_completion(inner);
+		rc = inner->req_status.MPI_ERROR;
+		(void)ompi_request_free(&inner);
+		return rc;
+	}
 	if (!opal_using_threads()) {
 		/* one thread: nobody waits on the stream's lock (it is not
 		 * taken), so the PML's own blocking send may run inside */

@@ -70,6 +70,38 @@
 #define ENCSHIM_MPI_ENV_BYTES 48u
 #define ENCSHIM_MPI_ENV_LABEL "ESM2"
 #define ENCSHIM_MPI_COMM_LABEL "encshim v1 comm"
+/*
+ * Chunked messages (MPI framing v3, docs/PROTOCOL.md section 11,
+ * "Chunks"): a message of a negative (collective) tag longer than
+ * pml_encshim_chunk_threshold travels as a head, stream(16) || desc(16)
+ * || core frame with no plaintext (64 bytes), on its own tag, then K core
+ * frames of at most chunk size bytes of plaintext on the lane tag of its
+ * place n. The head sets the top bit of n in its stream field; desc =
+ * BE64(length) || BE32(chunk size) || BE32(0). Head AAD: "ESH3" ||
+ * BE32(src) || BE32(dst) || comm id(16) || BE32(tag) || stream(16) ||
+ * desc(16). Chunk i's AAD: "ESC3" || BE32(src) || BE32(dst) || comm
+ * id(16) || BE32(tag) || BE64(n) || BE64(length) || BE32(chunk size) ||
+ * BE32(i) || BE32(i == K - 1).
+ */
+#define ENCSHIM_MPI_CHUNKED 0x80u /* in the stream field's first byte */
+#define ENCSHIM_MPI_DESC_BYTES 16u
+#define ENCSHIM_MPI_HEAD_BYTES \
+	(ENCSHIM_MPI_STREAM_BYTES + ENCSHIM_MPI_DESC_BYTES + ENCSHIM_OVERHEAD)
+#define ENCSHIM_MPI_HEAD_LABEL "ESH3"
+#define ENCSHIM_MPI_HEAD_AAD_BYTES 64u
+#define ENCSHIM_MPI_CHUNK_LABEL "ESC3"
+#define ENCSHIM_MPI_CHUNK_AAD_BYTES 60u
+/* Chunk sizes a head may name (pml_encshim_chunk_bytes is clamped). */
+#define ENCSHIM_MPI_CHUNK_MIN 4096u
+#define ENCSHIM_MPI_CHUNK_MAX (64u << 20)
+/* Lane of place n: ENCSHIM_MPI_LANE_TAG_BASE + n mod ENCSHIM_MPI_LANES.
+ * Below every tag Open MPI 4.1's collectives use except hcoll's (not
+ * built here), never matched by MPI_ANY_TAG; pml/ucx keeps 24 bits of a
+ * tag, 0x800000-0x8fffff here: bit 23 set, so MPI_ANY_TAG does not match
+ * them there either. */
+#define ENCSHIM_MPI_LANE_TAG_BASE (INT32_MIN + 0x800000)
+#define ENCSHIM_MPI_LANES (1u << 20)
+
 /* Messages one receiver may take from one stream past an earlier one
  * that is still unreceived, in runs of consecutive places. */
 #define ENCSHIM_MPI_AHEAD_MAX 65536u

@@ -6,14 +6,14 @@ MPITEST_SH = tests/mpi/matrix.sh tests/mpi/threads.sh \
 	tests/mpi/netns.sh tests/mpi/tools.sh tests/mpi/jobid.sh \
 	tests/mpi/order.sh tests/mpi/residue.sh tests/mpi/attack_order.sh \
 	tests/mpi/attack2_order.sh \
-	tests/mpi/osc.sh tests/mpi/monitoring.sh
+	tests/mpi/osc.sh tests/mpi/monitoring.sh tests/mpi/chunk.sh
 EXTRA_DIST += tests/mpi/lib.sh tests/mpi/rsh-netns.sh $(MPITEST_SH)
 
 if BUILD_MPI
 MPITEST_BIN = tests/mpi/p2p tests/mpi/coll tests/mpi/threads \
 	tests/mpi/pvars tests/mpi/marker tests/mpi/rma \
 	tests/mpi/order tests/mpi/peermem tests/mpi/residue \
-	tests/mpi/attack_order tests/mpi/attack2_order
+	tests/mpi/attack_order tests/mpi/attack2_order tests/mpi/chunk
 check_PROGRAMS += $(MPITEST_BIN)
 TESTS += $(MPITEST_SH)
 MPITEST_CFLAGS = $(AM_CFLAGS) $(MPI_CFLAGS) -pthread -Wno-shadow
@@ -50,6 +50,9 @@ tests_mpi_attack_order_LDADD = $(MPI_LIBS)
 tests_mpi_attack2_order_SOURCES = tests/mpi/attack2_order.c
 tests_mpi_attack2_order_CFLAGS = $(MPITEST_CFLAGS)
 tests_mpi_attack2_order_LDADD = $(MPI_LIBS)
+tests_mpi_chunk_SOURCES = tests/mpi/chunk.c
+tests_mpi_chunk_CFLAGS = $(MPITEST_CFLAGS)
+tests_mpi_chunk_LDADD = $(MPI_LIBS) -lpthread
 
 # The attacker below MPI, for tamper.sh (a module: -rpath makes it shared).
 check_LTLIBRARIES = tests/mpi/libtamper.la
