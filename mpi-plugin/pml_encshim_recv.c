@@ -257,7 +257,7 @@ static int finish_frame(encshim_request_t *r, size_t framelen, size_t cap,
 		encshim_post_withdraw(r->ecomm, r->posted);
 		return rc;
 	}
-	if (!head && framelen > cap + ENCSHIM_MPI_OVERHEAD) {
+	if (!head && !r->staged && framelen > cap + ENCSHIM_MPI_OVERHEAD) {
 		/* the PML took it whole only because a head must fit every
 		 * receive of a negative tag (encshim_chunk_recv_len) */
 		encshim_audit_truncated(r->ecomm, r->posted,
