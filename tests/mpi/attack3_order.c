@@ -52,6 +52,11 @@
  *             receive posted after the large one's, and one more of
  *             tag 2, the only one of its tag, received by MPI_Recv(0, 2):
  *             it waits too, behind the held MPI_ANY_TAG receive.
+ *   oobmrecv  rank 0 sends only the large one; rank 1 MPI_Mprobe(0, 1),
+ *             then MPI_Imrecv, a nonblocking call: with encshim it
+ *             returns only once the frame has arrived (MPI_Imrecv waits
+ *             for the matched probe's staged receive), which needs rank 0
+ *             in MPI.
  */
 #include <mpi.h>
 #include <stdio.h>
@@ -64,9 +69,9 @@
 #define BIG 4096
 #define TINY 100 /* under tamper.c's 256-byte threshold: left alone */
 #define BIGR (256 * 1024)
-#define OOBR (1024 * 1024)
+#define HUGE (8 * 1024 * 1024)
 
-static char buf[4][BIGR];
+static char buf[4][BIGR], huge[HUGE];
 
 static void verdict(int wrongs, int errors)
 {
@@ -82,6 +87,64 @@ static double now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void send_fill(char fill, int len, int tag)
+{
+	memset(buf[0], fill, (size_t)len);
+	MPI_Send(buf[0], len, MPI_BYTE, 1, tag, MPI_COMM_WORLD);
+}
+
+/* Mode probemerge. */
+static int probe_merge(int rank)
+{
+	static const char want[] = "PAN";
+	MPI_Request req[3];
+	MPI_Status st;
+	int errors = 0, wrongs = 0, count, tag;
+	char got[4] = "";
+
+	if (rank == 0) {
+		memset(huge, 'P', HUGE);
+		memset(buf[1], 'A', BIG);
+		memset(buf[2], 'N', BIG);
+		MPI_Isend(huge, HUGE, MPI_BYTE, 1, 2, MPI_COMM_WORLD, &req[0]);
+		MPI_Isend(buf[1], BIG, MPI_BYTE, 1, 7, MPI_COMM_WORLD, &req[1]);
+		MPI_Isend(buf[2], BIG, MPI_BYTE, 1, 2, MPI_COMM_WORLD, &req[2]);
+		MPI_Waitall(3, req, MPI_STATUSES_IGNORE);
+		return 0;
+	}
+	sleep(1);
+	for (int i = 0; i < 3; i++) {
+		if (MPI_SUCCESS != MPI_Probe(0, MPI_ANY_TAG, MPI_COMM_WORLD, &st)) {
+			printf("attack: probe %d: error\n", i);
+			errors++;
+			break;
+		}
+		tag = st.MPI_TAG;
+		MPI_Get_count(&st, MPI_BYTE, &count);
+		printf("attack: probe %d reported tag %d, %d bytes (MPI: tag %d)\n",
+		       i, tag, count, 1 == i ? 7 : 2);
+		MPI_Irecv(count > BIGR ? huge : buf[i + 1], count, MPI_BYTE, 0,
+			  tag, MPI_COMM_WORLD, &req[i]);
+	}
+	for (int i = 0; !errors && i < 3; i++) {
+		if (MPI_SUCCESS != MPI_Wait(&req[i], &st)) {
+			printf("attack: receive %d: error\n", i);
+			errors++;
+			continue;
+		}
+		MPI_Get_count(&st, MPI_BYTE, &count);
+		got[i] = count > BIGR ? huge[0] : buf[i + 1][0];
+	}
+	printf("attack: dispatched \"%s\" (MPI: \"%s\")\n", got, want);
+	if (!errors && strcmp(got, want)) {
+		printf("attack: WRONG the second MPI_Probe(ANY_TAG) reported N, "
+		       "sent after A, and nothing was refused\n");
+		wrongs++;
+	}
+	verdict(wrongs, errors);
+	return errors;
 }
 
 /* Mode probelate. */
@@ -132,11 +195,6 @@ static int probe_late(int rank)
 	return errors;
 }
 
-static void send_fill(char fill, int len, int tag)
-{
-	memset(buf[0], fill, (size_t)len);
-	MPI_Send(buf[0], len, MPI_BYTE, 1, tag, MPI_COMM_WORLD);
-}
 
 /* Mode truncvanish. */
 static int trunc_vanish(int rank, int control)
@@ -182,12 +240,13 @@ static int trunc_vanish(int rank, int control)
 	return errors;
 }
 
-/* Modes oob, oobtag, oobchain: honest. */
+/* Modes oob, oobtag, oobchain, oobmrecv: honest. */
 static int oob(int rank, const char *mode)
 {
 	const char *dir = getenv("OOB_DIR");
 	int limit = getenv("OOB_WAIT") ? atoi(getenv("OOB_WAIT")) : 20;
 	int chain = !strcmp(mode, "oobchain"), same = !strcmp(mode, "oobtag");
+	int mrecv = !strcmp(mode, "oobmrecv");
 	int rc = MPI_SUCCESS, waited = 0;
 	char path[512];
 	MPI_Request req[2];
@@ -195,11 +254,13 @@ static int oob(int rank, const char *mode)
 	double t0, dt;
 
 	snprintf(path, sizeof(path), "%s/oob-flag", dir ? dir : "/tmp");
+	MPI_Barrier(MPI_COMM_WORLD); /* connected: sends leave at once */
 	if (rank == 0) {
 		unlink(path);
 		memset(buf[0], 'L', BIGR);
 		MPI_Isend(buf[0], BIGR, MPI_BYTE, 1, 1, MPI_COMM_WORLD, &req[0]);
-		send_fill('S', 64, same ? 1 : 3);
+		if (!mrecv)
+			send_fill('S', 64, same ? 1 : 3);
 		if (chain)
 			send_fill('U', 64, 2);
 		/* outside MPI: the application's own synchronisation */
@@ -211,6 +272,22 @@ static int oob(int rank, const char *mode)
 		fflush(stdout);
 		MPI_Wait(&req[0], MPI_STATUS_IGNORE);
 		return 0;
+	}
+	if (mrecv) {
+		MPI_Message m;
+
+		MPI_Mprobe(0, 1, MPI_COMM_WORLD, &m, &st);
+		t0 = now();
+		rc = MPI_Imrecv(buf[1], BIGR, MPI_BYTE, &m, &req[0]);
+		dt = now() - t0;
+		fclose(fopen(path, "w"));
+		printf("oob: MPI_Imrecv returned %d after %.1f s\n", rc, dt);
+		if (dt > limit / 2)
+			printf("regression: WAITED MPI_Imrecv returned only "
+			       "after rank 0 entered MPI again\n");
+		rc |= MPI_Wait(&req[0], &st);
+		fflush(stdout);
+		return MPI_SUCCESS != rc;
 	}
 	MPI_Irecv(buf[1], BIGR, MPI_BYTE, 0, 1, MPI_COMM_WORLD, &req[0]);
 	if (chain)
@@ -241,12 +318,15 @@ int main(int argc, char **argv)
 	int rank, errors;
 
 	if (argc != 2 || (strcmp(argv[1], "probelate") &&
+			  strcmp(argv[1], "probemerge") &&
 			  strcmp(argv[1], "truncvanish") &&
 			  strcmp(argv[1], "truncheld") &&
 			  strcmp(argv[1], "oob") && strcmp(argv[1], "oobtag") &&
-			  strcmp(argv[1], "oobchain"))) {
+			  strcmp(argv[1], "oobchain") &&
+			  strcmp(argv[1], "oobmrecv"))) {
 		fprintf(stderr, "usage: attack3_order probelate|truncvanish|"
-				"truncheld|oob|oobtag|oobchain\n");
+				"truncheld|probemerge|oob|oobtag|oobchain|"
+				"oobmrecv\n");
 		return 2;
 	}
 	MPI_Init(&argc, &argv);
@@ -254,6 +334,8 @@ int main(int argc, char **argv)
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
 	if (!strcmp(argv[1], "probelate"))
 		errors = probe_late(rank);
+	else if (!strcmp(argv[1], "probemerge"))
+		errors = probe_merge(rank);
 	else if (!strncmp(argv[1], "trunc", 5))
 		errors = trunc_vanish(rank, !strcmp(argv[1], "truncheld"));
 	else

@@ -8,18 +8,25 @@
 #    A (eager), keeping each slot's hdr_seq. The first probe reports B;
 #    A's receive, posted after the probe, completes before B's, so when
 #    step 6 settles the report no place below B is untaken: never refused;
+#  - probemerge (ob1): the same dispatcher three times; P (tag 2, 8 MiB,
+#    rendezvous), A (tag 7), N (tag 2); tamper.c swaps A and N. The second
+#    probe reports N while P's receive is in progress: its report merges
+#    into the first probe's (same envelope and kind, no candidate yet),
+#    which then settles on P: the second probe is never checked;
 #  - truncvanish (ob1): after the program's own MPI_ERR_TRUNCATE on an
 #    MPI_ANY_TAG receive, a message discarded whole (vanish) is never
 #    missed: the truncated receive's phantom passes step 4 and ntrunc > 0
 #    turns step 7 off for one-tag receives; truncheld, the same without
 #    the truncation, is the control (refused or held);
-#  - oob, oobtag, oobchain (honest, no attacker; ob1/tcp, and ucx/tcp with
+#  - oob, oobtag, oobchain, oobmrecv (honest, no attacker; ob1/tcp, and ucx/tcp with
 #    ATTACK_PMLS="ob1 ucx"): a small receive waits (step 7) for a large
 #    rendezvous message, taken by an earlier receive, whose transfer needs
 #    the sender in MPI; the sender waits outside MPI for the receiver
 #    (OOB_WAIT seconds, then gives up): without encshim the small receive
 #    returns at once (MPI's progress rule), with it only after the sender
-#    gave up: a hang for a program that does not give up.
+#    gave up: a hang for a program that does not give up. oobmrecv: the
+#    same for MPI_Imrecv of a matched large message, which waits for the
+#    frame (nonblocking in MPI).
 # A break prints "attack: WRONG", a regression "regression: WAITED".
 . "$top_srcdir/tests/mpi/lib.sh"
 status=0
@@ -27,7 +34,7 @@ export OOB_DIR="$T" OOB_WAIT=${OOB_WAIT:-10}
 
 for pml in $ATTACK_PMLS; do
 	tamper_args $pml 47700
-	for mode in ${ATTACK_MODES:-probelate truncvanish truncheld oob oobtag oobchain}; do
+	for mode in ${ATTACK_MODES:-probelate probemerge truncvanish truncheld oob oobtag oobchain oobmrecv}; do
 		set -- "$TB/attack3_order" $mode
 		case $mode in
 		probelate) [ $pml = ob1 ] || continue
@@ -35,6 +42,8 @@ for pml in $ATTACK_PMLS; do
 				-x TAMPER_KEEP_LEN=2 -x TAMPER_MIN_LEN=30"
 			set -- sh -c '[ "$OMPI_COMM_WORLD_RANK" = 1 ] &&
 				export TAMPER_PORT_MAX=0; exec "$0" "$@"' "$@" ;;
+		probemerge) [ $pml = ob1 ] || continue
+			how=$SWAP ;;
 		trunc*) [ $pml = ob1 ] || continue
 			how=$VANISH ;;
 		oob*)	# honest: the tamper preload passes writes under its
@@ -45,10 +54,10 @@ for pml in $ATTACK_PMLS; do
 				fail "$mode ($pml): waits without encshim"
 			enc $ENC $TR $how -np 2 "$@"
 			if grep -q "regression: WAITED" "$T/out" || [ $rc != 0 ]; then
-				echo "FAIL: $mode ($pml): honest job: $(grep -m1 '^oob: small' "$T/out") (exit status $rc)"
+				echo "FAIL: $mode ($pml): honest job: $(grep -m1 '^oob: [sM]' "$T/out") (exit status $rc)"
 				status=1
 			else
-				ok "$mode ($pml): $(grep -m1 '^oob: small' "$T/out")"
+				ok "$mode ($pml): $(grep -m1 '^oob: [sM]' "$T/out")"
 			fi
 			continue ;;
 		esac
