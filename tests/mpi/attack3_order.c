@@ -57,6 +57,14 @@
  *             returns only once the frame has arrived (MPI_Imrecv waits
  *             for the matched probe's staged receive), which needs rank 0
  *             in MPI.
+ *   lategap   honest (vader): rank 0 sends E (tag 1000), then GAP_MSGS
+ *             (default 300000) one-byte messages of tags 0..7 in turn;
+ *             rank 1 receives them in order by tag, and E last (legal:
+ *             E waits as an unexpected message). E's place stays untaken,
+ *             so every later place is kept in runs of at most 4 receive
+ *             tags: one run per 4 messages, each audit scans them all
+ *             (time per message grows with the count), and past 65536
+ *             runs the receive is refused ("regression: REFUSED").
  */
 #include <mpi.h>
 #include <stdio.h>
@@ -313,6 +321,41 @@ static int oob(int rank, const char *mode)
 	return MPI_SUCCESS != rc;
 }
 
+/* Mode lategap: honest. */
+static int late_gap(int rank)
+{
+	int n = getenv("GAP_MSGS") ? atoi(getenv("GAP_MSGS")) : 300000;
+	int rc = MPI_SUCCESS, i;
+	char b[8] = "E";
+	double t0 = now(), t = t0;
+
+	if (rank == 0) {
+		MPI_Send(b, 1, MPI_BYTE, 1, 1000, MPI_COMM_WORLD);
+		for (i = 0; i < n; i++)
+			MPI_Send(b, 1, MPI_BYTE, 1, i % 8, MPI_COMM_WORLD);
+		return 0;
+	}
+	for (i = 0; i < n && MPI_SUCCESS == rc; i++) {
+		rc = MPI_Recv(b, 1, MPI_BYTE, 0, i % 8, MPI_COMM_WORLD,
+			      MPI_STATUS_IGNORE);
+		if (0 == (i + 1) % 32768) {
+			printf("gap: %d received, last 32768 in %.2f s\n", i + 1,
+			       now() - t);
+			fflush(stdout);
+			t = now();
+		}
+	}
+	if (MPI_SUCCESS != rc)
+		printf("regression: REFUSED receive %d of %d (an honest "
+		       "job)\n", i, n);
+	else
+		rc = MPI_Recv(b, 1, MPI_BYTE, 0, 1000, MPI_COMM_WORLD,
+			      MPI_STATUS_IGNORE);
+	printf("gap: %d messages in %.1f s, rc %d\n", i, now() - t0, rc);
+	fflush(stdout);
+	return MPI_SUCCESS != rc;
+}
+
 int main(int argc, char **argv)
 {
 	int rank, errors;
@@ -323,10 +366,11 @@ int main(int argc, char **argv)
 			  strcmp(argv[1], "truncheld") &&
 			  strcmp(argv[1], "oob") && strcmp(argv[1], "oobtag") &&
 			  strcmp(argv[1], "oobchain") &&
-			  strcmp(argv[1], "oobmrecv"))) {
+			  strcmp(argv[1], "oobmrecv") &&
+			  strcmp(argv[1], "lategap"))) {
 		fprintf(stderr, "usage: attack3_order probelate|truncvanish|"
 				"truncheld|probemerge|oob|oobtag|oobchain|"
-				"oobmrecv\n");
+				"oobmrecv|lategap\n");
 		return 2;
 	}
 	MPI_Init(&argc, &argv);
@@ -334,6 +378,8 @@ int main(int argc, char **argv)
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
 	if (!strcmp(argv[1], "probelate"))
 		errors = probe_late(rank);
+	else if (!strcmp(argv[1], "lategap"))
+		errors = late_gap(rank);
 	else if (!strcmp(argv[1], "probemerge"))
 		errors = probe_merge(rank);
 	else if (!strncmp(argv[1], "trunc", 5))

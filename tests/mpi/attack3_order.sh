@@ -27,7 +27,12 @@
 #    gave up: a hang for a program that does not give up. oobmrecv: the
 #    same for MPI_Imrecv of a matched large message, which waits for the
 #    frame (nonblocking in MPI).
-# A break prints "attack: WRONG", a regression "regression: WAITED".
+#  - lategap (honest, vader; not run by default, about 3 minutes: set
+#    ATTACK_MODES=lategap): one message received last while 262144 later
+#    ones of 8 tags are received: one run per 4 messages, each audit scans
+#    them all, and the 65537th run is refused.
+# A break prints "attack: WRONG", a regression "regression: WAITED" or
+# "regression: REFUSED".
 . "$top_srcdir/tests/mpi/lib.sh"
 status=0
 export OOB_DIR="$T" OOB_WAIT=${OOB_WAIT:-10}
@@ -46,6 +51,21 @@ for pml in $ATTACK_PMLS; do
 			how=$SWAP ;;
 		trunc*) [ $pml = ob1 ] || continue
 			how=$VANISH ;;
+		lategap) [ $pml = ob1 ] || continue
+			LIMIT=${ENCSHIM_TEST_LIMIT:-400}
+			export GAP_MSGS=${GAP_MSGS:-270000}
+			plain $(transport vader 0) -x GAP_MSGS -np 2 "$@"
+			grep -q "regression: REFUSED" "$T/out" &&
+				fail "$mode: refused without encshim"
+			enc $(transport vader 1) -x GAP_MSGS -np 2 "$@"
+			if grep -q "regression: REFUSED" "$T/out" || [ $rc != 0 ]; then
+				echo "FAIL: $mode: honest job: $(grep '^gap: [0-9]* messages' "$T/out") (exit status $rc)"
+				grep "^gap\|^encshim" "$T/out" | sed 's/^/  | /'
+				status=1
+			else
+				ok "$mode: $(grep '^gap: [0-9]* messages' "$T/out")"
+			fi
+			continue ;;
 		oob*)	# honest: the tamper preload passes writes under its
 			# threshold, so set one no write reaches
 			how="-x TAMPER_MODE=swap -x TAMPER_MIN_LEN=1000000000 -x OOB_DIR -x OOB_WAIT"
