@@ -8,7 +8,7 @@
 #    A (eager), keeping each slot's hdr_seq. The first probe reports B;
 #    A's receive, posted after the probe, completes before B's, so when
 #    step 6 settles the report no place below B is untaken: never refused;
-#  - probemerge (ob1): the same dispatcher three times; P (tag 2, 8 MiB,
+#  - probemerge (ob1; ucx/tcp too): the same dispatcher three times; P (tag 2, 8 MiB,
 #    rendezvous), A (tag 7), N (tag 2); tamper.c swaps A and N. The second
 #    probe reports N while P's receive is in progress: its report merges
 #    into the first probe's (same envelope and kind, no candidate yet),
@@ -47,8 +47,7 @@ for pml in $ATTACK_PMLS; do
 				-x TAMPER_KEEP_LEN=2 -x TAMPER_MIN_LEN=30"
 			set -- sh -c '[ "$OMPI_COMM_WORLD_RANK" = 1 ] &&
 				export TAMPER_PORT_MAX=0; exec "$0" "$@"' "$@" ;;
-		probemerge) [ $pml = ob1 ] || continue
-			how=$SWAP ;;
+		probemerge) how=$SWAP ;;
 		trunc*) [ $pml = ob1 ] || continue
 			how=$VANISH ;;
 		lategap) [ $pml = ob1 ] || continue
