@@ -6,6 +6,7 @@ MPITEST_SH = tests/mpi/matrix.sh tests/mpi/threads.sh \
 	tests/mpi/netns.sh tests/mpi/tools.sh tests/mpi/jobid.sh \
 	tests/mpi/order.sh tests/mpi/residue.sh tests/mpi/attack_order.sh \
 	tests/mpi/attack2_order.sh tests/mpi/attack3_order.sh \
+	tests/mpi/attack3_known.sh \
 	tests/mpi/osc.sh tests/mpi/monitoring.sh tests/mpi/chunk.sh
 EXTRA_DIST += tests/mpi/lib.sh tests/mpi/rsh-netns.sh $(MPITEST_SH)
 
@@ -17,8 +18,9 @@ MPITEST_BIN = tests/mpi/p2p tests/mpi/coll tests/mpi/threads \
 	tests/mpi/chunk
 check_PROGRAMS += $(MPITEST_BIN)
 TESTS += $(MPITEST_SH)
-# The third red team's breaks and honest hangs on e24a853, until fixed.
-XFAIL_TESTS += tests/mpi/attack3_order.sh
+# Honest jobs that wait for a sender outside MPI: a known limit of the
+# order audit's step 7, written down (PROTOCOL.md §11).
+XFAIL_TESTS += tests/mpi/attack3_known.sh
 MPITEST_CFLAGS = $(AM_CFLAGS) $(MPI_CFLAGS) -pthread -Wno-shadow
 tests_mpi_p2p_SOURCES = tests/mpi/p2p.c
 tests_mpi_p2p_CFLAGS = $(MPITEST_CFLAGS)
