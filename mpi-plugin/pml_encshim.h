@@ -220,6 +220,7 @@ typedef struct encshim_request {
 	struct encshim_comm *ecomm;
 	struct encshim_post post, *posted;
 	bool staged; /* a matched probe's: plaintext kept for MPI_Mrecv */
+	bool unstage; /* MPI_Imrecv's: inner is the staged request */
 	struct encshim_request *watch_next, *grave_next;
 	bool watched;
 	_Atomic int hold;             /* ENCSHIM_HOLD_* (step 7) */
@@ -292,6 +293,8 @@ int encshim_irecv(void *buf, size_t count, ompi_datatype_t *dtype, int src,
 int encshim_recv(void *buf, size_t count, ompi_datatype_t *dtype, int src,
 		 int tag, ompi_communicator_t *comm,
 		 ompi_status_public_t *status);
+/* MPI_Imrecv's request o, its staged inner complete: copies out. */
+void encshim_recv_unstage(encshim_request_t *o);
 int encshim_imrecv(void *buf, size_t count, ompi_datatype_t *dtype,
 		   struct ompi_message_t **message,
 		   ompi_request_t **request);

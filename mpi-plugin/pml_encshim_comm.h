@@ -49,8 +49,13 @@ struct rx_stream {
 	uint32_t nruns, cap;
 	/* receives taken but not yet completed (step 7), by place */
 	struct encshim_held *held;
-	/* receives truncated here: each took an unknown place */
+	/* receives truncated here: each took an unknown place, of the tag
+	 * the PML reported (the first few tags kept, with their counts) */
 	uint64_t ntrunc;
+	struct {
+		int32_t tag;
+		uint32_t n;
+	} trunc[4];
 	/* set when a probe's check failed with no receive to refuse:
 	 * every later receive of the stream is refused with it */
 	const char *poisoned;
@@ -81,6 +86,12 @@ struct encshim_probed {
 	bool cand;
 	uint64_t cand_p;
 	struct place cand_f;
+	/* receives posted on the communicator before the probe: a later
+	 * probe merges only if none was posted between them */
+	uint64_t nrecv;
+	/* lowest place of src taken since by a receive posted after the
+	 * probe, of a tag the probe's pattern fits (UINT64_MAX: none) */
+	uint64_t low;
 };
 
 struct encshim_comm {
@@ -89,6 +100,7 @@ struct encshim_comm {
 	pthread_mutex_t post_lock;  /* p order == the PML's posting order */
 	pthread_mutex_t audit_lock; /* streams and pending receives */
 	uint64_t next_post;
+	uint64_t nrecv; /* receives posted (probes not counted) */
 	struct encshim_post *any_head, *any_tail; /* MPI_ANY_SOURCE */
 	struct encshim_probed *probed; /* unchecked probe reports */
 	int npeers;

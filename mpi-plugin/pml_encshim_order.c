@@ -200,6 +200,7 @@ int encshim_post_begin(struct encshim_comm *c, struct encshim_post *r,
 	lock(&c->post_lock);
 	lock(&c->audit_lock);
 	r->p = c->next_post++;
+	c->nrecv++;
 	head = list_head(c, ps, &tail);
 	r->prev = *tail;
 	if (NULL != *tail)
@@ -238,12 +239,15 @@ static bool same_kind(const struct encshim_post *a, const struct encshim_post *b
 }
 
 /* Called before encshim_post_end, so every receive posted after the
- * probe finds the report. One report per envelope and kind of pattern,
- * the oldest (an MPI_Iprobe loop repeats one probe), so a wider probe
- * is checked under its own pattern (probestale); no other limit: a
- * report ends when its message's receive is known, and until then the
- * message is one the PML holds. Out of memory the report is not kept
- * and the receive is audited on its own. */
+ * probe finds the report. A probe of the same envelope and kind of
+ * pattern as an earlier one with no receive posted between them (an
+ * MPI_Iprobe loop) names the same message: it keeps the oldest report,
+ * so a wider probe is still checked under its own pattern (probestale),
+ * and a probe after a receive of the envelope gets its own
+ * (probemerge); no other limit: a report ends when its message's
+ * receive is known, and until then the message is one the PML holds.
+ * Out of memory the report is not kept and the receive is audited on
+ * its own. */
 void encshim_probe_keep(struct encshim_comm *c, const struct encshim_post *r,
 			int src, int tag)
 {
@@ -252,12 +256,14 @@ void encshim_probe_keep(struct encshim_comm *c, const struct encshim_post *r,
 	lock(&c->audit_lock);
 	for (pr = c->probed; NULL != pr; pr = pr->next)
 		if (pr->src == src && pr->tag == tag && !pr->cand &&
-		    same_kind(&pr->probe, r))
+		    pr->nrecv == c->nrecv && same_kind(&pr->probe, r))
 			break;
 	if (NULL == pr && NULL != (pr = calloc(1, sizeof(*pr)))) {
 		pr->probe = *r;
 		pr->src = src;
 		pr->tag = tag;
+		pr->nrecv = c->nrecv;
+		pr->low = UINT64_MAX;
 		pr->next = c->probed;
 		c->probed = pr;
 	}
@@ -606,8 +612,14 @@ static void probed_note(struct encshim_comm *c, const struct encshim_post *r,
 			int src, int tag, const struct place *f)
 {
 	for (struct encshim_probed *pr = c->probed; NULL != pr; pr = pr->next) {
-		if (pr->src != src || pr->tag != tag || pr->probe.p >= r->p ||
-		    (pr->cand && pr->cand_p < r->p))
+		if (pr->src != src || pr->probe.p >= r->p)
+			continue;
+		/* m was the first message of src the probe fits that no
+		 * receive posted before it took: no receive posted after
+		 * it takes an earlier one it fits (probelate) */
+		if (fits_tag(pr->probe.tag, tag) && f->n < pr->low)
+			pr->low = f->n;
+		if (pr->tag != tag || (pr->cand && pr->cand_p < r->p))
 			continue;
 		pr->cand = true;
 		pr->cand_p = r->p;
@@ -636,7 +648,8 @@ static const char *probed_settle(struct encshim_comm *c)
 			continue;
 		}
 		*pp = pr->next;
-		if (NULL != order_check(c, ps, &pr->probe, pr->src, pr->tag,
+		if (pr->low < pr->cand_f.n ||
+		    NULL != order_check(c, ps, &pr->probe, pr->src, pr->tag,
 					&pr->cand_f)) {
 			why = PROBE_WRONG;
 			ps->rx[tag_class(pr->tag)].poisoned = why;
@@ -647,6 +660,31 @@ static const char *probed_settle(struct encshim_comm *c)
 		free(pr);
 	}
 	return why;
+}
+
+/* A receive of the stream was truncated holding a message of tag. */
+static bool truncated(const struct rx_stream *rx, int tag)
+{
+	for (unsigned i = 0; i < sizeof(rx->trunc) / sizeof(rx->trunc[0]); i++)
+		if (0 != rx->trunc[i].n && rx->trunc[i].tag == tag)
+			return true;
+	return false;
+}
+
+/* Counts a truncation of tag; beyond the first four tags it is not
+ * kept, and receives of that tag then wait (never a wrong delivery). */
+static void note_truncated(struct rx_stream *rx, int tag)
+{
+	unsigned i, k = sizeof(rx->trunc) / sizeof(rx->trunc[0]);
+
+	rx->ntrunc++;
+	for (i = 0; i < k && 0 != rx->trunc[i].n; i++)
+		if (rx->trunc[i].tag == tag)
+			break;
+	if (i == k)
+		return;
+	rx->trunc[i].tag = tag;
+	rx->trunc[i].n++;
 }
 
 /* Step 7. h took a place of its own pattern past one that is not taken
@@ -664,7 +702,7 @@ static bool waits(const struct peer_state *ps, const struct encshim_held *h)
 	if (MPI_ANY_TAG == h->ptag)
 		return untaken_below(rx, h->n) > rx->ntrunc;
 	return UINT64_MAX != h->need && !consumed(rx, h->need) &&
-	       0 == rx->ntrunc;
+	       !truncated(rx, h->ptag);
 }
 
 /* Audit lock held, f->n just taken by r. r waits if step 7 says so, or
@@ -770,8 +808,11 @@ int encshim_audit(struct encshim_comm *c, struct encshim_post *r, int src,
 	r->nbounds = r->cap = 0;
 	return rc;
 }
-/* Audit lock held: r's list slot goes to a copy that is never audited. */
-static void leave_phantom(struct encshim_comm *c, struct encshim_post *r)
+/* Audit lock held: r's list slot goes to a copy that is never audited,
+ * of the tag the PML reported for the message it took (not r's
+ * pattern: a wildcard phantom would stand in for any message later). */
+static void leave_phantom(struct encshim_comm *c, struct encshim_post *r,
+			  int tag)
 {
 	struct encshim_post *ph = malloc(sizeof(*ph));
 	struct peer_state *ps = MPI_ANY_SOURCE == r->src
@@ -784,6 +825,7 @@ static void leave_phantom(struct encshim_comm *c, struct encshim_post *r)
 		return;
 	}
 	*ph = *r;
+	ph->tag = tag;
 	ph->phantom = true;
 	ph->bounds = NULL;
 	ph->nbounds = ph->cap = 0;
@@ -807,9 +849,9 @@ void encshim_audit_truncated(struct encshim_comm *c, struct encshim_post *r,
 	bool none = false;
 
 	lock(&c->audit_lock);
-	leave_phantom(c, r);
+	leave_phantom(c, r, NULL != ps ? tag : r->tag);
 	if (NULL != ps) {
-		ps->rx[tag_class(tag)].ntrunc++;
+		note_truncated(&ps->rx[tag_class(tag)], tag);
 		release(c, ps, tag_class(tag), NULL, &none, &ready);
 	}
 	unlock(&c->audit_lock);

@@ -417,8 +417,7 @@ static void unstage(encshim_request_t *r, void *buf, size_t count,
 
 /* A matched probe received its message when it matched (MPI_Improbe):
  * wait until the frame has arrived and passed its checks, then copy it
- * out. MPI_Imrecv waits too: the message is matched, so only progress
- * is needed, and the request it returns is complete. */
+ * out. */
 int encshim_mrecv(void *buf, size_t count, ompi_datatype_t *dtype,
 		  struct ompi_message_t **message,
 		  ompi_status_public_t *status)
@@ -439,21 +438,33 @@ int encshim_mrecv(void *buf, size_t count, ompi_datatype_t *dtype,
 	return st.MPI_ERROR;
 }
 
+/* MPI_Imrecv: a request whose "inner" is the matched probe's own; when
+ * that completes, encshim_recv_unstage copies the plaintext out. */
 int encshim_imrecv(void *buf, size_t count, ompi_datatype_t *dtype,
 		   struct ompi_message_t **message, ompi_request_t **request)
 {
-	ompi_communicator_t *comm = (*message)->comm;
-	encshim_request_t *o;
-	ompi_status_public_t st;
+	encshim_request_t *s = (*message)->req_ptr, *o;
 
-	(void)encshim_mrecv(buf, count, dtype, message, &st);
 	o = encshim_request_new(ENCSHIM_REQ_RECV, false, buf, count, dtype,
-				st.MPI_SOURCE, st.MPI_TAG,
-				MCA_PML_BASE_SEND_STANDARD, comm);
+				(*message)->peer, MPI_ANY_TAG,
+				MCA_PML_BASE_SEND_STANDARD, (*message)->comm);
 	if (NULL == o)
 		return OMPI_ERR_OUT_OF_RESOURCE;
-	o->super.req_status = st;
-	encshim_request_complete_now(o, st.MPI_ERROR);
+	o->unstage = true;
+	o->inner = &s->super; /* freed with o */
+	message_free(*message);
+	*message = MPI_MESSAGE_NULL;
+	encshim_request_watch(o);
 	*request = &o->super;
 	return OMPI_SUCCESS;
+}
+
+void encshim_recv_unstage(encshim_request_t *o)
+{
+	encshim_request_t *s = (encshim_request_t *)o->inner;
+	ompi_status_public_t st = s->super.req_status;
+
+	unstage(s, o->buf, o->count, o->dtype, &st);
+	encshim_frame_release(s);
+	o->super.req_status = st;
 }

@@ -60,6 +60,7 @@ static void req_construct(encshim_request_t *r)
 	r->ecomm = NULL;
 	r->posted = NULL;
 	r->staged = false;
+	r->unstage = false;
 	r->post.bounds = NULL;
 	r->post.listed = false;
 	r->watch_next = r->grave_next = NULL;
@@ -229,6 +230,8 @@ static void finish(encshim_request_t *r)
 		r->super.req_status.MPI_ERROR = in->MPI_ERROR;
 		r->super.req_status._cancelled = in->_cancelled;
 		encshim_frame_release(r);
+	} else if (r->unstage) {
+		encshim_recv_unstage(r);
 	} else {
 		bool deferred = false;
 

@@ -5,7 +5,8 @@ MPITEST_SH = tests/mpi/matrix.sh tests/mpi/threads.sh \
 	tests/mpi/failclosed.sh tests/mpi/wire.sh tests/mpi/tamper.sh \
 	tests/mpi/netns.sh tests/mpi/tools.sh tests/mpi/jobid.sh \
 	tests/mpi/order.sh tests/mpi/residue.sh tests/mpi/attack_order.sh \
-	tests/mpi/attack2_order.sh \
+	tests/mpi/attack2_order.sh tests/mpi/attack3_order.sh \
+	tests/mpi/attack3_known.sh \
 	tests/mpi/osc.sh tests/mpi/monitoring.sh tests/mpi/chunk.sh
 EXTRA_DIST += tests/mpi/lib.sh tests/mpi/rsh-netns.sh $(MPITEST_SH)
 
@@ -13,9 +14,13 @@ if BUILD_MPI
 MPITEST_BIN = tests/mpi/p2p tests/mpi/coll tests/mpi/threads \
 	tests/mpi/pvars tests/mpi/marker tests/mpi/rma \
 	tests/mpi/order tests/mpi/peermem tests/mpi/residue \
-	tests/mpi/attack_order tests/mpi/attack2_order tests/mpi/chunk
+	tests/mpi/attack_order tests/mpi/attack2_order tests/mpi/attack3_order \
+	tests/mpi/chunk
 check_PROGRAMS += $(MPITEST_BIN)
 TESTS += $(MPITEST_SH)
+# Honest jobs that wait for a sender outside MPI: a known limit of the
+# order audit's step 7, written down (PROTOCOL.md §11).
+XFAIL_TESTS += tests/mpi/attack3_known.sh
 MPITEST_CFLAGS = $(AM_CFLAGS) $(MPI_CFLAGS) -pthread -Wno-shadow
 tests_mpi_p2p_SOURCES = tests/mpi/p2p.c
 tests_mpi_p2p_CFLAGS = $(MPITEST_CFLAGS)
@@ -53,6 +58,9 @@ tests_mpi_attack2_order_LDADD = $(MPI_LIBS)
 tests_mpi_chunk_SOURCES = tests/mpi/chunk.c
 tests_mpi_chunk_CFLAGS = $(MPITEST_CFLAGS)
 tests_mpi_chunk_LDADD = $(MPI_LIBS) -lpthread
+tests_mpi_attack3_order_SOURCES = tests/mpi/attack3_order.c
+tests_mpi_attack3_order_CFLAGS = $(MPITEST_CFLAGS)
+tests_mpi_attack3_order_LDADD = $(MPI_LIBS)
 
 # The attacker below MPI, for tamper.sh (a module: -rpath makes it shared).
 check_LTLIBRARIES = tests/mpi/libtamper.la

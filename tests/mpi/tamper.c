@@ -16,7 +16,9 @@
  * sequence number: the attacker rewrites the transport's ordering so
  * that the PML sees nothing wrong); TAMPER_MODE=drop discards the first
  * one's last TAMPER_TAIL bytes (its frame) and sends the second one's in
- * both slots. TAMPER_MODE=vanish discards the first such write (its
+ * both slots. TAMPER_MODE=swapany is swap for the first two such writes
+ * on one socket whatever their lengths (an eager message and a
+ * rendezvous header, attack3_order.sh). TAMPER_MODE=vanish discards the first such write (its
  * whole message, reported as written) and, where TAMPER_SEQ_OFF is set,
  * lowers by one the host-order u16 at that offset of every later such
  * write on the same socket (ob1's hdr_seq: the PML sees no gap); UCX's
@@ -98,7 +100,8 @@ static int replaying(void)
 
 static int holding(void)
 {
-	return mode_is("swap") || mode_is("drop") || mode_is("vanish");
+	return mode_is("swap") || mode_is("swapany") || mode_is("drop") ||
+	       mode_is("vanish");
 }
 
 static unsigned char *flatten(const struct iovec *iov, int n, size_t total)
@@ -169,7 +172,8 @@ static ssize_t held(ssize_t (*real)(int, const struct iovec *, int), int fd,
 
 	if (mode_is("vanish"))
 		return vanished(real, fd, iov, n);
-	if (done || (first && (fd != first_fd || total != first_len)))
+	if (done || (first && (fd != first_fd ||
+			       (total != first_len && !mode_is("swapany")))))
 		return -1;
 	if (!first) {
 		if (!(first = flatten(iov, n, total)))
@@ -181,11 +185,13 @@ static ssize_t held(ssize_t (*real)(int, const struct iovec *, int), int fd,
 	done = 1;
 	if (!(second = flatten(iov, n, total)))
 		return -1;
-	if (mode_is("swap") && klen <= sizeof(keep) && koff + klen <= total) {
+	if ((mode_is("swap") || mode_is("swapany")) && klen <= sizeof(keep) &&
+	    koff + klen <= total && koff + klen <= first_len) {
 		memcpy(keep, first + koff, klen);
 		memcpy(first + koff, second + koff, klen);
 		memcpy(second + koff, keep, klen);
-		if (write_all(real, fd, second, total) || write_all(real, fd, first, total))
+		if (write_all(real, fd, second, total) ||
+		    write_all(real, fd, first, first_len))
 			total = 0;
 	} else if (mode_is("drop") && tail <= total) {
 		memcpy(first + total - tail, second + total - tail, tail);
