@@ -496,6 +496,80 @@ static void test_attack4_shim_rts_drops_app_attrs(void **state)
 	assert_true(took);
 }
 
+
+/* ------------------------------- CQEs a provider keeps after RESET/destroy */
+
+/* BREAK (on a provider that keeps a QP's CQEs after ibv_destroy_qp, as the
+ * fake does; mlx5 removes them; not checked on rxe): B destroys b1 with
+ * "m1"'s completion still in X. translate() (cq.c) finds no QP for its
+ * qp_num and hands the provider's completion over as it is: wr_id is the
+ * shim's shadow slot (freed with b1's pool), byte_len the sealed length,
+ * status SUCCESS: a completion the application never posted, carrying
+ * unauthenticated fields. No thread. */
+static void test_attack4_destroyed_qp_cqe_raw(void **state)
+{
+	struct shared s;
+	struct ibv_wc wc[4];
+	uint32_t qpn;
+	int n, raw = 0;
+
+	shared_new(&s, 0);
+	esv_real.modify_qp = f_modify_qp;
+	qpn = s.b1->qp_num;
+	assert_int_equal(ibv_destroy_qp(s.b1), 0);
+	s.b1 = NULL;
+	n = poll_n(s.x, wc, 4);
+	for (int i = 0; i < n; i++)
+		if (wc[i].qp_num == qpn) {
+			print_message("after destroy: completion of QP %u, wr_id "
+				      "0x%" PRIx64 " (posted: 1001), status %d, "
+				      "byte_len %u\n", qpn, wc[i].wr_id,
+				      wc[i].status, wc[i].byte_len);
+			raw++;
+		}
+	shared_free(&s);
+	assert_int_equal(raw, 0);
+}
+
+/* BREAK (same provider behaviour, after RESET): b1 is moved to RESET
+ * with "m1"'s CQE still in X; the shim puts every shadow back to its pool
+ * (esv_pool_reclaim), then B's poll meets the CQE and esv_on_recv puts
+ * that shadow back a second time (hs NONE: the failed-connection path):
+ * the pool's free list holds one slot twice. After reconnection two
+ * receives get the same shadow buffer. No thread. */
+static void test_attack4_reset_cqe_double_put(void **state)
+{
+	struct shared s;
+	struct ibv_qp_attr a;
+	struct ibv_wc wc[4];
+	struct fqp *f;
+	char r2[2][64];
+	int same;
+
+	shared_new(&s, 0);
+	esv_real.modify_qp = f_modify_qp; /* keeps the CQE, as the fake does */
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RESET;
+	assert_int_equal(ibv_modify_qp(s.b1, &a, IBV_QP_STATE), 0);
+	(void)poll_n(s.x, wc, 4);
+	f = (struct fqp *)s.b1;
+	f->rq_head = f->rq_count = 0; /* the fake forgets its RQ at RESET */
+	connect_qp(s.b1, s.a1->qp_num); /* INIT posts the HELLO shadow */
+	assert_int_equal(post_recv(s.b1, 1, r2[0], 64), 0);
+	assert_int_equal(post_recv(s.b1, 2, r2[1], 64), 0);
+	assert_int_equal(f->rq_count, 3);
+	same = 0;
+	for (int i = 0; i < 3; i++)
+		for (int j = i + 1; j < 3; j++)
+			if (f->rq[i].sge[0].addr == f->rq[j].sge[0].addr)
+				same++;
+	print_message("receives of b1 sharing one shadow buffer: %d pair(s)\n",
+		      same);
+	f->rq_head = f->rq_count = 0;
+	shared_free(&s);
+	assert_int_equal(same, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -505,6 +579,8 @@ int main(void)
 		cmocka_unit_test(test_held4_reset_without_thread),
 		cmocka_unit_test(test_attack4_stash_survives_destroy),
 		cmocka_unit_test(test_attack4_shim_rts_drops_app_attrs),
+		cmocka_unit_test(test_attack4_destroyed_qp_cqe_raw),
+		cmocka_unit_test(test_attack4_reset_cqe_double_put),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
