@@ -570,6 +570,78 @@ static void test_attack4_reset_cqe_double_put(void **state)
 	assert_int_equal(same, 0);
 }
 
+
+/* ----------------------------------------- concurrent polling: holds */
+
+struct poller {
+	struct ibv_qp *b1;
+	struct ibv_cq *x;
+	int n, bad, got;
+	uint32_t buf[32];
+};
+
+static void *poll_x(void *arg)
+{
+	struct poller *p = arg;
+	struct ibv_wc wc[8];
+
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(post_recv(p->b1, (uint64_t)i, &p->buf[i % 32], 4), 0);
+	for (int spins = 0; p->got < p->n && spins < 200000; spins++) {
+		int k = ibv_poll_cq(p->x, 8, wc);
+
+		for (int i = 0; i < k; i++) {
+			uint32_t v = p->buf[wc[i].wr_id % 32];
+
+			if (wc[i].status != IBV_WC_SUCCESS ||
+			    wc[i].wr_id != (uint64_t)p->got || v != (uint32_t)p->got)
+				p->bad++;
+			p->got++;
+			if (p->got + 15 < p->n)
+				assert_int_equal(post_recv(p->b1, (uint64_t)p->got + 15,
+							   &p->buf[(p->got + 15) % 32], 4), 0);
+		}
+		if (!k)
+			usleep(100);
+	}
+	return NULL;
+}
+
+/* HELD: an application thread polls X (shared by keyed b1 and by b2,
+ * which waits: the progress thread pulls X every 5 ms) while A sends 300
+ * messages to b1: every completion arrives once, in order, with its
+ * data. */
+static void test_held4_concurrent_poll_in_order(void **state)
+{
+	struct shared s;
+	struct poller p;
+	struct ibv_wc wc;
+	pthread_t t;
+	uint32_t v[300];
+
+	shared_new(&s, 1);
+	assert_int_equal(poll_n(s.x, &wc, 1), 1); /* "m1" */
+	memset(&p, 0, sizeof(p));
+	p.b1 = s.b1;
+	p.x = s.x;
+	p.n = 300;
+	assert_int_equal(pthread_create(&t, NULL, poll_x, &p), 0);
+	usleep(20000);
+	for (int i = 0; i < p.n; i++) {
+		v[i] = (uint32_t)i;
+		while (i - __atomic_load_n(&p.got, __ATOMIC_RELAXED) > 40)
+			usleep(200);
+		assert_int_equal(post_send(s.a1, (uint64_t)i, &v[i], 4, IBV_WR_SEND), 0);
+		assert_int_equal(poll_n(s.ca1, &wc, 1), 1);
+	}
+	assert_int_equal(pthread_join(t, NULL), 0);
+	print_message("b1: %d of %d completions, %d out of order or wrong\n",
+		      p.got, p.n, p.bad);
+	shared_free(&s);
+	assert_int_equal(p.got, p.n);
+	assert_int_equal(p.bad, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -581,6 +653,7 @@ int main(void)
 		cmocka_unit_test(test_attack4_shim_rts_drops_app_attrs),
 		cmocka_unit_test(test_attack4_destroyed_qp_cqe_raw),
 		cmocka_unit_test(test_attack4_reset_cqe_double_put),
+		cmocka_unit_test(test_held4_concurrent_poll_in_order),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
