@@ -67,7 +67,9 @@ static void *progress_main(void *arg)
 
 /* fork() while the thread holds esv_lock would leave the child's copy
  * locked for ever: the lock is taken around the fork. The child has no
- * thread. */
+ * thread, and cannot unlock: the recursive lock belongs to the parent's
+ * thread id (EPERM), so the child makes it anew, unlocked
+ * (test_attack4_fork_child_keeps_lock). */
 static void progress_prepare(void)
 {
 	pthread_mutex_lock(&esv_lock);
@@ -81,7 +83,7 @@ static void progress_parent(void)
 static void progress_child(void)
 {
 	running = 0;
-	pthread_mutex_unlock(&esv_lock);
+	esv_lock_init();
 }
 
 /* Starts the thread if a QP waits and none runs. Caller holds esv_lock. */
