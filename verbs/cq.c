@@ -71,6 +71,24 @@ void esv_cq_destroyed(struct ibv_cq *cq)
 	free(c);
 }
 
+/* Drops the stashed completions of QP qpn: a move to RESET and a destroy
+ * discard the QP's work, and the provider removes its CQEs then (mlx5),
+ * so none that the shim pulled early may outlive them either
+ * (test_attack4_stash_survives_reset, _destroy). Their shim resources
+ * went back when they were translated. */
+void esv_cq_forget(struct esv_cq *c, uint32_t qpn)
+{
+	unsigned kept = 0;
+
+	for (unsigned i = 0; i < c->stash_count; i++) {
+		const struct ibv_wc *wc = &c->stash[(c->stash_head + i) % c->stash_cap];
+
+		if (wc->qp_num != qpn)
+			c->stash[(c->stash_head + kept++) % c->stash_cap] = *wc;
+	}
+	c->stash_count = kept;
+}
+
 /* Rewrites a completion of the provider for the application: 1 deliver,
  * 0 swallow (shim-internal). */
 static int translate(struct esv_cq *c, struct ibv_wc *wc)

@@ -597,6 +597,7 @@ void esv_post_extra_shadow(struct esv_qp *q);
 /* Completions (cq.c) and the entry points patched into ctx->ops. */
 void esv_cq_stash(struct esv_cq *c, const struct ibv_wc *wc);
 void esv_cq_pull(struct esv_cq *rc);
+void esv_cq_forget(struct esv_cq *c, uint32_t qpn);
 int esv_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr,
 		  struct ibv_send_wr **bad_wr);
 int esv_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr,
