@@ -90,17 +90,35 @@ void esv_cq_forget(struct esv_cq *c, uint32_t qpn)
 }
 
 /* Rewrites a completion of the provider for the application: 1 deliver,
- * 0 swallow (shim-internal). */
+ * 0 swallow (shim-internal, or stale). Every QP on a shimmed CQ is the
+ * shim's: a completion of a QP it no longer knows (destroyed while the
+ * provider kept its CQE) carries the shim's wr_id and sealed length, and
+ * one whose receive shadow is not posted (its QP was RESET since) names
+ * a slot that went back to its pool: both are dropped
+ * (test_attack4_destroyed_qp_cqe_raw, test_attack4_reset_cqe_double_put). */
 static int translate(struct esv_cq *c, struct ibv_wc *wc)
 {
 	struct esv_qp *q = esv_qp_by_num(c->ec, wc->qp_num);
 	uint32_t tag;
 
-	if (!q || !wc->wr_id)
+	if (!q) {
+		esv_log("completion of QP %u, which is destroyed: dropped",
+			wc->qp_num);
+		return 0;
+	}
+	if (!wc->wr_id)
 		return 1;
 	tag = *(const uint32_t *)(uintptr_t)wc->wr_id;
-	if (tag == ESV_TAG_SHADOW)
-		return esv_on_recv(q, (struct esv_shadow *)(uintptr_t)wc->wr_id, wc);
+	if (tag == ESV_TAG_SHADOW) {
+		struct esv_shadow *s = (struct esv_shadow *)(uintptr_t)wc->wr_id;
+
+		if (!s->posted) {
+			esv_log("completion of a receive that QP %u no longer "
+				"holds (moved to RESET): dropped", q->qpn);
+			return 0;
+		}
+		return esv_on_recv(q, s, wc);
+	}
 	if (tag == ESV_TAG_SEND)
 		return esv_on_send(q, (struct esv_swr *)(uintptr_t)wc->wr_id, wc);
 	esv_log("completion with an unknown work request on QP %u: dropped", q->qpn);

@@ -104,6 +104,7 @@ struct esv_shadow {
 	uint8_t *buf;
 	size_t dirty;   /* leading bytes that may hold plaintext: wiped when
 			 * the slot goes back to its pool (esv_pool_put) */
+	int posted;     /* taken from its pool: only then is it put back */
 	struct esv_shadow *next_free;
 };
 struct esv_region {
