@@ -104,6 +104,7 @@ struct esv_shadow {
 	uint8_t *buf;
 	size_t dirty;   /* leading bytes that may hold plaintext: wiped when
 			 * the slot goes back to its pool (esv_pool_put) */
+	int posted;     /* taken from its pool: only then is it put back */
 	struct esv_shadow *next_free;
 };
 struct esv_region {
@@ -301,6 +302,8 @@ struct esv_qp {
 	uint32_t qkey;         /* UD: ours, set at INIT */
 	struct esv_udtab ud;   /* UD: every peer seen or addressed */
 	int shim_rts;          /* the shim moved the QP to RTS to answer */
+	uint32_t rts_psn;      /* the send PSN the peer's HELLO expects */
+	double rts_due;        /* the thread's move to RTS, if still at RTR */
 	uint8_t conn_id[ESV_CONNID_BYTES];
 	uint8_t gid[16];
 	struct encshim_local *local;
@@ -517,6 +520,9 @@ void esv_pool_destroy(struct esv_pool *p);
 /* Handshake progress for write targets that never poll (progress.c). */
 void esv_progress_kick(void);
 void esv_progress_stop(void);
+#define ESV_RTS_GRACE_S 1.0 /* hello.c, esv_hello_rts_due */
+extern int esv_progress_pulling; /* the thread polls (under esv_lock) */
+void esv_hello_rts_due(struct esv_qp *q);
 
 /* Send ring (send.c). */
 struct esv_swr *esv_swr_alloc(struct esv_qp *q);
@@ -597,6 +603,7 @@ void esv_post_extra_shadow(struct esv_qp *q);
 /* Completions (cq.c) and the entry points patched into ctx->ops. */
 void esv_cq_stash(struct esv_cq *c, const struct ibv_wc *wc);
 void esv_cq_pull(struct esv_cq *rc);
+void esv_cq_forget(struct esv_cq *c, uint32_t qpn);
 int esv_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr,
 		  struct ibv_send_wr **bad_wr);
 int esv_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr,

@@ -181,6 +181,29 @@ static void shim_to_rts(struct esv_qp *q, uint32_t sq_psn)
 	q->shim_rts = 1;
 }
 
+/* The progress thread handles a HELLO at any time, often while the
+ * application is between its RTR and its RTS: moving the QP then would
+ * lose the application's own RTS attributes (send PSN, timeout, retry
+ * counts), which RTS->RTS cannot change (IB spec, table of QP attributes
+ * per transition). So the thread leaves an RTR QP to the application for
+ * ESV_RTS_GRACE_S; its RTS answers the HELLO (esv_qp_modified). A QP still
+ * at RTR then belongs to a receive-only target: the thread moves it
+ * (test_attack4_shim_rts_drops_app_attrs). */
+void esv_hello_rts_due(struct esv_qp *q)
+{
+	if (!q->reply_owed || q->hello_sent || q->state != IBV_QPS_RTR ||
+	    esv_now() < q->rts_due)
+		return;
+	shim_to_rts(q, q->rts_psn);
+	if (q->state != IBV_QPS_RTS)
+		return;
+	q->reply_owed = 0;
+	if (esv_hello_send(q))
+		esv_qp_fail(q, "cannot answer the peer's HELLO");
+	else
+		esv_flush_pending(q);
+}
+
 /* The HELLO's sender address must be the one this QP was connected to
  * (its RTR address vector): a HELLO of another connection whose QP
  * numbers line up is refused by name (test_rc_splice). */
@@ -266,8 +289,12 @@ int esv_hello_rc(struct esv_qp *q, const uint8_t *h, size_t len)
 	q->peer_hello = 1;
 	q->hs = ESV_HS_DONE;
 	__atomic_add_fetch(&esv_stats.handshakes, 1, __ATOMIC_RELAXED);
-	if (!q->hello_sent && q->state == IBV_QPS_RTR)
-		shim_to_rts(q, esv_get_be32(h + 112));
+	if (!q->hello_sent && q->state == IBV_QPS_RTR) {
+		q->rts_psn = esv_get_be32(h + 112);
+		q->rts_due = esv_now() + ESV_RTS_GRACE_S;
+		if (!esv_progress_pulling)
+			shim_to_rts(q, q->rts_psn);
+	}
 	if (!q->hello_sent) {
 		if (q->state == IBV_QPS_RTS) {
 			if (esv_hello_send(q)) {

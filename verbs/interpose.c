@@ -601,10 +601,18 @@ EXPORT int ibv_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask)
 	{
 		struct esv_qp *q = esv_qp_find(qp);
 
-		/* The shim already moved this QP to RTS to answer a HELLO;
-		 * the application's own RTR->RTS is then a no-op. */
+		/* The shim already moved this QP to RTS to answer a HELLO
+		 * (a receive-only target, or one at RTR past the grace of
+		 * hello.c): the application's own RTR->RTS is then a no-op,
+		 * said aloud, as RTS->RTS cannot set its attributes. */
 		if (q && q->shim_rts && (mask & IBV_QP_STATE) &&
 		    a.qp_state == IBV_QPS_RTS && (mask & IBV_QP_SQ_PSN)) {
+			esv_log("QP %u: the shim moved it to RTS itself to answer "
+				"the peer's HELLO (send PSN %u, timeout 14, "
+				"retry_cnt 7, rnr_retry 7); the application's "
+				"RTS attributes were not applied: move the QP "
+				"to RTS within %.0f s of RTR", q->qpn, q->rts_psn,
+				ESV_RTS_GRACE_S);
 			pthread_mutex_unlock(&esv_lock);
 			return 0;
 		}

@@ -108,6 +108,7 @@ take:
 	r->free = s->next_free;
 	s->next_free = NULL;
 	s->owner_qp = NULL;
+	s->posted = 1;
 	r->in_use++;
 	return s;
 }
@@ -142,17 +143,25 @@ struct esv_shadow *esv_pool_get_own(struct esv_pool *p, size_t need)
 	r->free = NULL;
 	s->next_free = NULL;
 	s->owner_qp = NULL;
+	s->posted = 1;
 	r->in_use = 1;
 	return s;
 }
 
+/* A slot that is not taken (esv_pool_reclaim returned it at RESET) is
+ * left alone: putting it twice would give it to two receives
+ * (test_attack4_reset_cqe_double_put). */
 void esv_pool_put(struct esv_shadow *s)
 {
+	struct esv_region *r = s->region;
+	struct esv_pool *p = r->pool;
+
+	if (!s->posted)
+		return;
+	s->posted = 0;
 	if (s->dirty)
 		sodium_memzero(s->buf, s->dirty);
 	s->dirty = 0;
-	struct esv_region *r = s->region;
-	struct esv_pool *p = r->pool;
 
 	s->next_free = r->free;
 	r->free = s;
@@ -188,6 +197,7 @@ void esv_pool_reclaim(struct esv_pool *p)
 			if (r->slots[i].dirty)
 				sodium_memzero(r->slots[i].buf, r->slots[i].dirty);
 			r->slots[i].dirty = 0;
+			r->slots[i].posted = 0;
 			r->slots[i].next_free = r->free;
 			r->free = &r->slots[i];
 		}

@@ -26,9 +26,15 @@
 #define ESV_PROGRESS_NS 5000000L /* 5 ms */
 
 static int running, stopping, atfork_set;
+int esv_progress_pulling;
 
+/* Waits for the peer's HELLO, or holds its answer for the application's
+ * move to RTS (hello.c, esv_hello_rts_due). */
 static int qp_waits(const struct esv_qp *q)
 {
+	if (q->type == IBV_QPT_RC && q->state == IBV_QPS_RTR &&
+	    q->reply_owed && !q->hello_sent)
+		return 1;
 	return q->type == IBV_QPT_RC && q->rcq &&
 	       (q->state == IBV_QPS_RTR || q->state == IBV_QPS_RTS) &&
 	       q->hs == ESV_HS_INIT && !q->hello_sent && !q->peer_hello &&
@@ -43,7 +49,10 @@ static unsigned pull_waiting(void)
 	for (struct esv_qp *q = esv_qp_iter(&b, NULL); q; q = esv_qp_iter(&b, q))
 		if (qp_waits(q)) {
 			n++;
-			esv_cq_pull(q->rcq);
+			if (q->reply_owed)
+				esv_hello_rts_due(q);
+			else
+				esv_cq_pull(q->rcq);
 		}
 	return n;
 }
@@ -51,12 +60,16 @@ static unsigned pull_waiting(void)
 static void *progress_main(void *arg)
 {
 	const struct timespec period = { 0, ESV_PROGRESS_NS };
+	unsigned n;
 
 	(void)arg;
 	for (;;) {
 		nanosleep(&period, NULL);
 		pthread_mutex_lock(&esv_lock);
-		if (stopping || !esv_cfg.progress || !pull_waiting()) {
+		esv_progress_pulling = 1;
+		n = stopping || !esv_cfg.progress ? 0 : pull_waiting();
+		esv_progress_pulling = 0;
+		if (!n) {
 			running = 0;
 			pthread_mutex_unlock(&esv_lock);
 			return NULL;
@@ -67,7 +80,9 @@ static void *progress_main(void *arg)
 
 /* fork() while the thread holds esv_lock would leave the child's copy
  * locked for ever: the lock is taken around the fork. The child has no
- * thread. */
+ * thread, and cannot unlock: the recursive lock belongs to the parent's
+ * thread id (EPERM), so the child makes it anew, unlocked
+ * (test_attack4_fork_child_keeps_lock). */
 static void progress_prepare(void)
 {
 	pthread_mutex_lock(&esv_lock);
@@ -81,7 +96,7 @@ static void progress_parent(void)
 static void progress_child(void)
 {
 	running = 0;
-	pthread_mutex_unlock(&esv_lock);
+	esv_lock_init();
 }
 
 /* Starts the thread if a QP waits and none runs. Caller holds esv_lock. */

@@ -63,6 +63,16 @@ fail:
 	return -1;
 }
 
+/* The QP's completions that the shim pulled early go with its work
+ * (esv_cq_forget). */
+static void qp_forget_stashed(struct esv_qp *q)
+{
+	if (q->scq)
+		esv_cq_forget(q->scq, q->qpn);
+	if (q->rcq && q->rcq != q->scq)
+		esv_cq_forget(q->rcq, q->qpn);
+}
+
 static void qp_reset_session(struct esv_qp *q)
 {
 	if (q->peer)
@@ -178,6 +188,7 @@ void esv_qp_modified(struct ibv_qp *qp, const struct ibv_qp_attr *attr, int mask
 	case IBV_QPS_RESET:
 		/* The hardware forgot every posted WR: so do we. */
 		qp_reset_session(q);
+		qp_forget_stashed(q);
 		q->shim_rts = 0;
 		q->head = q->count = q->nposted = 0;
 		esv_pool_reclaim(&q->spool);
@@ -223,6 +234,7 @@ void esv_qp_destroyed(struct ibv_qp *qp)
 	if (!q)
 		return;
 	esv_qp_remove(q);
+	qp_forget_stashed(q);
 	esv_qpx_free(q);
 	qp_reset_session(q);
 	esv_ud_fini(q);

@@ -346,6 +346,12 @@ int esv_write_open(struct esv_qp *q, const uint8_t *inner,
 		if (!rc)
 			memcpy(dst, q->wscratch, len);
 		sodium_memzero(q->wscratch, len);
+		if (q->wscratch_cap > ESV_OWN_KEEP_BYTES) {
+			/* kept no larger than idle staging (pool.c) */
+			free(q->wscratch);
+			q->wscratch = NULL;
+			q->wscratch_cap = 0;
+		}
 		if (rc) {
 			__atomic_add_fetch(&esv_stats.auth_failures, 1,
 					   __ATOMIC_RELAXED);

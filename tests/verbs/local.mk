@@ -103,3 +103,15 @@ EXTRA_tests_verbs_test_attack3_DEPENDENCIES = tests/verbs/test_verbs.c
 tests_verbs_test_attack3_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(VERBS_CFLAGS) $(SODIUM_CFLAGS) -pthread
 tests_verbs_test_attack3_LDADD = verbs/libesv.la shim/libencshim_core.la \
 	$(CMOCKA_LIBS) $(SODIUM_LIBS) $(CRYPTO_LIBS) -ldl -lpthread
+
+# Fourth red team: the progress thread of write targets that never poll
+# (includes test_verbs.c for the fake provider).
+if HAVE_CMOCKA
+check_PROGRAMS += tests/verbs/test_attack4
+TESTS += tests/verbs/test_attack4
+endif
+tests_verbs_test_attack4_SOURCES = tests/verbs/test_attack4.c
+EXTRA_tests_verbs_test_attack4_DEPENDENCIES = tests/verbs/test_verbs.c
+tests_verbs_test_attack4_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(VERBS_CFLAGS) $(SODIUM_CFLAGS) -pthread
+tests_verbs_test_attack4_LDADD = verbs/libesv.la shim/libencshim_core.la \
+	$(CMOCKA_LIBS) $(SODIUM_LIBS) $(CRYPTO_LIBS) -ldl -lpthread

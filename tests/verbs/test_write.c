@@ -592,6 +592,65 @@ static void test_write_target_never_polls(void **state)
 	free_pair(&p);
 }
 
+/* A write target that never polls and stays at RTR (a receive-only
+ * program): the progress thread handles the writer's HELLO at once but
+ * leaves the QP to the application for ESV_RTS_GRACE_S, then moves it to
+ * RTS itself and answers, so A's write completes after about that long
+ * (test_attack4_shim_rts_drops_app_attrs: an application that moves to
+ * RTS in that time keeps its own attributes). */
+static void test_write_target_stays_rtr(void **state)
+{
+	struct pair p;
+	struct ibv_qp_attr a;
+	struct ibv_wc wc[2];
+	uint8_t *mem = NULL;
+	struct ibv_mr *mr;
+	char r[64];
+	double t0, dt;
+	int got = 0;
+
+	fake_progress = 1;
+	make_pair(&p);
+	assert_int_equal(posix_memalign((void **)&mem, 4096, MRB), 0);
+	memset(mem, 0, MRB);
+	mr = ibv_reg_mr(&fpd, mem, MRB, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+	assert_non_null(mr);
+	connect_qp(p.qp[0], p.qp[1]->qp_num);
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_INIT;
+	a.port_num = 1;
+	assert_int_equal(ibv_modify_qp(p.qp[1], &a, IBV_QP_STATE | IBV_QP_PORT), 0);
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTR;
+	a.dest_qp_num = p.qp[0]->qp_num;
+	assert_int_equal(ibv_modify_qp(p.qp[1], &a, IBV_QP_STATE | IBV_QP_DEST_QPN), 0);
+	assert_int_equal(post_recv(p.qp[1], 1, r, sizeof(r)), 0);
+	t0 = esv_now();
+	assert_int_equal(post_write(p.qp[0], 5, marker, sizeof(marker),
+				    (uintptr_t)mem + 8, mr->rkey,
+				    IBV_WR_RDMA_WRITE_WITH_IMM, 3), 0);
+	for (int i = 0; i < 600 && !got; i++) { /* 3 s at most */
+		got = ibv_poll_cq(p.cq[0], 1, wc);
+		if (!got)
+			usleep(5000);
+	}
+	dt = esv_now() - t0;
+	print_message("A's write completed after %.2f s (grace %.1f s)\n", dt,
+		      ESV_RTS_GRACE_S);
+	assert_int_equal(got, 1);
+	assert_int_equal(wc[0].status, IBV_WC_SUCCESS);
+	assert_true(dt >= ESV_RTS_GRACE_S * 0.9);
+	assert_int_equal(esv_qp_find(p.qp[1])->shim_rts, 1);
+	assert_int_equal(poll_n(p.cq[1], wc, 1), 1);
+	assert_int_equal(wc[0].status, IBV_WC_SUCCESS);
+	assert_memory_equal(mem + 8, marker, sizeof(marker));
+	usleep(20000); /* nothing waits: the thread ends */
+	fake_progress = 0;
+	assert_int_equal(ibv_dereg_mr(mr), 0);
+	free(mem);
+	free_pair(&p);
+}
+
 /* A WRITE_WITH_IMM queued before the keys and flushed (the QP moved to
  * the error state): one completion for it, as an RDMA WRITE, though the
  * shim holds it as two entries; its staging held plaintext and is wiped. */
@@ -667,6 +726,7 @@ int main(void)
 		cmocka_unit_test(test_write_imm_refused_once),
 		cmocka_unit_test(test_write_large_own_region),
 		cmocka_unit_test(test_write_target_never_polls),
+		cmocka_unit_test(test_write_target_stays_rtr),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
