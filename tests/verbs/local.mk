@@ -74,7 +74,7 @@ if HAVE_CMOCKA
 check_PROGRAMS += tests/verbs/test_write
 TESTS += tests/verbs/test_write
 endif
-tests_verbs_test_write_SOURCES = tests/verbs/test_write.c
+tests_verbs_test_write_SOURCES = tests/verbs/test_write.c tests/verbs/wpair.h
 EXTRA_tests_verbs_test_write_DEPENDENCIES = tests/verbs/test_verbs.c
 tests_verbs_test_write_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(VERBS_CFLAGS) $(SODIUM_CFLAGS) -pthread
 tests_verbs_test_write_LDADD = verbs/libesv.la shim/libencshim_core.la \
@@ -98,7 +98,7 @@ if HAVE_CMOCKA
 check_PROGRAMS += tests/verbs/test_attack3
 TESTS += tests/verbs/test_attack3
 endif
-tests_verbs_test_attack3_SOURCES = tests/verbs/test_attack3.c
+tests_verbs_test_attack3_SOURCES = tests/verbs/test_attack3.c tests/verbs/wpair.h
 EXTRA_tests_verbs_test_attack3_DEPENDENCIES = tests/verbs/test_verbs.c
 tests_verbs_test_attack3_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(VERBS_CFLAGS) $(SODIUM_CFLAGS) -pthread
 tests_verbs_test_attack3_LDADD = verbs/libesv.la shim/libencshim_core.la \
