@@ -39,17 +39,7 @@ for pml in $ATTACK_PMLS; do
 				export TAMPER_PORT_MAX=0; exec "$0" "$@"' "$@" ;;
 		*) how=$SWAP ;;
 		esac
-		plain $PLAIN $TR $how -np 2 "$@"
-		grep -q "attack: WRONG" "$T/out" ||
-			fail "$mode ($pml): the attack did not alter a plaintext job"
-		enc_attack $ENC $TR $how -np 2 "$@"
-		if grep -q "attack: WRONG" "$T/out"; then
-			echo "FAIL: $mode ($pml): wrong data delivered (exit status $rc)"
-			grep "^attack\|^encshim" "$T/out" | sed 's/^/  | /'
-			status=1
-			continue
-		fi
-		expect_refused_or_held "$mode ($pml)" "$REFUSED"
+		attack_job "$mode ($pml)" "$how" "$@"
 	done
 done
 exit $status

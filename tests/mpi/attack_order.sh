@@ -27,17 +27,7 @@ for pml in $ATTACK_PMLS; do
 	tamper_args $pml 47300
 	for mode in ${ATTACK_MODES:-evict gap probe vanish probeany persist}; do
 		[ $mode = vanish ] && how=$VANISH || how=$SWAP
-		plain $PLAIN $TR $how -np 2 "$TB/attack_order" $mode
-		grep -q "attack: WRONG" "$T/out" ||
-			fail "$mode ($pml): the attack did not alter a plaintext job"
-		enc_attack $ENC $TR $how -np 2 "$TB/attack_order" $mode
-		if grep -q "attack: WRONG" "$T/out"; then
-			echo "FAIL: $mode ($pml): wrong data delivered without an error"
-			grep "^attack\|^encshim" "$T/out" | sed 's/^/  | /'
-			status=1
-			continue
-		fi
-		expect_refused_or_held "$mode ($pml)" "$REFUSED"
+		attack_job "$mode ($pml)" "$how" "$TB/attack_order" $mode
 	done
 done
 exit $status

@@ -71,6 +71,26 @@ expect_refused_or_held() {
 	expect_refused "$1" "$2"
 }
 
+# attack_job NAME TAMPER_ARGS PROGRAM [ARG...]: the attack program under
+# tamper_args' transport, in clear (it must print "attack: WRONG": the
+# attack works) and encrypted (it must not: refused or held). A wrong
+# delivery under encshim prints FAIL and sets status=1.
+attack_job() {
+	name=$1 how=$2
+	shift 2
+	plain $PLAIN $TR $how -np 2 "$@"
+	grep -q "attack: WRONG" "$T/out" ||
+		fail "$name: the attack did not alter a plaintext job"
+	enc_attack $ENC $TR $how -np 2 "$@"
+	if grep -q "attack: WRONG" "$T/out"; then
+		echo "FAIL: $name: wrong data delivered (exit status $rc)"
+		grep "^attack\|^encshim" "$T/out" | sed 's/^/  | /'
+		status=1
+		return 0
+	fi
+	expect_refused_or_held "$name" "$REFUSED"
+}
+
 # expect_ok WHAT PATTERN: the last job succeeded and printed PATTERN.
 expect_ok() {
 	[ "$rc" = 0 ] || fail "$1: exit status $rc"
