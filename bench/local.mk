@@ -22,7 +22,7 @@ bench_mpibench_CFLAGS = $(AM_CFLAGS) $(MPI_CFLAGS)
 bench_mpibench_LDADD = $(MPI_LIBS) -lm
 endif
 
-dist_noinst_SCRIPTS += bench/run bench/smoke.sh bench/report.py bench/profile \
+dist_noinst_SCRIPTS += bench/run bench/smoke.sh bench/report.py bench/profile bench/perfsplit.py \
 	examples/run examples/train_ddp.py
 EXTRA_DIST += bench/README.md bench/results/.gitignore bench/results/latest.txt \
 	bench/results/latest.csv bench/results/latest.png
