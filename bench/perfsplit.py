@@ -6,7 +6,7 @@
 
 Reads DIR/perf.0.data and DIR/perf.1.data (bench/profile's perf record
 -F 4000 of both ranks), sorts every sample into a kind of work by its
-symbol and library, and prints CPU milliseconds per rank per call of the
+symbol and library, and prints CPU microseconds per rank per call of the
 operation (the samples of both ranks / 2 / N; N = timed + warm-up calls).
 The samples also cover MPI_Init and MPI_Finalize, so use enough calls
 that those vanish. Rows whose label is not the first also print the
@@ -57,19 +57,19 @@ def main():
     ap.add_argument("--hz", type=float, default=4000.0)
     ap.add_argument("runs", nargs="+")
     a = ap.parse_args()
-    ms = 1000.0 / a.hz / 2 / a.calls
+    us = 1e6 / a.hz / 2 / a.calls
     rows = []
     for spec in a.runs:
         label, d = spec.split("=", 1)
         c = split(d + "/perf.0.data") + split(d + "/perf.1.data")
-        rows.append((label, {k: c[k] * ms for k in KINDS}))
-    print("CPU ms per rank per call (both ranks' samples / 2 / %d calls)" % a.calls)
+        rows.append((label, {k: c[k] * us for k in KINDS}))
+    print("CPU us per rank per call (both ranks' samples / 2 / %d calls)" % a.calls)
     print("%-17s" % "kind" + "".join("%12s" % r[0] for r in rows) +
           "".join("%12s" % ("+" + r[0]) for r in rows[1:]))
     for k in KINDS + ["total"]:
         v = [sum(r[1].values()) if k == "total" else r[1][k] for r in rows]
-        print("%-17s" % k + "".join("%12.2f" % x for x in v) +
-              "".join("%+12.2f" % (x - v[0]) for x in v[1:]))
+        print("%-17s" % k + "".join("%12.1f" % x for x in v) +
+              "".join("%+12.1f" % (x - v[0]) for x in v[1:]))
 
 
 if __name__ == "__main__":
