@@ -107,8 +107,9 @@ uint32_t encshim_my_vpid(void);
 
 /* ---- intra-node policy (pml_encshim_clear.c) ---- */
 
-/* Parses pml_encshim_local; with clear, draws our token. */
-int encshim_clear_init(void);
+/* Parses pml_encshim_local; with clear, draws our token and keys the
+ * token file names with the job secret. */
+int encshim_clear_init(const uint8_t secret[ENCSHIM_SECRET_BYTES]);
 /* After the modex fence, before any traffic: our token file for job J
  * (on failure, logged, this rank seals everything). */
 void encshim_clear_publish(const uint8_t job[ENCSHIM_MPI_JOB_BYTES]);

@@ -34,7 +34,10 @@ static bool clear_mode;  /* pml_encshim_local is clear and our file exists */
 static bool want_clear;  /* pml_encshim_local is clear */
 static uint8_t my_token[ENCSHIM_MPI_TOKEN_BYTES];
 static char my_path[PATH_MAX];
-static char name_hash[2 * 16 + 1]; /* hex of H(J), 16 bytes */
+static char name_hash[2 * 16 + 1]; /* hex of H_K(J), 16 bytes */
+/* K: names keyed by the job secret, so a job with another secret never
+ * finds our files even when an attacker gives it our J (section 11) */
+static uint8_t name_key[crypto_generichash_KEYBYTES];
 
 static const char *dir(void)
 {
@@ -48,8 +51,10 @@ const char *encshim_clear_dir(void)
 	return dir();
 }
 
-int encshim_clear_init(void)
+int encshim_clear_init(const uint8_t secret[ENCSHIM_SECRET_BYTES])
 {
+	static const char label[] = "encshim v1 local-clear names";
+
 	const char *m = encshim_param.local;
 
 	if (NULL == m || '\0' == m[0] || 0 == strcmp(m, "seal"))
@@ -61,6 +66,8 @@ int encshim_clear_init(void)
 	}
 	want_clear = true;
 	randombytes_buf(my_token, sizeof(my_token));
+	crypto_generichash(name_key, sizeof(name_key), (const uint8_t *)label,
+			   sizeof(label) - 1, secret, ENCSHIM_SECRET_BYTES);
 	return OMPI_SUCCESS;
 }
 
@@ -131,7 +138,8 @@ void encshim_clear_publish(const uint8_t job[ENCSHIM_MPI_JOB_BYTES])
 	if (!want_clear || clear_mode)
 		return;
 	/* J holds rank 0's random nonce: two jobs never share a name */
-	crypto_generichash(h, sizeof(h), job, ENCSHIM_MPI_JOB_BYTES, NULL, 0);
+	crypto_generichash(h, sizeof(h), job, ENCSHIM_MPI_JOB_BYTES, name_key,
+			   sizeof(name_key));
 	sodium_bin2hex(name_hash, sizeof(name_hash), h, sizeof(h));
 	if (!dir_is_local() ||
 	    0 != path_of(my_path, sizeof(my_path), encshim_my_vpid())) {
@@ -153,6 +161,7 @@ void encshim_clear_fini(void)
 	unlink_mine();
 	clear_mode = want_clear = false;
 	sodium_memzero(my_token, sizeof(my_token));
+	sodium_memzero(name_key, sizeof(name_key));
 }
 
 const uint8_t *encshim_clear_mine(void)

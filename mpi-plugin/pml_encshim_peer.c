@@ -221,6 +221,8 @@ int encshim_keys_init(void)
 	    OMPI_SUCCESS != load_secret(secret))
 		return OMPI_ERROR;
 	rc = make_locals(secret, b);
+	if (OMPI_SUCCESS == rc)
+		rc = encshim_clear_init(secret);
 	sodium_memzero(secret, sizeof(secret));
 	if (OMPI_SUCCESS != rc)
 		return rc;
@@ -228,9 +230,7 @@ int encshim_keys_init(void)
 	if (NULL == peers)
 		return OMPI_ERR_OUT_OF_RESOURCE;
 	rc = publish_key();
-	if (OMPI_SUCCESS == rc)
-		rc = encshim_job_publish();
-	return OMPI_SUCCESS == rc ? encshim_clear_init() : rc;
+	return OMPI_SUCCESS == rc ? encshim_job_publish() : rc;
 }
 
 void encshim_keys_fini(void)
