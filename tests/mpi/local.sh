@@ -45,7 +45,23 @@ for tr in vader tcp ucx; do
 	enc $(transport $tr 1) $V $CLEAR -np 2 "$TB/marker" 20 70000
 	expect_ok "clear over $tr: p2p (eager and rendezvous)" "marker: ok"
 	expect_clear "clear over $tr, p2p"
+	# every point-to-point form (probes, matched probes, truncation,
+	# derived datatypes, persistent, buffered; self messages stay sealed)
+	enc $(transport $tr 1) $V $CLEAR -np 2 "$TB/p2p"
+	expect_ok "clear over $tr: p2p coverage" "p2p: ok"
+	[ "$(grep -c "clear sent [1-9].*local-clear peers 1" "$T/out")" = 2 ] ||
+		fail "clear over $tr: p2p coverage sent no clear frames"
 done
+# chunking on: a local-clear peer's collective messages go whole
+enc $(transport vader 1) $V $CLEAR --mca pml_encshim_chunk_threshold 8192 \
+	--mca pml_encshim_chunk_bytes 4096 -np 2 "$TB/chunk"
+expect_ok "clear with chunking on" "chunk: ok"
+expect_clear "clear with chunking on"
+[ "$(grep -c "chunked sent 0 received 0" "$T/out")" = 2 ] || fail "a clear peer's message was chunked"
+enc $(transport tcp 1) $CLEAR -np 3 "$TB/threads" 800 4
+expect_ok "clear, 4 threads x 3 ranks over tcp" "threads: ok"
+enc $(transport vader 1) $CLEAR -np 2 "$TB/threads" 1500 4
+expect_ok "clear, 4 threads x 2 ranks over vader" "threads: ok"
 enc $(transport vader 1) $V -np 2 "$TB/coll"
 expect_ok "default (seal)" "coll: ok"
 expect_sealed "default pml_encshim_local"
