@@ -62,6 +62,8 @@ enc $(transport tcp 1) $CLEAR -np 3 "$TB/threads" 800 4
 expect_ok "clear, 4 threads x 3 ranks over tcp" "threads: ok"
 enc $(transport vader 1) $CLEAR -np 2 "$TB/threads" 1500 4
 expect_ok "clear, 4 threads x 2 ranks over vader" "threads: ok"
+enc $(transport vader 1) $CLEAR -np 2 "$TB/pvars" clear
+expect_ok "MPI_T counters of clear frames" "pvars: ok"
 enc $(transport vader 1) $V -np 2 "$TB/coll"
 expect_ok "default (seal)" "coll: ok"
 expect_sealed "default pml_encshim_local"
