@@ -27,7 +27,8 @@ mpi_plugin_mca_pml_encshim_la_SOURCES = \
 	mpi-plugin/pml_encshim_start.c \
 	mpi-plugin/pml_encshim_comm.h \
 	mpi-plugin/pml_encshim_comm.c \
-	mpi-plugin/pml_encshim_order.c
+	mpi-plugin/pml_encshim_order.c \
+	mpi-plugin/pml_encshim_clear.c
 mpi_plugin_mca_pml_encshim_la_CFLAGS = $(MPI_PLUGIN_CFLAGS)
 mpi_plugin_mca_pml_encshim_la_LDFLAGS = $(MPI_PLUGIN_LDFLAGS)
 mpi_plugin_mca_pml_encshim_la_LIBADD = shim/libencshim_core.la \

@@ -45,6 +45,8 @@ struct encshim_params {
 	size_t chunk_bytes;   /* pml_encshim_chunk_bytes */
 	size_t chunk_threshold; /* pml_encshim_chunk_threshold, 0: off */
 	unsigned chunk_window; /* pml_encshim_chunk_window */
+	char *local;          /* pml_encshim_local: seal|clear */
+	char *local_dir;      /* pml_encshim_local_dir: token files */
 };
 extern struct encshim_params encshim_param;
 
@@ -54,6 +56,9 @@ struct encshim_counters {
 	_Atomic unsigned long long opened_msgs, opened_bytes;
 	_Atomic unsigned long long auth_failures;
 	_Atomic unsigned long long chunked_sent, chunked_received;
+	_Atomic unsigned long long clear_sent_msgs, clear_sent_bytes;
+	_Atomic unsigned long long clear_received_msgs, clear_received_bytes;
+	_Atomic unsigned long long clear_peers; /* local-clear peers */
 };
 extern struct encshim_counters encshim_stats;
 
@@ -79,6 +84,10 @@ int encshim_keys_init(void);     /* key file, local keys, modex send */
 int encshim_keys_bind_job(void);
 void encshim_keys_fini(void);
 
+/* The token of the peer behind rank `rank` of comm if it is local-clear
+ * (decided once, when its session is made), else NULL: seal to it. */
+const uint8_t *encshim_peer_clear(ompi_communicator_t *comm, int rank);
+
 /* ---- job identifier (pml_encshim_job.c) ---- */
 
 #define ENCSHIM_MPI_NONCE_BYTES 16
@@ -95,6 +104,23 @@ struct encshim_peer *encshim_peer_get(ompi_communicator_t *comm, int rank,
 
 uint32_t encshim_vpid_of(ompi_communicator_t *comm, int rank);
 uint32_t encshim_my_vpid(void);
+
+/* ---- intra-node policy (pml_encshim_clear.c) ---- */
+
+/* Parses pml_encshim_local; with clear, draws our token and keys the
+ * token file names with the job secret. */
+int encshim_clear_init(const uint8_t secret[ENCSHIM_SECRET_BYTES]);
+/* After the modex fence, before any traffic: our token file for job J
+ * (on failure, logged, this rank seals everything). */
+void encshim_clear_publish(const uint8_t job[ENCSHIM_MPI_JOB_BYTES]);
+void encshim_clear_fini(void);
+/* Our token, NULL when this rank seals everything. */
+const uint8_t *encshim_clear_mine(void);
+/* Reads vpid's token file (regular, ours, 0600, 16 bytes): true if the
+ * peer may be local-clear. */
+bool encshim_clear_peer(uint32_t vpid,
+			uint8_t token[ENCSHIM_MPI_TOKEN_BYTES]);
+const char *encshim_clear_dir(void);
 
 /* ---- communicators and streams (pml_encshim_comm.c) ---- */
 

@@ -31,6 +31,8 @@ struct encshim_params encshim_param = {
 	.chunk_bytes = (size_t)1 << 20,
 	.chunk_threshold = 0, /* off: see docs/MPI.md, "Cost" */
 	.chunk_window = 0,
+	.local = NULL,
+	.local_dir = NULL,
 };
 struct encshim_counters encshim_stats;
 mca_pml_base_module_t encshim_inner;
@@ -161,6 +163,22 @@ int encshim_register_vars(void)
 		       "handed to the PML from progress when one completes",
 		       MCA_BASE_VAR_TYPE_UNSIGNED_INT, OPAL_INFO_LVL_5,
 		       &encshim_param.chunk_window);
+	register_param("local",
+		       "seal (default): every message is sealed. clear: messages "
+		       "between two ranks of one node travel as plaintext "
+		       "through the wrapped PML, if Open MPI places the peer on "
+		       "this node AND its token file is in pml_encshim_local_dir "
+		       "(launcher data alone never suffices); everything else "
+		       "stays sealed. Only where traffic inside a node never "
+		       "leaves it (docs/PROTOCOL.md section 1)",
+		       MCA_BASE_VAR_TYPE_STRING, OPAL_INFO_LVL_3,
+		       &encshim_param.local);
+	register_param("local_dir",
+		       "Node-local tmpfs where pml_encshim_local clear keeps each "
+		       "rank's token file (mode 0600, removed at MPI_Finalize); "
+		       "default /dev/shm. Not a tmpfs: every message is sealed",
+		       MCA_BASE_VAR_TYPE_STRING, OPAL_INFO_LVL_5,
+		       &encshim_param.local_dir);
 
 	register_pvar("messages_sealed", "Messages sealed by this process",
 		      &encshim_stats.sealed_msgs);
@@ -182,6 +200,18 @@ int encshim_register_vars(void)
 	register_pvar("messages_chunked_received",
 		      "Chunked messages authenticated and delivered",
 		      &encshim_stats.chunked_received);
+	register_pvar("messages_clear_sent",
+		      "Messages sent as local-clear frames (pml_encshim_local "
+		      "clear, peer on this node)",
+		      &encshim_stats.clear_sent_msgs);
+	register_pvar("bytes_clear_sent", "Plaintext bytes sent as local-clear "
+		      "frames", &encshim_stats.clear_sent_bytes);
+	register_pvar("messages_clear_received",
+		      "Local-clear frames checked (token, order) and delivered",
+		      &encshim_stats.clear_received_msgs);
+	register_pvar("bytes_clear_received",
+		      "Plaintext bytes delivered from local-clear frames",
+		      &encshim_stats.clear_received_bytes);
 	return OMPI_SUCCESS;
 }
 
@@ -255,14 +285,21 @@ static int component_close(void)
 static void print_summary(void)
 {
 	encshim_log("sealed %llu msgs %llu bytes, opened %llu msgs %llu "
-		    "bytes, auth failures %llu, chunked sent %llu received %llu",
+		    "bytes, auth failures %llu, chunked sent %llu received "
+		    "%llu, clear sent %llu msgs %llu bytes, clear received %llu "
+		    "msgs %llu bytes, local-clear peers %llu",
 		    atomic_load(&encshim_stats.sealed_msgs),
 		    atomic_load(&encshim_stats.sealed_bytes),
 		    atomic_load(&encshim_stats.opened_msgs),
 		    atomic_load(&encshim_stats.opened_bytes),
 		    atomic_load(&encshim_stats.auth_failures),
 		    atomic_load(&encshim_stats.chunked_sent),
-		    atomic_load(&encshim_stats.chunked_received));
+		    atomic_load(&encshim_stats.chunked_received),
+		    atomic_load(&encshim_stats.clear_sent_msgs),
+		    atomic_load(&encshim_stats.clear_sent_bytes),
+		    atomic_load(&encshim_stats.clear_received_msgs),
+		    atomic_load(&encshim_stats.clear_received_bytes),
+		    atomic_load(&encshim_stats.clear_peers));
 }
 
 /* Called once as a loser during selection (nothing to do yet) and once

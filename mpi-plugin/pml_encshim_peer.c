@@ -13,6 +13,10 @@
  * like every other (a receive with MPI_ANY_SOURCE cannot know in advance
  * that its match will be local): a second local key pair stands in for
  * the peer, giving one session that seals and its mirror that opens.
+ *
+ * With pml_encshim_local clear, whether a peer is local-clear (Open MPI
+ * places it on our node and we read its token file, pml_encshim_clear.c)
+ * is decided with its session, once, and kept beside it.
  */
 #include "pml_encshim.h"
 
@@ -30,7 +34,14 @@
 static struct encshim_local *local_keys;
 static struct encshim_local *mirror_keys; /* stands in for "self" */
 static struct encshim_peer *self_tx, *self_rx;
-static _Atomic(struct encshim_peer *) *peers;
+/* A peer's session and, if it is local-clear, its token. */
+struct peer_slot {
+	struct encshim_peer *s;
+	bool clear;
+	uint8_t token[ENCSHIM_MPI_TOKEN_BYTES];
+};
+static _Atomic(struct peer_slot *) *peers;
+static void slot_free(struct peer_slot *e);
 static uint32_t npeers;
 static uint32_t my_jobid, my_vpid;
 
@@ -174,6 +185,9 @@ int encshim_keys_bind_job(void)
 		return check_env_status(rc, "job id");
 	if (encshim_param.verbose > 1)
 		log_job(job);
+	/* before any traffic; MPI_Init's fence after add_procs makes every
+	 * local file exist before any peer's first session */
+	encshim_clear_publish(job);
 	return make_self_sessions();
 }
 
@@ -207,6 +221,8 @@ int encshim_keys_init(void)
 	    OMPI_SUCCESS != load_secret(secret))
 		return OMPI_ERROR;
 	rc = make_locals(secret, b);
+	if (OMPI_SUCCESS == rc)
+		rc = encshim_clear_init(secret);
 	sodium_memzero(secret, sizeof(secret));
 	if (OMPI_SUCCESS != rc)
 		return rc;
@@ -222,8 +238,10 @@ void encshim_keys_fini(void)
 	uint32_t i;
 
 	for (i = 0; NULL != peers && i < npeers; i++)
-		encshim_peer_free(atomic_load(&peers[i]));
+		if (NULL != atomic_load(&peers[i]))
+			slot_free(atomic_load(&peers[i]));
 	free(peers);
+	encshim_clear_fini();
 	peers = NULL;
 	encshim_peer_free(self_tx);
 	encshim_peer_free(self_rx);
@@ -271,6 +289,71 @@ static const opal_process_name_t *name_of(ompi_communicator_t *comm,
 	return NULL == proc ? NULL : &proc->super.proc_name;
 }
 
+/* The session and the intra-node decision (docs/PROTOCOL.md section 11,
+ * "Local-clear frames"): clear only if Open MPI places the peer on our
+ * node AND its token file is readable; launcher data alone never
+ * suffices. */
+static struct peer_slot *slot_new(const ompi_proc_t *proc)
+{
+	struct peer_slot *e = calloc(1, sizeof(*e));
+
+	if (NULL == e)
+		return NULL;
+	e->s = derive(&proc->super.proc_name);
+	if (NULL == e->s) {
+		free(e);
+		return NULL;
+	}
+	e->clear = OPAL_PROC_ON_LOCAL_NODE(proc->super.proc_flags) &&
+		   encshim_clear_peer(proc->super.proc_name.vpid, e->token);
+	return e;
+}
+
+static void slot_free(struct peer_slot *e)
+{
+	encshim_peer_free(e->s);
+	sodium_memzero(e, sizeof(*e));
+	free(e);
+}
+
+/* The slot of a peer other than ourselves (made on first use), or NULL
+ * after logging why. */
+static struct peer_slot *slot_get(const ompi_proc_t *proc)
+{
+	const opal_process_name_t *n = &proc->super.proc_name;
+	struct peer_slot *e, *expected = NULL;
+
+	e = atomic_load_explicit(&peers[n->vpid], memory_order_acquire);
+	if (NULL != e)
+		return e;
+	if (NULL == (e = slot_new(proc)))
+		return NULL;
+	if (!atomic_compare_exchange_strong(&peers[n->vpid], &expected, e)) {
+		slot_free(e); /* another thread won: use its session */
+		return expected;
+	}
+	if (e->clear)
+		atomic_fetch_add(&encshim_stats.clear_peers, 1);
+	return e;
+}
+
+/* NULL (logged) if rank of comm is outside this job. */
+static const ompi_proc_t *proc_in_job(ompi_communicator_t *comm, int rank)
+{
+	const ompi_proc_t *proc = ompi_comm_peer_lookup(comm, rank);
+	const opal_process_name_t *n = NULL == proc ? NULL
+						    : &proc->super.proc_name;
+
+	if (NULL == n || n->jobid != my_jobid || n->vpid >= npeers) {
+		encshim_log("peer %d of communicator %u is outside this job "
+			    "(MPI_Comm_spawn/connect are not supported by "
+			    "encshim); refusing to talk to it",
+			    rank, ompi_comm_get_cid(comm));
+		return NULL;
+	}
+	return proc;
+}
+
 uint32_t encshim_vpid_of(ompi_communicator_t *comm, int rank)
 {
 	const opal_process_name_t *n = name_of(comm, rank);
@@ -281,27 +364,27 @@ uint32_t encshim_vpid_of(ompi_communicator_t *comm, int rank)
 struct encshim_peer *encshim_peer_get(ompi_communicator_t *comm, int rank,
 				     bool sealing)
 {
-	const opal_process_name_t *n = name_of(comm, rank);
-	struct encshim_peer *p, *expected = NULL;
+	const ompi_proc_t *proc = proc_in_job(comm, rank);
+	struct peer_slot *e;
 
-	if (NULL == n || n->jobid != my_jobid || n->vpid >= npeers) {
-		encshim_log("peer %d of communicator %u is outside this job "
-			    "(MPI_Comm_spawn/connect are not supported by "
-			    "encshim); refusing to talk to it",
-			    rank, ompi_comm_get_cid(comm));
+	if (NULL == proc)
 		return NULL;
-	}
-	if (n->vpid == my_vpid)
+	if (proc->super.proc_name.vpid == my_vpid)
 		return sealing ? self_tx : self_rx;
-	p = atomic_load_explicit(&peers[n->vpid], memory_order_acquire);
-	if (NULL != p)
-		return p;
-	p = derive(n);
-	if (NULL == p)
+	e = slot_get(proc);
+	return NULL == e ? NULL : e->s;
+}
+
+const uint8_t *encshim_peer_clear(ompi_communicator_t *comm, int rank)
+{
+	const ompi_proc_t *proc;
+	struct peer_slot *e;
+
+	if (NULL == encshim_clear_mine())
 		return NULL;
-	if (!atomic_compare_exchange_strong(&peers[n->vpid], &expected, p)) {
-		encshim_peer_free(p); /* another thread won: use its session */
-		p = expected;
-	}
-	return p;
+	proc = proc_in_job(comm, rank);
+	if (NULL == proc || proc->super.proc_name.vpid == my_vpid)
+		return NULL;
+	e = slot_get(proc);
+	return NULL != e && e->clear ? e->token : NULL;
 }

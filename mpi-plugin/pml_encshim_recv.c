@@ -14,9 +14,16 @@
  * delivered: plaintext already written to the user's buffer is zeroed,
  * the request completes with MPI_ERR_OTHER, and stderr names the peer
  * and the cause.
+ *
+ * A frame with the clear flag (pml_encshim_local clear) is checked before
+ * anything else is done with it: accepted only if this rank runs clear,
+ * its source is a peer we ourselves found local-clear (its token file),
+ * and it carries our own token; then audited like any frame and copied
+ * out. Anything else is refused like a frame that does not authenticate.
  */
 #include "pml_encshim.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "ompi/constants.h"
@@ -196,6 +203,101 @@ int encshim_recv_refuse(encshim_request_t *r, uint32_t src, const char *why)
 	return MPI_ERR_OTHER;
 }
 
+/* NULL if the clear frame of r (from comm rank rank, world rank src) may
+ * be delivered, else why not (in buf). docs/PROTOCOL.md section 11,
+ * "Local-clear frames". */
+static const char *clear_refusal(encshim_request_t *r, int rank, uint32_t src,
+				 size_t framelen, char *buf, size_t len)
+{
+	const uint8_t *mine = encshim_clear_mine(), *f = r->frame;
+
+	if (NULL == mine) {
+		(void)snprintf(buf, len, "clear frame refused: "
+			       "pml_encshim_local is not clear on this rank (or "
+			       "its token file could not be made), so only "
+			       "sealed frames are accepted; a clear frame here is "
+			       "forged (or rank %u runs clear while this rank "
+			       "seals: give every rank the same "
+			       "pml_encshim_local)", (unsigned)src);
+		return buf;
+	}
+	if (NULL == encshim_peer_clear(r->comm, rank)) {
+		(void)snprintf(buf, len, "clear frame refused: rank %u is not "
+			       "a local-clear peer here (Open MPI does not place "
+			       "it on this node, or its token file was not found "
+			       "in %s): a forged frame, or rank %u and this rank "
+			       "were given different pml_encshim_local_dir",
+			       (unsigned)src, encshim_clear_dir(),
+			       (unsigned)src);
+		return buf;
+	}
+	if (0 != sodium_memcmp(f + ENCSHIM_MPI_STREAM_BYTES, mine,
+			       ENCSHIM_MPI_TOKEN_BYTES))
+		return "clear frame refused: wrong token (forged: only "
+		       "processes of this uid on this node can read it)";
+	if (!sodium_is_zero(f + framelen - ENCSHIM_TAG_BYTES, ENCSHIM_TAG_BYTES))
+		return encshim_strerror(ENCSHIM_E_MALFORMED);
+	return NULL;
+}
+
+/* Copies the checked clear frame's plaintext out (contiguous: memcpy,
+ * else unpack); a matched probe's stays in the frame for MPI_Mrecv. */
+static int clear_deliver(encshim_request_t *r, size_t ptlen)
+{
+	struct opening o;
+	int rc = OMPI_SUCCESS;
+
+	if (r->staged)
+		return OMPI_SUCCESS;
+	o.ptlen = ptlen;
+	o.inplace = r->frame + ENCSHIM_MPI_STREAM_BYTES + ENCSHIM_HEADER_BYTES;
+	o.direct = NULL;
+	OBJ_CONSTRUCT(&o.conv, opal_convertor_t);
+	if (OPAL_SUCCESS != opal_convertor_copy_and_prepare_for_recv(
+				    ompi_mpi_local_convertor, &r->dtype->super,
+				    r->count, r->buf, 0, &o.conv))
+		rc = OMPI_ERROR;
+	else if (!opal_convertor_need_buffers(&o.conv)) {
+		opal_convertor_get_current_pointer(&o.conv, &o.direct);
+		if (ptlen > 0)
+			memcpy(o.direct, o.inplace, ptlen);
+	} else
+		rc = deliver(&o);
+	OBJ_DESTRUCT(&o.conv);
+	return rc;
+}
+
+/* A frame with the clear flag: checked, audited, delivered. The staging
+ * frame is not wiped: the same plaintext crossed the node in the PML's
+ * own buffers. */
+static int receive_clear(encshim_request_t *r, size_t framelen, uint32_t src)
+{
+	const ompi_status_public_t *in = &r->inner->req_status;
+	uint8_t stream[ENCSHIM_MPI_STREAM_BYTES];
+	size_t ptlen = framelen - ENCSHIM_MPI_OVERHEAD;
+	const char *why;
+	char buf[400];
+	bool held = false;
+
+	why = clear_refusal(r, in->MPI_SOURCE, src, framelen, buf, sizeof(buf));
+	if (NULL != why)
+		return encshim_recv_refuse(r, src, why);
+	memcpy(stream, r->frame, sizeof(stream));
+	stream[0] &= (uint8_t)~ENCSHIM_MPI_CLEAR;
+	if (OMPI_SUCCESS != encshim_audit(r->ecomm, r->posted, in->MPI_SOURCE,
+					  in->MPI_TAG, stream, r, &held, &why))
+		return encshim_recv_refuse(r, src, why);
+	if (OMPI_SUCCESS != clear_deliver(r, ptlen))
+		return encshim_recv_refuse(r, src,
+					   encshim_strerror(ENCSHIM_E_INVAL));
+	r->super.req_status._ucount = ptlen;
+	if (!held)
+		atomic_store(&r->hold, ENCSHIM_HOLD_NONE);
+	atomic_fetch_add(&encshim_stats.clear_received_msgs, 1);
+	atomic_fetch_add(&encshim_stats.clear_received_bytes, ptlen);
+	return MPI_SUCCESS;
+}
+
 /* Authenticates, audits, delivers. */
 static int receive_frame(encshim_request_t *r, size_t framelen)
 {
@@ -210,6 +312,8 @@ static int receive_frame(encshim_request_t *r, size_t framelen)
 
 	if (framelen < ENCSHIM_MPI_OVERHEAD)
 		return encshim_recv_refuse(r, src, encshim_strerror(ENCSHIM_E_MALFORMED));
+	if (0 != (r->frame[0] & ENCSHIM_MPI_CLEAR))
+		return receive_clear(r, framelen, src);
 	peer = encshim_peer_get(r->comm, in->MPI_SOURCE, false);
 	if (NULL == peer)
 		return encshim_recv_refuse(r, src, encshim_strerror(ENCSHIM_E_PEERKEY));

@@ -16,6 +16,12 @@
  * sealed in place, so either way the data is touched once by the CPU
  * before the PML moves the frame.
  *
+ * To a local-clear peer (pml_encshim_local clear, pml_encshim_clear.c)
+ * the frame has the same size and layout but carries the plaintext:
+ * stream(16, clear flag set) || the peer's token(16) || plaintext ||
+ * zero(16). It takes its place in the stream exactly like a sealed one,
+ * so the receiver's order audit is the same; it is never chunked.
+ *
  * Buffered mode: MPI_Buffer_attach sizes the user's area for the
  * plaintext plus MPI_BSEND_OVERHEAD (128 bytes) per message; the frame
  * (48 bytes more) is carved from that same area, so MPI_Buffer_detach
@@ -119,16 +125,46 @@ static int frame_prepare(const void *buf, size_t count, ompi_datatype_t *dtype,
 	return rc;
 }
 
+_Static_assert(ENCSHIM_MPI_TOKEN_BYTES == ENCSHIM_HEADER_BYTES &&
+	       ENCSHIM_MPI_CLEAR != ENCSHIM_MPI_CHUNKED,
+	       "a local-clear frame has the layout of a sealed one");
+
+/* docs/PROTOCOL.md section 11, "Local-clear frames". */
+static void clear_frame(const uint8_t token[ENCSHIM_MPI_TOKEN_BYTES],
+			const void *pt,
+			const uint8_t stream[ENCSHIM_MPI_STREAM_BYTES],
+			struct sealed *s)
+{
+	size_t len = s->len - ENCSHIM_MPI_OVERHEAD;
+	uint8_t *body = s->frame + ENCSHIM_MPI_STREAM_BYTES + ENCSHIM_HEADER_BYTES;
+
+	memcpy(s->frame, stream, ENCSHIM_MPI_STREAM_BYTES);
+	s->frame[0] |= ENCSHIM_MPI_CLEAR;
+	memcpy(s->frame + ENCSHIM_MPI_STREAM_BYTES, token,
+	       ENCSHIM_MPI_TOKEN_BYTES);
+	if (len > 0 && pt != body)
+		memcpy(body, pt, len);
+	memset(body + len, 0, ENCSHIM_TAG_BYTES);
+	atomic_fetch_add(&encshim_stats.clear_sent_msgs, 1);
+	atomic_fetch_add(&encshim_stats.clear_sent_bytes, len);
+}
+
 static int seal_frame(struct encshim_comm *c, int dst, int tag,
 		      ompi_communicator_t *comm, const void *pt,
 		      const uint8_t stream[ENCSHIM_MPI_STREAM_BYTES],
 		      struct sealed *s)
 {
-	struct encshim_peer *peer = encshim_peer_get(comm, dst, true);
+	const uint8_t *token = encshim_peer_clear(comm, dst);
+	struct encshim_peer *peer;
 	uint8_t env[ENCSHIM_MPI_ENV_BYTES];
 	size_t len = s->len - ENCSHIM_MPI_OVERHEAD;
 	int rc;
 
+	if (NULL != token) {
+		clear_frame(token, pt, stream, s);
+		return OMPI_SUCCESS;
+	}
+	peer = encshim_peer_get(comm, dst, true);
 	if (NULL == peer)
 		return OMPI_ERR_UNREACH;
 	memcpy(s->frame, stream, ENCSHIM_MPI_STREAM_BYTES);
@@ -196,6 +232,15 @@ static int seal_and_post(const void *buf, size_t count, ompi_datatype_t *dtype,
 	return rc;
 }
 
+/* Chunked (never to a local-clear peer: its messages go whole). */
+static bool chunked(int tag, mca_pml_base_send_mode_t mode, size_t count,
+		    ompi_datatype_t *dtype, int dst, ompi_communicator_t *comm,
+		    size_t *len)
+{
+	return encshim_chunk_wants(tag, mode, count, dtype, len) &&
+	       NULL == encshim_peer_clear(comm, dst);
+}
+
 int encshim_send_post(encshim_request_t *r)
 {
 	struct sealed s;
@@ -203,7 +248,7 @@ int encshim_send_post(encshim_request_t *r)
 	int rc;
 
 	if (!r->super.req_persistent &&
-	    encshim_chunk_wants(r->tag, r->mode, r->count, r->dtype, &len))
+	    chunked(r->tag, r->mode, r->count, r->dtype, r->peer, r->comm, &len))
 		return encshim_chunk_send(r, len);
 	rc = seal_and_post(r->buf, r->count, r->dtype, r->peer, r->tag,
 			   r->mode, r->comm, &s, &r->inner);
@@ -281,7 +326,7 @@ int encshim_send(const void *buf, size_t count, ompi_datatype_t *dtype,
 					      comm);
 	if (MCA_PML_BASE_SEND_BUFFERED == mode)
 		return encshim_bsend_detached(buf, count, dtype, dst, tag, comm);
-	if (encshim_chunk_wants(tag, mode, count, dtype, &len)) {
+	if (chunked(tag, mode, count, dtype, dst, comm, &len)) {
 		/* completes from progress */
 		rc = encshim_isend(buf, count, dtype, dst, tag, mode, comm,
 				   &inner);

@@ -91,6 +91,16 @@
 #define ENCSHIM_MPI_HEAD_AAD_BYTES 64u
 #define ENCSHIM_MPI_CHUNK_LABEL "ESC3"
 #define ENCSHIM_MPI_CHUNK_AAD_BYTES 60u
+/*
+ * Local-clear frames (pml_encshim_local clear, docs/PROTOCOL.md section
+ * 11, "Local-clear frames"): between two ranks of one node that proved
+ * it by reading each other's token file, a message travels as stream(16)
+ * || token(16) || plaintext || zero(16), the size and layout of a sealed
+ * frame; the token is the receiver's, the flag is set in the stream
+ * field's first byte. Never chunked.
+ */
+#define ENCSHIM_MPI_CLEAR 0x40u /* in the stream field's first byte */
+#define ENCSHIM_MPI_TOKEN_BYTES 16u
 /* Chunk sizes a head may name (pml_encshim_chunk_bytes is clamped). */
 #define ENCSHIM_MPI_CHUNK_MIN 4096u
 #define ENCSHIM_MPI_CHUNK_MAX (64u << 20)

@@ -7,7 +7,8 @@ MPITEST_SH = tests/mpi/matrix.sh tests/mpi/threads.sh \
 	tests/mpi/order.sh tests/mpi/residue.sh tests/mpi/attack_order.sh \
 	tests/mpi/attack2_order.sh tests/mpi/attack3_order.sh \
 	tests/mpi/attack3_known.sh \
-	tests/mpi/osc.sh tests/mpi/monitoring.sh tests/mpi/chunk.sh
+	tests/mpi/osc.sh tests/mpi/monitoring.sh tests/mpi/chunk.sh \
+	tests/mpi/local.sh
 EXTRA_DIST += tests/mpi/lib.sh tests/mpi/rsh-netns.sh $(MPITEST_SH)
 
 if BUILD_MPI

@@ -2,6 +2,8 @@
 /*
  * Reads encshim's MPI_T counters around a known exchange: 10 messages
  * of 1000 bytes each way between ranks 0 and 1. Prints "pvars: ok".
+ * "pvars clear" (under pml_encshim_local clear, one node): the bytes go
+ * as local-clear frames, none sealed.
  */
 #include <mpi.h>
 #include <stdio.h>
@@ -33,8 +35,9 @@ int main(int argc, char **argv)
 {
 	char buf[1000];
 	int rank, provided, ok = 1, all;
-	unsigned long long sealed, opened, failed;
-	MPI_T_pvar_handle hs, ho, hf;
+	unsigned long long sealed, opened, failed, csent = 0, crecv = 0;
+	unsigned long long want_sealed = 10000, want_clear = 0;
+	MPI_T_pvar_handle hs, ho, hf, hcs = MPI_T_PVAR_HANDLE_NULL, hcr = MPI_T_PVAR_HANDLE_NULL;
 	MPI_T_pvar_session s;
 
 	MPI_T_init_thread(MPI_THREAD_SINGLE, &provided);
@@ -46,15 +49,28 @@ int main(int argc, char **argv)
 	hs = counter(s, "pml_encshim_bytes_sealed");
 	ho = counter(s, "pml_encshim_bytes_opened");
 	hf = counter(s, "pml_encshim_auth_failures");
+	if (argc > 1 && !strcmp(argv[1], "clear")) {
+		hcs = counter(s, "pml_encshim_bytes_clear_sent");
+		hcr = counter(s, "pml_encshim_bytes_clear_received");
+		want_sealed = 0;
+		want_clear = 10000;
+	}
 	for (int i = 0; i < 10 && rank < 2; i++)
 		MPI_Sendrecv_replace(buf, sizeof(buf), MPI_BYTE, 1 - rank, 3,
 				     1 - rank, 3, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
 	sealed = value(s, hs);
 	opened = value(s, ho);
 	failed = value(s, hf);
-	if (rank < 2 && (sealed != 10000 || opened != 10000 || failed != 0)) {
+	if (want_clear) {
+		csent = value(s, hcs);
+		crecv = value(s, hcr);
+	}
+	if (rank < 2 && (sealed != want_sealed || opened != want_sealed ||
+			 failed != 0 || csent != want_clear ||
+			 crecv != want_clear)) {
 		fprintf(stderr, "pvars: rank %d: sealed %llu opened %llu "
-			"failures %llu\n", rank, sealed, opened, failed);
+			"failures %llu clear sent %llu received %llu\n", rank,
+			sealed, opened, failed, csent, crecv);
 		ok = 0;
 	}
 	MPI_T_pvar_session_free(&s);

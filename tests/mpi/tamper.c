@@ -25,7 +25,7 @@
  * tcp transport needs no renumbering. The caller's buffer is never
  * changed: altered bytes go out
  * from a copy. send() (UCX's tcp transport), and sendmsg() in the
- * replay, swap and drop modes, go through writev(); TAMPER_LOG=1 prints
+ * replay, xor, swap and drop modes, go through writev(); TAMPER_LOG=1 prints
  * the length of every targeted write.
  */
 #define _GNU_SOURCE
@@ -95,7 +95,7 @@ static int mode_is(const char *want)
 
 static int replaying(void)
 {
-	return mode_is("replay");
+	return mode_is("replay") || mode_is("xor");
 }
 
 static int holding(void)
@@ -245,6 +245,30 @@ static struct iovec *replayed(const struct iovec *iov, int n, void **copy)
 	return out;
 }
 
+/* Xor: the whole write as one buffer, one byte altered. NULL when the
+ * write is too short. */
+static struct iovec *xored(const struct iovec *iov, int n, void **copy)
+{
+	size_t total = iov_total(iov, n), end = (size_t)env_int("TAMPER_XOR_END", 0);
+	struct iovec *out;
+	unsigned char *flat;
+
+	if (end == 0 || end > total)
+		return NULL;
+	flat = flatten(iov, n, total);
+	out = malloc(sizeof(*out));
+	if (!flat || !out) {
+		free(flat);
+		free(out);
+		return NULL;
+	}
+	flat[total - end] ^= (unsigned char)env_int("TAMPER_XOR_MASK", 1);
+	out->iov_base = flat;
+	out->iov_len = total;
+	*copy = flat;
+	return out;
+}
+
 /* Copies iov with its last non-empty buffer duplicated and altered. */
 static struct iovec *altered(const struct iovec *iov, int n, void **copy)
 {
@@ -290,7 +314,9 @@ ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 		return rc >= 0 ? rc : real(fd, iov, iovcnt);
 	}
 	if (replaying()) {
-		if (!(alt = replayed(iov, iovcnt, &copy)))
+		alt = mode_is("xor") ? xored(iov, iovcnt, &copy)
+				     : replayed(iov, iovcnt, &copy);
+		if (!alt)
 			return real(fd, iov, iovcnt);
 		rc = real(fd, alt, 1);
 		/* report what the caller asked for: the BTL must not resend */

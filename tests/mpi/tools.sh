@@ -5,8 +5,9 @@
 out=$(OMPI_MCA_mca_component_path="$ENCSHIM_COMPONENT_DIR:$(ompi_info --path pkglibdir --parsable | sed 's/^path:pkglibdir://')" \
 	ompi_info --param pml encshim --level 9 2>&1)
 for p in pml_encshim_enable pml_encshim_verbose pml_encshim_backend \
-	pml_encshim_pool_max_bytes \
-	pml_encshim_messages_sealed pml_encshim_auth_failures; do
+	pml_encshim_pool_max_bytes pml_encshim_local pml_encshim_local_dir \
+	pml_encshim_messages_sealed pml_encshim_auth_failures \
+	pml_encshim_messages_clear_sent pml_encshim_messages_clear_received; do
 	echo "$out" | grep -q "\"$p\"" || { echo "$out"; fail "ompi_info lacks $p"; }
 done
 ok "ompi_info --param pml encshim --level 9 lists parameters and counters"

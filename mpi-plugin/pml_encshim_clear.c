@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Intra-node policy (pml_encshim_local, docs/PROTOCOL.md section 11,
+ * "Local-clear frames"). With `clear`, messages between two ranks of one
+ * node go as plaintext through the wrapped PML. Open MPI's own locality
+ * flags come from launcher data, which the attacker of section 1 may
+ * rewrite, so they are not the proof: each rank draws a random token
+ * and writes it to a file of its own uid, mode 0600, in a node-local
+ * tmpfs (pml_encshim_local_dir). A peer is local-clear only if Open MPI
+ * says it is on our node AND we can read its token file; a clear frame
+ * carries the receiver's token, which only processes of our uid on this
+ * node can know. Everything that fails a check seals (sealing is always
+ * correct).
+ */
+#include "pml_encshim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+/* statfs(2) f_type of the file systems that live in this node's memory */
+#define TMPFS_FS 0x01021994
+#define RAMFS_FS 0x858458f6
+
+static bool clear_mode;  /* pml_encshim_local is clear and our file exists */
+static bool want_clear;  /* pml_encshim_local is clear */
+static uint8_t my_token[ENCSHIM_MPI_TOKEN_BYTES];
+static char my_path[PATH_MAX];
+static char name_hash[2 * 16 + 1]; /* hex of H_K(J), 16 bytes */
+/* K: names keyed by the job secret, so a job with another secret never
+ * finds our files even when an attacker gives it our J (section 11) */
+static uint8_t name_key[crypto_generichash_KEYBYTES];
+
+static const char *dir(void)
+{
+	const char *d = encshim_param.local_dir;
+
+	return NULL == d || '\0' == d[0] ? "/dev/shm" : d;
+}
+
+const char *encshim_clear_dir(void)
+{
+	return dir();
+}
+
+int encshim_clear_init(const uint8_t secret[ENCSHIM_SECRET_BYTES])
+{
+	static const char label[] = "encshim v1 local-clear names";
+
+	const char *m = encshim_param.local;
+
+	if (NULL == m || '\0' == m[0] || 0 == strcmp(m, "seal"))
+		return OMPI_SUCCESS;
+	if (0 != strcmp(m, "clear")) {
+		encshim_log("pml_encshim_local is '%s': use seal (the default) "
+			    "or clear", m);
+		return OMPI_ERROR;
+	}
+	want_clear = true;
+	randombytes_buf(my_token, sizeof(my_token));
+	crypto_generichash(name_key, sizeof(name_key), (const uint8_t *)label,
+			   sizeof(label) - 1, secret, ENCSHIM_SECRET_BYTES);
+	return OMPI_SUCCESS;
+}
+
+/* The directory must be in this node's memory: a token file on a shared
+ * file system would let another node pass for local. */
+static bool dir_is_local(void)
+{
+	struct statfs fs;
+
+	if (0 != statfs(dir(), &fs)) {
+		encshim_log("pml_encshim_local_dir %s: %s; sealing every "
+			    "message", dir(), strerror(errno));
+		return false;
+	}
+	if (TMPFS_FS != (unsigned long)fs.f_type &&
+	    RAMFS_FS != (unsigned long)fs.f_type) {
+		encshim_log("pml_encshim_local_dir %s is not a tmpfs or ramfs "
+			    "(node-local memory); sealing every message: name "
+			    "a tmpfs such as /dev/shm", dir());
+		return false;
+	}
+	return true;
+}
+
+static int path_of(char *out, size_t len, uint32_t vpid)
+{
+	int n = snprintf(out, len, "%s/encshim-%s-%u", dir(), name_hash,
+			 (unsigned)vpid);
+
+	return n > 0 && (size_t)n < len ? 0 : -1;
+}
+
+static bool write_token(void)
+{
+	int fd = open(my_path, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY |
+				       O_CLOEXEC, 0600);
+	bool ok;
+
+	if (fd < 0) {
+		encshim_log("cannot create the token file %s: %s; sealing "
+			    "every message", my_path, strerror(errno));
+		return false;
+	}
+	/* exactly 0600 whatever the umask: readers insist on it */
+	ok = 0 == fchmod(fd, 0600) &&
+	     (ssize_t)sizeof(my_token) == write(fd, my_token, sizeof(my_token));
+	if (0 != close(fd))
+		ok = false;
+	if (!ok) {
+		encshim_log("cannot write the token file %s: %s; sealing "
+			    "every message", my_path, strerror(errno));
+		(void)unlink(my_path);
+	}
+	return ok;
+}
+
+static void unlink_mine(void)
+{
+	if ('\0' != my_path[0])
+		(void)unlink(my_path);
+	my_path[0] = '\0';
+}
+
+void encshim_clear_publish(const uint8_t job[ENCSHIM_MPI_JOB_BYTES])
+{
+	uint8_t h[16];
+
+	if (!want_clear || clear_mode)
+		return;
+	/* J holds rank 0's random nonce: two jobs never share a name */
+	crypto_generichash(h, sizeof(h), job, ENCSHIM_MPI_JOB_BYTES, name_key,
+			   sizeof(name_key));
+	sodium_bin2hex(name_hash, sizeof(name_hash), h, sizeof(h));
+	if (!dir_is_local() ||
+	    0 != path_of(my_path, sizeof(my_path), encshim_my_vpid())) {
+		my_path[0] = '\0';
+		return;
+	}
+	clear_mode = write_token();
+	if (!clear_mode)
+		my_path[0] = '\0';
+	/* a job stopped by MPI_Abort (a refused frame) exits without
+	 * MPI_Finalize; a killed one leaves the file (unique name, never
+	 * read again) */
+	else if (0 != atexit(unlink_mine))
+		encshim_log("cannot register the removal of %s at exit", my_path);
+}
+
+void encshim_clear_fini(void)
+{
+	unlink_mine();
+	clear_mode = want_clear = false;
+	sodium_memzero(my_token, sizeof(my_token));
+	sodium_memzero(name_key, sizeof(name_key));
+}
+
+const uint8_t *encshim_clear_mine(void)
+{
+	return clear_mode ? my_token : NULL;
+}
+
+/* O_NONBLOCK: a FIFO planted under the name must not block us. */
+bool encshim_clear_peer(uint32_t vpid, uint8_t token[ENCSHIM_MPI_TOKEN_BYTES])
+{
+	char path[PATH_MAX];
+	struct stat st;
+	bool ok;
+	int fd;
+
+	if (!clear_mode || 0 != path_of(path, sizeof(path), vpid))
+		return false;
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ok = 0 == fstat(fd, &st) && S_ISREG(st.st_mode) &&
+	     st.st_uid == geteuid() && 0600 == (st.st_mode & 07777) &&
+	     (off_t)ENCSHIM_MPI_TOKEN_BYTES == st.st_size &&
+	     (ssize_t)ENCSHIM_MPI_TOKEN_BYTES ==
+		     read(fd, token, ENCSHIM_MPI_TOKEN_BYTES);
+	(void)close(fd);
+	if (!ok)
+		sodium_memzero(token, ENCSHIM_MPI_TOKEN_BYTES);
+	return ok;
+}
