@@ -36,6 +36,8 @@ OMPI_MODULE_DECLSPEC extern mca_pml_base_component_2_0_0_t
 	mca_pml_encshim_component;
 /* The PML we wrap, as selected by Open MPI; every call ends there. */
 extern mca_pml_base_module_t encshim_inner;
+/* Its component's name ("ob1", "ucx", "cm", "monitoring"). */
+const char *encshim_inner_name(void);
 
 struct encshim_params {
 	bool enable;          /* pml_encshim_enable */
@@ -85,8 +87,12 @@ int encshim_keys_bind_job(void);
 void encshim_keys_fini(void);
 
 /* The token of the peer behind rank `rank` of comm if it is local-clear
- * (decided once, when its session is made), else NULL: seal to it. */
+ * (decided once, when its session is made: its token file is ours to
+ * read and encshim_clear_path holds), else NULL: seal to it. */
 const uint8_t *encshim_peer_clear(ompi_communicator_t *comm, int rank);
+/* Whether that peer may send us clear frames: its token file is ours to
+ * read (whatever path the PML takes; the frame's token is checked). */
+bool encshim_peer_clear_rx(ompi_communicator_t *comm, int rank);
 
 /* ---- job identifier (pml_encshim_job.c) ---- */
 
@@ -121,6 +127,9 @@ const uint8_t *encshim_clear_mine(void);
 bool encshim_clear_peer(uint32_t vpid,
 			uint8_t token[ENCSHIM_MPI_TOKEN_BYTES]);
 const char *encshim_clear_dir(void);
+/* Whether the wrapped PML reaches proc only through shared memory (ob1
+ * with btl vader/sm): clear frames are sent on no other path. */
+bool encshim_clear_path(ompi_proc_t *proc);
 
 /* ---- communicators and streams (pml_encshim_comm.c) ---- */
 

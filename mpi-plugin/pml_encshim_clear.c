@@ -26,6 +26,8 @@
 
 #include <sodium.h>
 
+#include "ompi/mca/bml/base/base.h"
+
 /* statfs(2) f_type of the file systems that live in this node's memory */
 #define TMPFS_FS 0x01021994
 #define RAMFS_FS 0x858458f6
@@ -190,5 +192,50 @@ bool encshim_clear_peer(uint32_t vpid, uint8_t token[ENCSHIM_MPI_TOKEN_BYTES])
 	(void)close(fd);
 	if (!ok)
 		sodium_memzero(token, ENCSHIM_MPI_TOKEN_BYTES);
+	return ok;
+}
+
+/* Shared-memory BTLs: they reach only processes that mapped their
+ * segment on this node. */
+static bool btl_in_node(const mca_bml_base_btl_array_t *a)
+{
+	size_t i, n = mca_bml_base_btl_array_get_size((mca_bml_base_btl_array_t *)a);
+
+	for (i = 0; i < n; i++) {
+		const char *name = mca_bml_base_btl_array_get_index(
+			(mca_bml_base_btl_array_t *)a, i)->btl->btl_component
+			->btl_version.mca_component_name;
+
+		if (0 != strcmp(name, "vader") && 0 != strcmp(name, "sm"))
+			return false;
+	}
+	return true;
+}
+
+/* Whether the wrapped PML moves messages to proc only through this
+ * node's memory. The token file proves that the peer named vpid runs
+ * here, but the PML routes by launcher data (addresses, J), which may
+ * point elsewhere (docs/PROTOCOL.md section 11, "Local-clear frames"):
+ * only ob1 over vader/sm cannot carry a byte off the node. */
+bool encshim_clear_path(ompi_proc_t *proc)
+{
+	static atomic_bool told;
+	const char *pml = encshim_inner_name();
+	mca_bml_base_endpoint_t *ep = NULL;
+	bool ok = 0 == strcmp(pml, "ob1");
+
+	if (ok)
+		ep = mca_bml_base_get_endpoint(proc);
+	ok = ok && NULL != ep &&
+	     0 != mca_bml_base_btl_array_get_size(&ep->btl_eager) &&
+	     btl_in_node(&ep->btl_eager) && btl_in_node(&ep->btl_send) &&
+	     btl_in_node(&ep->btl_rdma);
+	if (!ok && !atomic_exchange(&told, true))
+		encshim_log("pml_encshim_local clear: rank %u is on this node, "
+			    "but pml %s moves its messages through a transport "
+			    "that launcher data could route off the node; "
+			    "sealing to it (clear frames go only through ob1's "
+			    "btl vader: --mca pml ob1 --mca btl self,vader,...)",
+			    (unsigned)proc->super.proc_name.vpid, pml);
 	return ok;
 }

@@ -167,10 +167,10 @@ int encshim_register_vars(void)
 		       "seal (default): every message is sealed. clear: messages "
 		       "between two ranks of one node travel as plaintext "
 		       "through the wrapped PML, if Open MPI places the peer on "
-		       "this node AND its token file is in pml_encshim_local_dir "
-		       "(launcher data alone never suffices); everything else "
-		       "stays sealed. Only where traffic inside a node never "
-		       "leaves it (docs/PROTOCOL.md section 1)",
+		       "this node, its token file is in pml_encshim_local_dir "
+		       "(launcher data alone never suffices) AND pml ob1 reaches "
+		       "it through btl vader only; everything else stays "
+		       "sealed (docs/PROTOCOL.md sections 1 and 11)",
 		       MCA_BASE_VAR_TYPE_STRING, OPAL_INFO_LVL_3,
 		       &encshim_param.local);
 	register_param("local_dir",
@@ -237,6 +237,11 @@ static mca_pml_base_module_t *component_init(int *priority,
 }
 
 /* Copies the winner into encshim_inner and installs our table. */
+const char *encshim_inner_name(void)
+{
+	return inner_component.pmlm_version.mca_component_name;
+}
+
 static int encshim_install(void)
 {
 	if (0 == strcmp(mca_pml_base_selected_component.pmlm_version

@@ -37,7 +37,9 @@ static struct encshim_peer *self_tx, *self_rx;
 /* A peer's session and, if it is local-clear, its token. */
 struct peer_slot {
 	struct encshim_peer *s;
-	bool clear;
+	bool clear_rx;
+	/* sending clear: 0 not decided yet, 1 clear, 2 seal (first send) */
+	_Atomic int clear_tx;
 	uint8_t token[ENCSHIM_MPI_TOKEN_BYTES];
 };
 static _Atomic(struct peer_slot *) *peers;
@@ -293,7 +295,7 @@ static const opal_process_name_t *name_of(ompi_communicator_t *comm,
  * "Local-clear frames"): clear only if Open MPI places the peer on our
  * node AND its token file is readable; launcher data alone never
  * suffices. */
-static struct peer_slot *slot_new(const ompi_proc_t *proc)
+static struct peer_slot *slot_new(ompi_proc_t *proc)
 {
 	struct peer_slot *e = calloc(1, sizeof(*e));
 
@@ -304,8 +306,8 @@ static struct peer_slot *slot_new(const ompi_proc_t *proc)
 		free(e);
 		return NULL;
 	}
-	e->clear = OPAL_PROC_ON_LOCAL_NODE(proc->super.proc_flags) &&
-		   encshim_clear_peer(proc->super.proc_name.vpid, e->token);
+	e->clear_rx = OPAL_PROC_ON_LOCAL_NODE(proc->super.proc_flags) &&
+		      encshim_clear_peer(proc->super.proc_name.vpid, e->token);
 	return e;
 }
 
@@ -318,7 +320,7 @@ static void slot_free(struct peer_slot *e)
 
 /* The slot of a peer other than ourselves (made on first use), or NULL
  * after logging why. */
-static struct peer_slot *slot_get(const ompi_proc_t *proc)
+static struct peer_slot *slot_get(ompi_proc_t *proc)
 {
 	const opal_process_name_t *n = &proc->super.proc_name;
 	struct peer_slot *e, *expected = NULL;
@@ -332,15 +334,13 @@ static struct peer_slot *slot_get(const ompi_proc_t *proc)
 		slot_free(e); /* another thread won: use its session */
 		return expected;
 	}
-	if (e->clear)
-		atomic_fetch_add(&encshim_stats.clear_peers, 1);
 	return e;
 }
 
 /* NULL (logged) if rank of comm is outside this job. */
-static const ompi_proc_t *proc_in_job(ompi_communicator_t *comm, int rank)
+static ompi_proc_t *proc_in_job(ompi_communicator_t *comm, int rank)
 {
-	const ompi_proc_t *proc = ompi_comm_peer_lookup(comm, rank);
+	ompi_proc_t *proc = ompi_comm_peer_lookup(comm, rank);
 	const opal_process_name_t *n = NULL == proc ? NULL
 						    : &proc->super.proc_name;
 
@@ -364,7 +364,7 @@ uint32_t encshim_vpid_of(ompi_communicator_t *comm, int rank)
 struct encshim_peer *encshim_peer_get(ompi_communicator_t *comm, int rank,
 				     bool sealing)
 {
-	const ompi_proc_t *proc = proc_in_job(comm, rank);
+	ompi_proc_t *proc = proc_in_job(comm, rank);
 	struct peer_slot *e;
 
 	if (NULL == proc)
@@ -375,9 +375,29 @@ struct encshim_peer *encshim_peer_get(ompi_communicator_t *comm, int rank,
 	return NULL == e ? NULL : e->s;
 }
 
+/* Decided at the first send, from the send path: the PML's endpoint for
+ * proc is made then (ob1 makes it lazily, as it would next). */
+static bool clear_tx(struct peer_slot *e, ompi_proc_t *proc)
+{
+	int want, expected = 0, now = atomic_load(&e->clear_tx);
+
+	if (0 == now) {
+		want = encshim_clear_path(proc) ? 1 : 2;
+		if (atomic_compare_exchange_strong(&e->clear_tx, &expected,
+						   want)) {
+			now = want;
+			if (1 == now)
+				atomic_fetch_add(&encshim_stats.clear_peers, 1);
+		} else {
+			now = expected;
+		}
+	}
+	return 1 == now;
+}
+
 const uint8_t *encshim_peer_clear(ompi_communicator_t *comm, int rank)
 {
-	const ompi_proc_t *proc;
+	ompi_proc_t *proc;
 	struct peer_slot *e;
 
 	if (NULL == encshim_clear_mine())
@@ -386,5 +406,19 @@ const uint8_t *encshim_peer_clear(ompi_communicator_t *comm, int rank)
 	if (NULL == proc || proc->super.proc_name.vpid == my_vpid)
 		return NULL;
 	e = slot_get(proc);
-	return NULL != e && e->clear ? e->token : NULL;
+	return NULL != e && e->clear_rx && clear_tx(e, proc) ? e->token : NULL;
+}
+
+bool encshim_peer_clear_rx(ompi_communicator_t *comm, int rank)
+{
+	ompi_proc_t *proc;
+	struct peer_slot *e;
+
+	if (NULL == encshim_clear_mine())
+		return false;
+	proc = proc_in_job(comm, rank);
+	if (NULL == proc || proc->super.proc_name.vpid == my_vpid)
+		return false;
+	e = slot_get(proc);
+	return NULL != e && e->clear_rx;
 }

@@ -221,7 +221,7 @@ static const char *clear_refusal(encshim_request_t *r, int rank, uint32_t src,
 			       "pml_encshim_local)", (unsigned)src);
 		return buf;
 	}
-	if (NULL == encshim_peer_clear(r->comm, rank)) {
+	if (!encshim_peer_clear_rx(r->comm, rank)) {
 		(void)snprintf(buf, len, "clear frame refused: rank %u is not "
 			       "a local-clear peer here (Open MPI does not place "
 			       "it on this node, or its token file was not found "
