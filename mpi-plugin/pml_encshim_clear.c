@@ -36,6 +36,9 @@ static bool clear_mode;  /* pml_encshim_local is clear and our file exists */
 static bool want_clear;  /* pml_encshim_local is clear */
 static uint8_t my_token[ENCSHIM_MPI_TOKEN_BYTES];
 static char my_path[PATH_MAX];
+/* the process that made my_path: a child forked from it inherits the
+ * exit handler, and its exit() must not remove the parent's file */
+static pid_t my_pid;
 static char name_hash[2 * 16 + 1]; /* hex of H_K(J), 16 bytes */
 /* K: names keyed by the job secret, so a job with another secret never
  * finds our files even when an attacker gives it our J (section 11) */
@@ -128,7 +131,7 @@ static bool write_token(void)
 
 static void unlink_mine(void)
 {
-	if ('\0' != my_path[0])
+	if ('\0' != my_path[0] && getpid() == my_pid)
 		(void)unlink(my_path);
 	my_path[0] = '\0';
 }
@@ -148,6 +151,7 @@ void encshim_clear_publish(const uint8_t job[ENCSHIM_MPI_JOB_BYTES])
 		my_path[0] = '\0';
 		return;
 	}
+	my_pid = getpid();
 	clear_mode = write_token();
 	if (!clear_mode)
 		my_path[0] = '\0';

@@ -73,6 +73,12 @@ enc $(transport vader 1) $CLEAR -np 2 "$TB/threads" 1500 4
 expect_ok "clear, 4 threads x 2 ranks over vader" "threads: ok"
 enc $(transport vader 1) $CLEAR -np 2 "$TB/pvars" clear
 expect_ok "MPI_T counters of clear frames" "pvars: ok"
+# a child that rank 1 forks and that ends with exit() runs the exit
+# handlers it inherited: rank 1's token file must stay (rank 0's first
+# contact with rank 1 is a receive, after the fork)
+enc $(transport vader 1) $V $CLEAR -np 2 "$TB/localfile" fork
+expect_ok "clear, a rank forks a child that exits" "localfile: ok"
+expect_clear "clear, a rank forks a child that exits"
 enc $(transport vader 1) $V -np 2 "$TB/coll"
 expect_ok "default (seal)" "coll: ok"
 expect_sealed "default pml_encshim_local"
