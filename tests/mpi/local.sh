@@ -79,6 +79,14 @@ expect_ok "MPI_T counters of clear frames" "pvars: ok"
 enc $(transport vader 1) $V $CLEAR -np 2 "$TB/localfile" fork
 expect_ok "clear, a rank forks a child that exits" "localfile: ok"
 expect_clear "clear, a rank forks a child that exits"
+# no barrier ends MPI_Init under async_mpi_init: a rank may send to a peer
+# before the peer wrote its token file, and that peer's first clear frame
+# back must find the file then (6 ranks all to all at once; on 6e03334
+# about half of such launches were refused)
+for i in 1 2 3 4; do
+	enc $(transport vader 1) $CLEAR --mca async_mpi_init 1 -np 6 "$TB/localfile" a2a
+	expect_ok "clear, async_mpi_init, 6 ranks all to all ($i)" "localfile: ok"
+done
 enc $(transport vader 1) $V -np 2 "$TB/coll"
 expect_ok "default (seal)" "coll: ok"
 expect_sealed "default pml_encshim_local"
