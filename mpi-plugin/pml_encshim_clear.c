@@ -27,6 +27,7 @@
 #include <sodium.h>
 
 #include "ompi/mca/bml/base/base.h"
+#include "opal/mca/base/mca_base_var.h"
 
 /* statfs(2) f_type of the file systems that live in this node's memory */
 #define TMPFS_FS 0x01021994
@@ -76,19 +77,32 @@ int encshim_clear_init(const uint8_t secret[ENCSHIM_SECRET_BYTES])
 	return OMPI_SUCCESS;
 }
 
+/* 0 if path is in a file system that lives in this node's memory, else
+ * an errno value (EXDEV: another file system). */
+static int memory_fs(const char *path)
+{
+	struct statfs fs;
+
+	if (0 != statfs(path, &fs))
+		return errno;
+	return TMPFS_FS == (unsigned long)fs.f_type ||
+			       RAMFS_FS == (unsigned long)fs.f_type
+		       ? 0
+		       : EXDEV;
+}
+
 /* The directory must be in this node's memory: a token file on a shared
  * file system would let another node pass for local. */
 static bool dir_is_local(void)
 {
-	struct statfs fs;
+	int err = memory_fs(dir());
 
-	if (0 != statfs(dir(), &fs)) {
+	if (0 != err && EXDEV != err) {
 		encshim_log("pml_encshim_local_dir %s: %s; sealing every "
-			    "message", dir(), strerror(errno));
+			    "message", dir(), strerror(err));
 		return false;
 	}
-	if (TMPFS_FS != (unsigned long)fs.f_type &&
-	    RAMFS_FS != (unsigned long)fs.f_type) {
+	if (EXDEV == err) {
 		encshim_log("pml_encshim_local_dir %s is not a tmpfs or ramfs "
 			    "(node-local memory); sealing every message: name "
 			    "a tmpfs such as /dev/shm", dir());
@@ -216,6 +230,33 @@ static bool btl_in_node(const mca_bml_base_btl_array_t *a)
 	return true;
 }
 
+/* btl vader moves messages through segments it maps from files in its
+ * backing directory (/dev/shm, else Open MPI's session directory under
+ * TMPDIR, or btl_vader_backing_directory): on a disk the kernel writes
+ * those pages out, on a network file system (NFS, Lustre) across the
+ * wire. Clear frames only where that directory is node memory. */
+static bool vader_in_memory(void)
+{
+	static atomic_bool told;
+	char **v = NULL;
+	int idx = -1, err = ENOENT;
+
+	if (OPAL_SUCCESS ==
+		    mca_base_var_find_by_name("btl_vader_backing_directory",
+					      &idx) &&
+	    OPAL_SUCCESS == mca_base_var_get_value(idx, &v, NULL, NULL) &&
+	    NULL != v && NULL != *v)
+		err = memory_fs(*v);
+	if (0 != err && !atomic_exchange(&told, true))
+		encshim_log("pml_encshim_local clear: btl vader keeps its "
+			    "segments in %s, %s; sealing to every peer (name a "
+			    "tmpfs: --mca btl_vader_backing_directory /dev/shm)",
+			    NULL != v && NULL != *v ? *v : "(unknown)",
+			    EXDEV == err ? "not a tmpfs or ramfs (node memory)"
+					 : strerror(err));
+	return 0 == err;
+}
+
 /* Whether the wrapped PML moves messages to proc only through this
  * node's memory. The token file proves that the peer named vpid runs
  * here, but the PML routes by launcher data (addresses, J), which may
@@ -234,7 +275,9 @@ bool encshim_clear_path(ompi_proc_t *proc)
 	     0 != mca_bml_base_btl_array_get_size(&ep->btl_eager) &&
 	     btl_in_node(&ep->btl_eager) && btl_in_node(&ep->btl_send) &&
 	     btl_in_node(&ep->btl_rdma);
-	if (!ok && !atomic_exchange(&told, true))
+	if (ok)
+		return vader_in_memory();
+	if (!atomic_exchange(&told, true))
 		encshim_log("pml_encshim_local clear: rank %u is on this node, "
 			    "but pml %s moves its messages through a transport "
 			    "that launcher data could route off the node; "

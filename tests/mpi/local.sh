@@ -109,6 +109,14 @@ enc $(transport vader 1) $V $CLEAR --mca pml_encshim_local_dir "$T" -np 2 "$TB/c
 expect_ok "token directory on disk" "coll: ok"
 expect_sealed "token directory not a tmpfs"
 grep -q "is not a tmpfs or ramfs" "$T/out" || fail "no reason logged for the disk directory"
+# btl vader's segments, through which clear frames travel, in a directory
+# on disk: the kernel writes their pages out (over the network on NFS or
+# Lustre): sealed
+enc $(transport vader 1) $V $CLEAR --mca btl_vader_backing_directory "$T" -np 2 "$TB/coll"
+expect_ok "vader segments on disk" "coll: ok"
+expect_sealed "vader segments on disk"
+grep -q "btl vader keeps its segments in $T, not a tmpfs" "$T/out" ||
+	fail "no reason logged for vader's directory"
 
 # c. mixed: rank 0 clear, rank 1 seal
 enc $(transport vader 1) $V -np 2 "$T/perrank" OMPI_MCA_pml_encshim_local clear seal "$TB/coll"
