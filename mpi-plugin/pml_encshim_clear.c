@@ -169,9 +169,10 @@ void encshim_clear_publish(const uint8_t job[ENCSHIM_MPI_JOB_BYTES])
 	clear_mode = write_token();
 	if (!clear_mode)
 		my_path[0] = '\0';
-	/* a job stopped by MPI_Abort (a refused frame) exits without
-	 * MPI_Finalize; a killed one leaves the file (unique name, never
-	 * read again) */
+	/* an exit without MPI_Finalize; a rank killed, or ended by
+	 * MPI_Abort (a refused frame by default: Open MPI's abort calls
+	 * _exit, and mpirun kills the other ranks), leaves its file
+	 * (unique name, never read again) */
 	else if (0 != atexit(unlink_mine))
 		encshim_log("cannot register the removal of %s at exit", my_path);
 }
