@@ -27,6 +27,7 @@
 #include <sodium.h>
 
 #include "ompi/mca/bml/base/base.h"
+#include "opal/mca/base/mca_base_var.h"
 
 /* statfs(2) f_type of the file systems that live in this node's memory */
 #define TMPFS_FS 0x01021994
@@ -36,6 +37,9 @@ static bool clear_mode;  /* pml_encshim_local is clear and our file exists */
 static bool want_clear;  /* pml_encshim_local is clear */
 static uint8_t my_token[ENCSHIM_MPI_TOKEN_BYTES];
 static char my_path[PATH_MAX];
+/* the process that made my_path: a child forked from it inherits the
+ * exit handler, and its exit() must not remove the parent's file */
+static pid_t my_pid;
 static char name_hash[2 * 16 + 1]; /* hex of H_K(J), 16 bytes */
 /* K: names keyed by the job secret, so a job with another secret never
  * finds our files even when an attacker gives it our J (section 11) */
@@ -73,19 +77,32 @@ int encshim_clear_init(const uint8_t secret[ENCSHIM_SECRET_BYTES])
 	return OMPI_SUCCESS;
 }
 
+/* 0 if path is in a file system that lives in this node's memory, else
+ * an errno value (EXDEV: another file system). */
+static int memory_fs(const char *path)
+{
+	struct statfs fs;
+
+	if (0 != statfs(path, &fs))
+		return errno;
+	return TMPFS_FS == (unsigned long)fs.f_type ||
+			       RAMFS_FS == (unsigned long)fs.f_type
+		       ? 0
+		       : EXDEV;
+}
+
 /* The directory must be in this node's memory: a token file on a shared
  * file system would let another node pass for local. */
 static bool dir_is_local(void)
 {
-	struct statfs fs;
+	int err = memory_fs(dir());
 
-	if (0 != statfs(dir(), &fs)) {
+	if (0 != err && EXDEV != err) {
 		encshim_log("pml_encshim_local_dir %s: %s; sealing every "
-			    "message", dir(), strerror(errno));
+			    "message", dir(), strerror(err));
 		return false;
 	}
-	if (TMPFS_FS != (unsigned long)fs.f_type &&
-	    RAMFS_FS != (unsigned long)fs.f_type) {
+	if (EXDEV == err) {
 		encshim_log("pml_encshim_local_dir %s is not a tmpfs or ramfs "
 			    "(node-local memory); sealing every message: name "
 			    "a tmpfs such as /dev/shm", dir());
@@ -128,7 +145,7 @@ static bool write_token(void)
 
 static void unlink_mine(void)
 {
-	if ('\0' != my_path[0])
+	if ('\0' != my_path[0] && getpid() == my_pid)
 		(void)unlink(my_path);
 	my_path[0] = '\0';
 }
@@ -148,12 +165,14 @@ void encshim_clear_publish(const uint8_t job[ENCSHIM_MPI_JOB_BYTES])
 		my_path[0] = '\0';
 		return;
 	}
+	my_pid = getpid();
 	clear_mode = write_token();
 	if (!clear_mode)
 		my_path[0] = '\0';
-	/* a job stopped by MPI_Abort (a refused frame) exits without
-	 * MPI_Finalize; a killed one leaves the file (unique name, never
-	 * read again) */
+	/* an exit without MPI_Finalize; a rank killed, or ended by
+	 * MPI_Abort (a refused frame by default: Open MPI's abort calls
+	 * _exit, and mpirun kills the other ranks), leaves its file
+	 * (unique name, never read again) */
 	else if (0 != atexit(unlink_mine))
 		encshim_log("cannot register the removal of %s at exit", my_path);
 }
@@ -212,6 +231,33 @@ static bool btl_in_node(const mca_bml_base_btl_array_t *a)
 	return true;
 }
 
+/* btl vader moves messages through segments it maps from files in its
+ * backing directory (/dev/shm, else Open MPI's session directory under
+ * TMPDIR, or btl_vader_backing_directory): on a disk the kernel writes
+ * those pages out, on a network file system (NFS, Lustre) across the
+ * wire. Clear frames only where that directory is node memory. */
+static bool vader_in_memory(void)
+{
+	static atomic_bool told;
+	char **v = NULL;
+	int idx = -1, err = ENOENT;
+
+	if (OPAL_SUCCESS ==
+		    mca_base_var_find_by_name("btl_vader_backing_directory",
+					      &idx) &&
+	    OPAL_SUCCESS == mca_base_var_get_value(idx, &v, NULL, NULL) &&
+	    NULL != v && NULL != *v)
+		err = memory_fs(*v);
+	if (0 != err && !atomic_exchange(&told, true))
+		encshim_log("pml_encshim_local clear: btl vader keeps its "
+			    "segments in %s, %s; sealing to every peer (name a "
+			    "tmpfs: --mca btl_vader_backing_directory /dev/shm)",
+			    NULL != v && NULL != *v ? *v : "(unknown)",
+			    EXDEV == err ? "not a tmpfs or ramfs (node memory)"
+					 : strerror(err));
+	return 0 == err;
+}
+
 /* Whether the wrapped PML moves messages to proc only through this
  * node's memory. The token file proves that the peer named vpid runs
  * here, but the PML routes by launcher data (addresses, J), which may
@@ -230,7 +276,9 @@ bool encshim_clear_path(ompi_proc_t *proc)
 	     0 != mca_bml_base_btl_array_get_size(&ep->btl_eager) &&
 	     btl_in_node(&ep->btl_eager) && btl_in_node(&ep->btl_send) &&
 	     btl_in_node(&ep->btl_rdma);
-	if (!ok && !atomic_exchange(&told, true))
+	if (ok)
+		return vader_in_memory();
+	if (!atomic_exchange(&told, true))
 		encshim_log("pml_encshim_local clear: rank %u is on this node, "
 			    "but pml %s moves its messages through a transport "
 			    "that launcher data could route off the node; "

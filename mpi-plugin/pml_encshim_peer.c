@@ -16,10 +16,13 @@
  *
  * With pml_encshim_local clear, whether a peer is local-clear (Open MPI
  * places it on our node and we read its token file, pml_encshim_clear.c)
- * is decided with its session, once, and kept beside it.
+ * is decided with its session and kept beside it (a peer whose file
+ * was not found then is looked up again when a clear frame from it
+ * arrives).
  */
 #include "pml_encshim.h"
 
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,11 +40,14 @@ static struct encshim_peer *self_tx, *self_rx;
 /* A peer's session and, if it is local-clear, its token. */
 struct peer_slot {
 	struct encshim_peer *s;
-	bool clear_rx;
+	/* its token file: RX_NO not found (yet), RX_BUSY being read again,
+	 * RX_YES read (token holds it; never changes again) */
+	_Atomic int clear_rx;
 	/* sending clear: 0 not decided yet, 1 clear, 2 seal (first send) */
 	_Atomic int clear_tx;
 	uint8_t token[ENCSHIM_MPI_TOKEN_BYTES];
 };
+enum { RX_NO, RX_BUSY, RX_YES };
 static _Atomic(struct peer_slot *) *peers;
 static void slot_free(struct peer_slot *e);
 static uint32_t npeers;
@@ -291,10 +297,15 @@ static const opal_process_name_t *name_of(ompi_communicator_t *comm,
 	return NULL == proc ? NULL : &proc->super.proc_name;
 }
 
-/* The session and the intra-node decision (docs/PROTOCOL.md section 11,
- * "Local-clear frames"): clear only if Open MPI places the peer on our
- * node AND its token file is readable; launcher data alone never
- * suffices. */
+/* The intra-node decision (docs/PROTOCOL.md section 11, "Local-clear
+ * frames"): clear only if Open MPI places the peer on our node AND its
+ * token file is readable; launcher data alone never suffices. */
+static bool read_token(struct peer_slot *e, ompi_proc_t *proc)
+{
+	return OPAL_PROC_ON_LOCAL_NODE(proc->super.proc_flags) &&
+	       encshim_clear_peer(proc->super.proc_name.vpid, e->token);
+}
+
 static struct peer_slot *slot_new(ompi_proc_t *proc)
 {
 	struct peer_slot *e = calloc(1, sizeof(*e));
@@ -306,8 +317,7 @@ static struct peer_slot *slot_new(ompi_proc_t *proc)
 		free(e);
 		return NULL;
 	}
-	e->clear_rx = OPAL_PROC_ON_LOCAL_NODE(proc->super.proc_flags) &&
-		      encshim_clear_peer(proc->super.proc_name.vpid, e->token);
+	atomic_init(&e->clear_rx, read_token(e, proc) ? RX_YES : RX_NO);
 	return e;
 }
 
@@ -406,7 +416,31 @@ const uint8_t *encshim_peer_clear(ompi_communicator_t *comm, int rank)
 	if (NULL == proc || proc->super.proc_name.vpid == my_vpid)
 		return NULL;
 	e = slot_get(proc);
-	return NULL != e && e->clear_rx && clear_tx(e, proc) ? e->token : NULL;
+	return NULL != e && RX_YES == atomic_load(&e->clear_rx) &&
+			       clear_tx(e, proc)
+		       ? e->token
+		       : NULL;
+}
+
+/* A clear frame from a peer whose token file we did not find: it may
+ * have been written after our first contact with that peer (no barrier
+ * ends MPI_Init under async_mpi_init, or the peer had not got there), so
+ * look again; one thread reads, the others wait for its answer. */
+static bool clear_rx(struct peer_slot *e, ompi_proc_t *proc)
+{
+	int now = RX_NO;
+	bool ok;
+
+	if (atomic_compare_exchange_strong(&e->clear_rx, &now, RX_BUSY)) {
+		ok = read_token(e, proc);
+		atomic_store(&e->clear_rx, ok ? RX_YES : RX_NO);
+		return ok;
+	}
+	while (RX_BUSY == now) {
+		sched_yield();
+		now = atomic_load(&e->clear_rx);
+	}
+	return RX_YES == now;
 }
 
 bool encshim_peer_clear_rx(ompi_communicator_t *comm, int rank)
@@ -420,5 +454,5 @@ bool encshim_peer_clear_rx(ompi_communicator_t *comm, int rank)
 	if (NULL == proc || proc->super.proc_name.vpid == my_vpid)
 		return false;
 	e = slot_get(proc);
-	return NULL != e && e->clear_rx;
+	return NULL != e && clear_rx(e, proc);
 }

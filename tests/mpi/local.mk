@@ -16,7 +16,7 @@ MPITEST_BIN = tests/mpi/p2p tests/mpi/coll tests/mpi/threads \
 	tests/mpi/pvars tests/mpi/marker tests/mpi/rma \
 	tests/mpi/order tests/mpi/peermem tests/mpi/residue \
 	tests/mpi/attack_order tests/mpi/attack2_order tests/mpi/attack3_order \
-	tests/mpi/chunk
+	tests/mpi/chunk tests/mpi/localfile
 check_PROGRAMS += $(MPITEST_BIN)
 TESTS += $(MPITEST_SH)
 # Honest jobs that wait for a sender outside MPI: a known limit of the
@@ -62,6 +62,9 @@ tests_mpi_chunk_LDADD = $(MPI_LIBS) -lpthread
 tests_mpi_attack3_order_SOURCES = tests/mpi/attack3_order.c
 tests_mpi_attack3_order_CFLAGS = $(MPITEST_CFLAGS)
 tests_mpi_attack3_order_LDADD = $(MPI_LIBS)
+tests_mpi_localfile_SOURCES = tests/mpi/localfile.c
+tests_mpi_localfile_CFLAGS = $(MPITEST_CFLAGS)
+tests_mpi_localfile_LDADD = $(MPI_LIBS)
 
 # The attacker below MPI, for tamper.sh (a module: -rpath makes it shared).
 check_LTLIBRARIES = tests/mpi/libtamper.la

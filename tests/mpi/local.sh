@@ -73,6 +73,20 @@ enc $(transport vader 1) $CLEAR -np 2 "$TB/threads" 1500 4
 expect_ok "clear, 4 threads x 2 ranks over vader" "threads: ok"
 enc $(transport vader 1) $CLEAR -np 2 "$TB/pvars" clear
 expect_ok "MPI_T counters of clear frames" "pvars: ok"
+# a child that rank 1 forks and that ends with exit() runs the exit
+# handlers it inherited: rank 1's token file must stay (rank 0's first
+# contact with rank 1 is a receive, after the fork)
+enc $(transport vader 1) $V $CLEAR -np 2 "$TB/localfile" fork
+expect_ok "clear, a rank forks a child that exits" "localfile: ok"
+expect_clear "clear, a rank forks a child that exits"
+# no barrier ends MPI_Init under async_mpi_init: a rank may send to a peer
+# before the peer wrote its token file, and that peer's first clear frame
+# back must find the file then (6 ranks all to all at once; on 6e03334
+# about half of such launches were refused)
+for i in 1 2 3 4; do
+	enc $(transport vader 1) $CLEAR --mca async_mpi_init 1 -np 6 "$TB/localfile" a2a
+	expect_ok "clear, async_mpi_init, 6 ranks all to all ($i)" "localfile: ok"
+done
 enc $(transport vader 1) $V -np 2 "$TB/coll"
 expect_ok "default (seal)" "coll: ok"
 expect_sealed "default pml_encshim_local"
@@ -95,6 +109,14 @@ enc $(transport vader 1) $V $CLEAR --mca pml_encshim_local_dir "$T" -np 2 "$TB/c
 expect_ok "token directory on disk" "coll: ok"
 expect_sealed "token directory not a tmpfs"
 grep -q "is not a tmpfs or ramfs" "$T/out" || fail "no reason logged for the disk directory"
+# btl vader's segments, through which clear frames travel, in a directory
+# on disk: the kernel writes their pages out (over the network on NFS or
+# Lustre): sealed
+enc $(transport vader 1) $V $CLEAR --mca btl_vader_backing_directory "$T" -np 2 "$TB/coll"
+expect_ok "vader segments on disk" "coll: ok"
+expect_sealed "vader segments on disk"
+grep -q "btl vader keeps its segments in $T, not a tmpfs" "$T/out" ||
+	fail "no reason logged for vader's directory"
 
 # c. mixed: rank 0 clear, rank 1 seal
 enc $(transport vader 1) $V -np 2 "$T/perrank" OMPI_MCA_pml_encshim_local clear seal "$TB/coll"
