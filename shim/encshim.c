@@ -31,7 +31,7 @@ static void usage(FILE *f)
 		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\nenvironment:\n"
 		   "  ENCSHIM_KEY_FILE  job secret file (default ~/.encshim/job.key)\n"
-		   "  ENCSHIM_BACKEND   auto | openssl | sodium (default auto: fastest usable)\n\n"
+		   "  ENCSHIM_BACKEND   auto | ipsecmb | openssl | sodium (default auto: fastest usable)\n\n"
 		   "exit codes: 0 ok, 1 failure, 2 usage error, 3 job secret missing or unsafe\n");
 }
 

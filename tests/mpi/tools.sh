@@ -82,3 +82,7 @@ done
 ok "encshim mpirun starts jobs whose lists keep encshim"
 "$B/encshim" mpirun --help | grep -q -- "--mca hook ^encshim" || fail "mpirun --help lacks the MCA rules"
 ok "encshim mpirun --help documents the MCA rules"
+for w in "pml_encshim_local clear" "auto | ipsecmb | openssl | sodium"; do
+	"$B/encshim" mpirun --help | grep -q -- "$w" || fail "mpirun --help lacks '$w'"
+done
+ok "encshim mpirun --help names pml_encshim_local and every backend"
