@@ -63,11 +63,7 @@ static void head_aad(uint8_t aad[ENCSHIM_MPI_HEAD_AAD_BYTES],
 		     const struct encshim_comm *c, uint32_t src, uint32_t dst,
 		     int tag, const uint8_t *stream, const uint8_t *desc)
 {
-	memcpy(aad, ENCSHIM_MPI_HEAD_LABEL, 4);
-	put_be32(aad + 4, src);
-	put_be32(aad + 8, dst);
-	memcpy(aad + 12, c->id, ENCSHIM_MPI_COMM_ID_BYTES);
-	put_be32(aad + 28, (uint32_t)tag);
+	aad_prefix(aad, ENCSHIM_MPI_HEAD_LABEL, c, src, dst, tag);
 	memcpy(aad + 32, stream, ENCSHIM_MPI_STREAM_BYTES);
 	memcpy(aad + 48, desc, ENCSHIM_MPI_DESC_BYTES);
 }
@@ -79,11 +75,7 @@ static void chunk_aad(uint8_t aad[ENCSHIM_MPI_CHUNK_AAD_BYTES],
 		      const struct encshim_comm *c, uint32_t src, uint32_t dst,
 		      int tag, uint64_t n, const struct shape *s)
 {
-	memcpy(aad, ENCSHIM_MPI_CHUNK_LABEL, 4);
-	put_be32(aad + 4, src);
-	put_be32(aad + 8, dst);
-	memcpy(aad + 12, c->id, ENCSHIM_MPI_COMM_ID_BYTES);
-	put_be32(aad + 28, (uint32_t)tag);
+	aad_prefix(aad, ENCSHIM_MPI_CHUNK_LABEL, c, src, dst, tag);
 	put_be64(aad + 32, n);
 	put_be64(aad + 40, s->total);
 	put_be32(aad + 48, s->csize);

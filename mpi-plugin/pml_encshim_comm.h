@@ -9,6 +9,7 @@
 #include "pml_encshim.h"
 
 #include <pthread.h>
+#include <string.h>
 
 #include "opal/threads/threads.h"
 
@@ -140,6 +141,19 @@ static inline void put_be64(uint8_t *p, uint64_t v)
 {
 	put_be32(p, (uint32_t)(v >> 32));
 	put_be32(p + 4, (uint32_t)v);
+}
+
+/* label || BE32(src) || BE32(dst) || C || BE32(tag): the prefix of the
+ * envelope, the head AAD and the chunk AAD (docs/PROTOCOL.md section 11). */
+static inline void aad_prefix(uint8_t p[ENCSHIM_MPI_AAD_PREFIX_BYTES],
+			      const char label[4], const struct encshim_comm *c,
+			      uint32_t src, uint32_t dst, int tag)
+{
+	memcpy(p, label, 4);
+	put_be32(p + 4, src);
+	put_be32(p + 8, dst);
+	memcpy(p + 12, c->id, ENCSHIM_MPI_COMM_ID_BYTES);
+	put_be32(p + 28, (uint32_t)tag);
 }
 
 static inline uint64_t get_be(const uint8_t *p, int bytes)

@@ -26,12 +26,9 @@ void encshim_envelope(uint8_t env[ENCSHIM_MPI_ENV_BYTES],
 		      uint32_t dst_vpid, int tag,
 		      const uint8_t stream[ENCSHIM_MPI_STREAM_BYTES])
 {
-	memcpy(env, ENCSHIM_MPI_ENV_LABEL, 4);
-	put_be32(env + 4, src_vpid);
-	put_be32(env + 8, dst_vpid);
-	memcpy(env + 12, c->id, ENCSHIM_MPI_COMM_ID_BYTES);
-	put_be32(env + 28, (uint32_t)tag);
-	memcpy(env + 32, stream, ENCSHIM_MPI_STREAM_BYTES);
+	aad_prefix(env, ENCSHIM_MPI_ENV_LABEL, c, src_vpid, dst_vpid, tag);
+	memcpy(env + ENCSHIM_MPI_AAD_PREFIX_BYTES, stream,
+	       ENCSHIM_MPI_STREAM_BYTES);
 }
 
 static unsigned tag_class(int tag)

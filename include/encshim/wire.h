@@ -68,6 +68,9 @@
 #define ENCSHIM_MPI_OVERHEAD (ENCSHIM_MPI_STREAM_BYTES + ENCSHIM_OVERHEAD)
 #define ENCSHIM_MPI_COMM_ID_BYTES 16u
 #define ENCSHIM_MPI_ENV_BYTES 48u
+/* Every MPI AAD (envelope, head, chunk) starts label(4) || BE32(src) ||
+ * BE32(dst) || comm id(16) || BE32(tag). */
+#define ENCSHIM_MPI_AAD_PREFIX_BYTES 32u
 #define ENCSHIM_MPI_ENV_LABEL "ESM2"
 #define ENCSHIM_MPI_COMM_LABEL "encshim v1 comm"
 /*
