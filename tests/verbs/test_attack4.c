@@ -346,26 +346,32 @@ static void shared_free(struct shared *s)
 	nwire = 0;
 }
 
+/* How many of the completions cq hands out now are of QP qpn (each
+ * printed: none should be). */
+static int completions_of(struct ibv_cq *cq, uint32_t qpn, const char *when)
+{
+	struct ibv_wc wc[4];
+	int n = poll_n(cq, wc, 4), k = 0;
+
+	for (int i = 0; i < n; i++)
+		if (wc[i].qp_num == qpn) {
+			print_message("%s: completion of QP %u, wr_id 0x%" PRIx64
+				      ", status %d, byte_len %u\n", when, qpn,
+				      wc[i].wr_id, wc[i].status, wc[i].byte_len);
+			k++;
+		}
+	return k;
+}
+
 /* Completions of b1 that X hands to B after b1 was moved to RESET. */
 static int stale_after_reset(struct shared *s)
 {
 	struct ibv_qp_attr a;
-	struct ibv_wc wc[4];
-	int n, stale = 0;
 
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_RESET;
 	assert_int_equal(ibv_modify_qp(s->b1, &a, IBV_QP_STATE), 0);
-	n = poll_n(s->x, wc, 4);
-	for (int i = 0; i < n; i++)
-		if (wc[i].qp_num == s->b1->qp_num) {
-			print_message("after RESET: completion of QP %u, wr_id "
-				      "%" PRIu64 ", status %d, byte_len %u\n",
-				      wc[i].qp_num, wc[i].wr_id, wc[i].status,
-				      wc[i].byte_len);
-			stale++;
-		}
-	return stale;
+	return completions_of(s->x, s->b1->qp_num, "after RESET");
 }
 
 /* BREAK (stale completion, honest use): b1 is moved to RESET (to be
@@ -407,9 +413,8 @@ static void test_held4_reset_without_thread(void **state)
 static void test_attack4_stash_survives_destroy(void **state)
 {
 	struct shared s;
-	struct ibv_wc wc[4];
 	uint32_t qpn;
-	int n, stale = 0;
+	int stale;
 
 	shared_new(&s, 1);
 	qpn = s.b1->qp_num;
@@ -419,14 +424,7 @@ static void test_attack4_stash_survives_destroy(void **state)
 	pthread_mutex_unlock(&esv_lock);
 	assert_int_equal(ibv_destroy_qp(s.b1), 0);
 	s.b1 = NULL;
-	n = poll_n(s.x, wc, 4);
-	for (int i = 0; i < n; i++)
-		if (wc[i].qp_num == qpn) {
-			print_message("after destroy: completion of QP %u, wr_id "
-				      "%" PRIu64 ", status %d\n", qpn,
-				      wc[i].wr_id, wc[i].status);
-			stale++;
-		}
+	stale = completions_of(s.x, qpn, "after destroy");
 	shared_free(&s);
 	assert_int_equal(stale, 0);
 }
@@ -509,24 +507,15 @@ static void test_attack4_shim_rts_drops_app_attrs(void **state)
 static void test_attack4_destroyed_qp_cqe_raw(void **state)
 {
 	struct shared s;
-	struct ibv_wc wc[4];
 	uint32_t qpn;
-	int n, raw = 0;
+	int raw;
 
 	shared_new(&s, 0);
 	esv_real.modify_qp = f_modify_qp;
 	qpn = s.b1->qp_num;
 	assert_int_equal(ibv_destroy_qp(s.b1), 0);
 	s.b1 = NULL;
-	n = poll_n(s.x, wc, 4);
-	for (int i = 0; i < n; i++)
-		if (wc[i].qp_num == qpn) {
-			print_message("after destroy: completion of QP %u, wr_id "
-				      "0x%" PRIx64 " (posted: 1001), status %d, "
-				      "byte_len %u\n", qpn, wc[i].wr_id,
-				      wc[i].status, wc[i].byte_len);
-			raw++;
-		}
+	raw = completions_of(s.x, qpn, "after destroy (posted: wr_id 1001)");
 	shared_free(&s);
 	assert_int_equal(raw, 0);
 }
