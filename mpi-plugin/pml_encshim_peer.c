@@ -405,17 +405,24 @@ static bool clear_tx(struct peer_slot *e, ompi_proc_t *proc)
 	return 1 == now;
 }
 
+/* The slot of rank of comm if this rank runs clear and the peer is
+ * another process of the job, else NULL. */
+static struct peer_slot *clear_slot(ompi_communicator_t *comm, int rank,
+				    ompi_proc_t **proc)
+{
+	if (NULL == encshim_clear_mine())
+		return NULL;
+	*proc = proc_in_job(comm, rank);
+	if (NULL == *proc || (*proc)->super.proc_name.vpid == my_vpid)
+		return NULL;
+	return slot_get(*proc);
+}
+
 const uint8_t *encshim_peer_clear(ompi_communicator_t *comm, int rank)
 {
 	ompi_proc_t *proc;
-	struct peer_slot *e;
+	struct peer_slot *e = clear_slot(comm, rank, &proc);
 
-	if (NULL == encshim_clear_mine())
-		return NULL;
-	proc = proc_in_job(comm, rank);
-	if (NULL == proc || proc->super.proc_name.vpid == my_vpid)
-		return NULL;
-	e = slot_get(proc);
 	return NULL != e && RX_YES == atomic_load(&e->clear_rx) &&
 			       clear_tx(e, proc)
 		       ? e->token
@@ -446,13 +453,7 @@ static bool clear_rx(struct peer_slot *e, ompi_proc_t *proc)
 bool encshim_peer_clear_rx(ompi_communicator_t *comm, int rank)
 {
 	ompi_proc_t *proc;
-	struct peer_slot *e;
+	struct peer_slot *e = clear_slot(comm, rank, &proc);
 
-	if (NULL == encshim_clear_mine())
-		return false;
-	proc = proc_in_job(comm, rank);
-	if (NULL == proc || proc->super.proc_name.vpid == my_vpid)
-		return false;
-	e = slot_get(proc);
 	return NULL != e && clear_rx(e, proc);
 }
