@@ -110,7 +110,7 @@ if HAVE_CMOCKA
 check_PROGRAMS += tests/verbs/test_attack4
 TESTS += tests/verbs/test_attack4
 endif
-tests_verbs_test_attack4_SOURCES = tests/verbs/test_attack4.c
+tests_verbs_test_attack4_SOURCES = tests/verbs/test_attack4.c tests/verbs/wpair.h
 EXTRA_tests_verbs_test_attack4_DEPENDENCIES = tests/verbs/test_verbs.c
 tests_verbs_test_attack4_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(VERBS_CFLAGS) $(SODIUM_CFLAGS) -pthread
 tests_verbs_test_attack4_LDADD = verbs/libesv.la shim/libencshim_core.la \

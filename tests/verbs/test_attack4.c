@@ -16,9 +16,9 @@
 #define main esv_test_verbs_main
 int esv_test_verbs_main(void);
 #include "test_verbs.c"
+#include "wpair.h"
 #undef main
 
-#define MRB 4096
 
 /* An RC QP of the fake on cq (send and receive), 16 sends, 32 receives. */
 static struct ibv_qp *mkqp(struct ibv_cq *cq)
@@ -111,24 +111,6 @@ static void key_rc(struct ibv_qp *a, struct ibv_cq *acq, struct ibv_qp *b,
 	assert_string_equal(rbuf, "m0");
 }
 
-static int post_write_imm(struct ibv_qp *qp, uint64_t id, const void *buf,
-			  uint32_t len, uint64_t raddr, uint32_t rkey)
-{
-	struct ibv_sge sg = { .addr = (uintptr_t)buf, .length = len, .lkey = 1 };
-	struct ibv_send_wr w, *bad = NULL;
-
-	memset(&w, 0, sizeof(w));
-	w.wr_id = id;
-	w.sg_list = &sg;
-	w.num_sge = 1;
-	w.opcode = IBV_WR_RDMA_WRITE_WITH_IMM;
-	w.send_flags = IBV_SEND_SIGNALED;
-	w.imm_data = htonl(7);
-	w.wr.rdma.remote_addr = raddr;
-	w.wr.rdma.rkey = rkey;
-	return ibv_post_send(qp, &w, &bad);
-}
-
 /* Polls cq through the shim for up to ms milliseconds; completions got. */
 static int poll_for(struct ibv_cq *cq, struct ibv_wc *wc, int ms)
 {
@@ -165,9 +147,7 @@ static void test_attack4_fork_child_keeps_lock(void **state)
 
 	fake_progress = 1;
 	make_pair(&p);
-	assert_int_equal(posix_memalign((void **)&mem, 4096, MRB), 0);
-	mr = ibv_reg_mr(&fpd, mem, MRB, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
-	assert_non_null(mr);
+	mr = writable_mr(&mem);
 	connect_pair(&p); /* both wait for a HELLO: the thread runs */
 	usleep(20000);
 	for (int child = 0; child < 2; child++) {
@@ -242,17 +222,14 @@ static void test_attack4_progress_stalls_behind_16(void **state)
 		assert_int_equal(poll_n(ca1, wc, 1), 1);
 	}
 	assert_int_equal(((struct fcq *)x)->count, 16); /* B has not polled */
-	assert_int_equal(posix_memalign((void **)&mem, 4096, MRB), 0);
-	memset(mem, 0, MRB);
-	mr = ibv_reg_mr(&fpd, mem, MRB, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
-	assert_non_null(mr);
+	mr = writable_mr(&mem);
 	fake_progress = 1;
 	esv_cfg.progress = 1;
 	connect_qp(b2, a2->qp_num); /* RTR: b2 waits, the thread starts */
 	connect_qp(a2, b2->qp_num);
 	assert_int_equal(post_recv(b2, 2000, r[0], 64), 0);
-	assert_int_equal(post_write_imm(a2, 5, marker, sizeof(marker),
-					(uintptr_t)mem, mr->rkey), 0);
+	assert_int_equal(post_write(a2, 5, marker, sizeof(marker), (uintptr_t)mem,
+				    mr->rkey, IBV_WR_RDMA_WRITE_WITH_IMM, 7), 0);
 	got = poll_for(ca2, wc, 1000); /* the thread had 200 ticks */
 	print_message("a2's write completed while B did not poll: %d "
 		      "(X's stash %u, provider CQ %d)\n", got,
@@ -453,22 +430,13 @@ static void test_attack4_shim_rts_drops_app_attrs(void **state)
 	esv_real.modify_qp = clean_modify_qp;
 	fake_progress = 1;
 	make_pair(&p);
-	assert_int_equal(posix_memalign((void **)&mem, 4096, MRB), 0);
-	memset(mem, 0, MRB);
-	mr = ibv_reg_mr(&fpd, mem, MRB, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
-	assert_non_null(mr);
+	mr = writable_mr(&mem);
 	connect_qp(p.qp[0], p.qp[1]->qp_num);
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_INIT;
-	a.port_num = 1;
-	assert_int_equal(ibv_modify_qp(p.qp[1], &a, IBV_QP_STATE | IBV_QP_PORT), 0);
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTR;
-	a.dest_qp_num = p.qp[0]->qp_num;
-	assert_int_equal(ibv_modify_qp(p.qp[1], &a, IBV_QP_STATE | IBV_QP_DEST_QPN), 0);
+	qp_to_rtr(p.qp[1], p.qp[0]->qp_num);
 	/* A is faster: its first write sends its HELLO */
-	assert_int_equal(post_write_imm(p.qp[0], 5, marker, sizeof(marker),
-					(uintptr_t)mem, mr->rkey), 0);
+	assert_int_equal(post_write(p.qp[0], 5, marker, sizeof(marker),
+				    (uintptr_t)mem, mr->rkey,
+				    IBV_WR_RDMA_WRITE_WITH_IMM, 7), 0);
 	usleep(50000);
 	n_rts = 0;
 	memset(&a, 0, sizeof(a));

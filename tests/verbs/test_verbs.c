@@ -590,7 +590,8 @@ static void reload_config(void)
 	esv_cfg.allow_one_sided = 0;
 }
 
-static void connect_qp(struct ibv_qp *qp, uint32_t dest)
+/* RESET -> INIT -> RTR towards dest: the QP receives, sends nothing yet. */
+static void qp_to_rtr(struct ibv_qp *qp, uint32_t dest)
 {
 	struct ibv_qp_attr a;
 
@@ -602,6 +603,13 @@ static void connect_qp(struct ibv_qp *qp, uint32_t dest)
 	a.qp_state = IBV_QPS_RTR;
 	a.dest_qp_num = dest;
 	assert_int_equal(ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_DEST_QPN), 0);
+}
+
+static void connect_qp(struct ibv_qp *qp, uint32_t dest)
+{
+	struct ibv_qp_attr a;
+
+	qp_to_rtr(qp, dest);
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_RTS;
 	assert_int_equal(ibv_modify_qp(qp, &a, IBV_QP_STATE), 0);

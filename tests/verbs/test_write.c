@@ -142,9 +142,7 @@ static void test_write_before_keys(void **state)
 
 	make_pair(&p);
 	connect_pair(&p);
-	assert_int_equal(posix_memalign((void **)&mem, 4096, MRB), 0);
-	memset(mem, 0, MRB);
-	mr = ibv_reg_mr(&fpd, mem, MRB, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+	mr = writable_mr(&mem);
 	assert_int_equal(post_recv(p.qp[1], 1, r, sizeof(r)), 0);
 	assert_int_equal(post_write(p.qp[0], 5, marker, sizeof(marker),
 				    (uintptr_t)mem + 8, mr->rkey,
@@ -516,10 +514,7 @@ static void test_write_target_never_polls(void **state)
 
 	fake_progress = 1;
 	make_pair(&p);
-	assert_int_equal(posix_memalign((void **)&mem, 4096, MRB), 0);
-	memset(mem, 0, MRB);
-	mr = ibv_reg_mr(&fpd, mem, MRB, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
-	assert_non_null(mr);
+	mr = writable_mr(&mem);
 	connect_pair(&p);
 	assert_int_equal(post_recv(p.qp[1], 1, r, sizeof(r)), 0);
 	assert_int_equal(post_write(p.qp[0], 5, marker, sizeof(marker),
@@ -556,7 +551,6 @@ static void test_write_target_never_polls(void **state)
 static void test_write_target_stays_rtr(void **state)
 {
 	struct pair p;
-	struct ibv_qp_attr a;
 	struct ibv_wc wc[2];
 	uint8_t *mem = NULL;
 	struct ibv_mr *mr;
@@ -566,19 +560,9 @@ static void test_write_target_stays_rtr(void **state)
 
 	fake_progress = 1;
 	make_pair(&p);
-	assert_int_equal(posix_memalign((void **)&mem, 4096, MRB), 0);
-	memset(mem, 0, MRB);
-	mr = ibv_reg_mr(&fpd, mem, MRB, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
-	assert_non_null(mr);
+	mr = writable_mr(&mem);
 	connect_qp(p.qp[0], p.qp[1]->qp_num);
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_INIT;
-	a.port_num = 1;
-	assert_int_equal(ibv_modify_qp(p.qp[1], &a, IBV_QP_STATE | IBV_QP_PORT), 0);
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTR;
-	a.dest_qp_num = p.qp[0]->qp_num;
-	assert_int_equal(ibv_modify_qp(p.qp[1], &a, IBV_QP_STATE | IBV_QP_DEST_QPN), 0);
+	qp_to_rtr(p.qp[1], p.qp[0]->qp_num);
 	assert_int_equal(post_recv(p.qp[1], 1, r, sizeof(r)), 0);
 	t0 = esv_now();
 	assert_int_equal(post_write(p.qp[0], 5, marker, sizeof(marker),
@@ -619,8 +603,7 @@ static void test_write_flushed_once(void **state)
 
 	make_pair(&p);
 	connect_pair(&p);
-	assert_int_equal(posix_memalign((void **)&mem, 4096, MRB), 0);
-	mr = ibv_reg_mr(&fpd, mem, MRB, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+	mr = writable_mr(&mem);
 	assert_int_equal(post_write(p.qp[0], 42, marker, sizeof(marker),
 				    (uintptr_t)mem, mr->rkey,
 				    IBV_WR_RDMA_WRITE_WITH_IMM, 1), 0);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A keyed RC pair whose receiver has a remotely writable registration, and
- * a sealed RDMA write posted on it: shared by test_write.c and
- * test_attack3.c, each of which includes test_verbs.c first.
+ * a sealed RDMA write posted on it: shared by test_write.c,
+ * test_attack3.c and test_attack4.c, each of which includes test_verbs.c
+ * first.
  */
 #define MRB 4096
 
@@ -14,17 +15,26 @@ struct wpair {
 	struct ibv_mr *mr;
 };
 
-static void wpair_new(struct wpair *w, int nrecv)
+/* MRB zeroed bytes in *mem, registered for remote write. */
+static inline struct ibv_mr *writable_mr(uint8_t **mem)
 {
-	keyed_pair(&w->p, IBV_QPT_RC, w->r, 1 + nrecv);
-	assert_int_equal(posix_memalign((void **)&w->mem, 4096, MRB), 0);
-	memset(w->mem, 0, MRB);
-	w->mr = ibv_reg_mr(&fpd, w->mem, MRB,
-			   IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
-	assert_non_null(w->mr);
+	struct ibv_mr *mr;
+
+	assert_int_equal(posix_memalign((void **)mem, 4096, MRB), 0);
+	memset(*mem, 0, MRB);
+	mr = ibv_reg_mr(&fpd, *mem, MRB,
+			IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+	assert_non_null(mr);
+	return mr;
 }
 
-static void wpair_free(struct wpair *w)
+static inline void wpair_new(struct wpair *w, int nrecv)
+{
+	keyed_pair(&w->p, IBV_QPT_RC, w->r, 1 + nrecv);
+	w->mr = writable_mr(&w->mem);
+}
+
+static inline void wpair_free(struct wpair *w)
 {
 	if (w->mr)
 		assert_int_equal(ibv_dereg_mr(w->mr), 0);
@@ -32,7 +42,7 @@ static void wpair_free(struct wpair *w)
 	free_pair(&w->p);
 }
 
-static int post_write(struct ibv_qp *qp, uint64_t id, const void *buf,
+static inline int post_write(struct ibv_qp *qp, uint64_t id, const void *buf,
 		      uint32_t len, uint64_t raddr, uint32_t rkey,
 		      enum ibv_wr_opcode op, uint32_t imm)
 {
