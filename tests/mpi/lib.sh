@@ -109,8 +109,25 @@ need_root() {
 	[ "$(id -u)" = 0 ] || skip "needs root ($1)"
 }
 
-# Two-namespace jobs (netns.sh, osc.sh; namespace A is $NSA, its veth vA):
-# capture NAME starts tcpdump on vA into $T/NAME.pcap, stop ends it.
+# two_hosts NAME N: network namespaces NSA and NSB (mpirun's "host" and
+# the second one, named for rsh-netns.sh in ENCSHIM_NETNS_MAP) joined by
+# a veth pair vA-vB on 10.N.x.0/24 ($NET; each script its own N, as make
+# check runs them side by side), removed at exit. Status 1 if namespaces
+# cannot be made (the caller skips).
+two_hosts() {
+	NSA=$1$$a; NSB=$1$$b; NET=10.$2.$(( $$ % 200 + 20 ))
+	ip netns add $NSA 2>/dev/null || return 1
+	CLEANUP="ip netns del $NSA 2>/dev/null; ip netns del $NSB 2>/dev/null; $CLEANUP"
+	ip netns add $NSB || fail "ip netns add"
+	ip link add vA netns $NSA type veth peer name vB netns $NSB || fail "veth"
+	ip -n $NSA addr add $NET.1/24 dev vA && ip -n $NSB addr add $NET.2/24 dev vB &&
+	ip -n $NSA link set vA up && ip -n $NSB link set vB up &&
+	ip -n $NSA link set lo up && ip -n $NSB link set lo up || fail "addresses"
+	export ENCSHIM_NETNS_MAP="$NET.1=$NSA $NET.2=$NSB"
+}
+
+# Two-namespace jobs (netns.sh, osc.sh, local.sh; namespace A is $NSA, its
+# veth vA): capture NAME starts tcpdump on vA into $T/NAME.pcap, stop ends it.
 capture() {
 	ip netns exec $NSA tcpdump -i vA -U --immediate-mode -Z root -s 0 \
 		-w "$T/$1.pcap" tcp >"$T/$1.tcpdump" 2>&1 &

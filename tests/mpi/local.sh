@@ -158,15 +158,8 @@ flag clear seal "clear flag at a rank in seal mode" \
 for c in ip tcpdump unshare; do
 	command -v $c >/dev/null || { echo "SKIP: e ($c missing)"; exit 0; }
 done
-NSA=esloc$$a; NSB=esloc$$b; NET=10.233.$(( $$ % 200 + 20 ))
-ip netns add $NSA 2>/dev/null || { echo "SKIP: e (no network namespaces)"; exit 0; }
-CLEANUP="ip netns del $NSA 2>/dev/null; ip netns del $NSB 2>/dev/null; $CLEANUP"
-ip netns add $NSB || fail "ip netns add"
-ip link add vA netns $NSA type veth peer name vB netns $NSB || fail "veth"
-ip -n $NSA addr add $NET.1/24 dev vA && ip -n $NSB addr add $NET.2/24 dev vB &&
-ip -n $NSA link set vA up && ip -n $NSB link set vB up &&
-ip -n $NSA link set lo up && ip -n $NSB link set lo up || fail "addresses"
-export ENCSHIM_NETNS_MAP="$NET.1=$NSA $NET.2=$NSB" ENCSHIM_NETNS_SHM=1
+two_hosts esloc 233 || { echo "SKIP: e (no network namespaces)"; exit 0; }
+export ENCSHIM_NETNS_SHM=1
 # host A (mpirun's) gets a /dev/shm of its own too
 in_a() { ip netns exec $NSA unshare --uts --mount sh -c \
 	"hostname $NSA; mount -t tmpfs -o mode=1777 tmpfs /dev/shm && exec \"\$@\"" sh "$@"; }

@@ -8,15 +8,7 @@ need_root "network namespaces"
 command -v ip >/dev/null || skip "iproute2 not installed"
 command -v tcpdump >/dev/null || skip "tcpdump not installed"
 command -v unshare >/dev/null || skip "unshare not installed"
-NSA=esmpi$$a; NSB=esmpi$$b; NET=10.231.$(( $$ % 200 + 20 ))
-ip netns add $NSA 2>/dev/null || skip "cannot create network namespaces"
-CLEANUP="ip netns del $NSA 2>/dev/null; ip netns del $NSB 2>/dev/null;"
-ip netns add $NSB || fail "ip netns add"
-ip link add vA netns $NSA type veth peer name vB netns $NSB || fail "veth"
-ip -n $NSA addr add $NET.1/24 dev vA && ip -n $NSB addr add $NET.2/24 dev vB &&
-ip -n $NSA link set vA up && ip -n $NSB link set vB up &&
-ip -n $NSA link set lo up && ip -n $NSB link set lo up || fail "addresses"
-export ENCSHIM_NETNS_MAP="$NET.1=$NSA $NET.2=$NSB"
+two_hosts esmpi 231 || skip "cannot create network namespaces"
 AGENT="$top_srcdir/tests/mpi/rsh-netns.sh"
 MARK=ENCSHIM-PLAINTEXT-MARKER-7f3a9c
 HOSTS="--host $NET.1,$NET.2 -np 2 --map-by node

@@ -57,18 +57,10 @@ if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null ||
 	echo "SKIP: the wire capture between network namespaces needs root, iproute2, tcpdump and unshare"
 	exit 0
 fi
-NSA=esosc$$a; NSB=esosc$$b; NET=10.232.$(( $$ % 200 + 20 ))
-if ! ip netns add $NSA 2>/dev/null; then
+if ! two_hosts esosc 232; then
 	echo "SKIP: cannot create network namespaces"
 	exit 0
 fi
-CLEANUP="ip netns del $NSA 2>/dev/null; ip netns del $NSB 2>/dev/null;"
-ip netns add $NSB || fail "ip netns add"
-ip link add vA netns $NSA type veth peer name vB netns $NSB || fail "veth"
-ip -n $NSA addr add $NET.1/24 dev vA && ip -n $NSB addr add $NET.2/24 dev vB &&
-ip -n $NSA link set vA up && ip -n $NSB link set vB up &&
-ip -n $NSA link set lo up && ip -n $NSB link set lo up || fail "addresses"
-export ENCSHIM_NETNS_MAP="$NET.1=$NSA $NET.2=$NSB"
 MARK=ENCSHIM-PLAINTEXT-MARKER-7f3a9c
 HOSTS="--host $NET.1,$NET.2 -np 2 --map-by node
 	--mca plm_rsh_agent $top_srcdir/tests/mpi/rsh-netns.sh --mca btl self,tcp
